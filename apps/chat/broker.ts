@@ -1,0 +1,70 @@
+/**
+ * The broker: how the chat hub reaches the rest of the cluster. The hub knows
+ * rooms and members; a broker assigns message ids, keeps history, fans
+ * messages out to every node and tracks who is online. Two implementations
+ * share this interface: the embedded one (one process, SQLite history) and
+ * the Redis one (many nodes). The hub never knows which it has.
+ */
+
+/** A chat message as stored, delivered and sent on the wire. */
+export interface ChatMessage {
+  type: 'message';
+  /**
+   * Opaque to clients; on the server always `<ms>-<seq>` (the Redis stream
+   * id form), increasing within a room. Compare with `compareIds`.
+   */
+  id: string;
+  room: string;
+  from: string;
+  text: string;
+  /** Milliseconds since the epoch, assigned by the broker. */
+  ts: number;
+}
+
+/** The broker's connection state, reported by `/healthz` and `/metrics`. */
+export type BrokerState = 'ready' | 'degraded' | 'closed';
+
+/** Listener for a room's messages, called in id order, once per message. */
+export type MessageListener = (message: ChatMessage) => void;
+/** Listener for a room's presence: the sorted, de-duplicated names online anywhere. */
+export type PresenceListener = (users: string[]) => void;
+
+/** What the hub needs from the message transport. */
+export interface Broker {
+  /** Current state; `degraded` while the backing store is unreachable. */
+  readonly state: BrokerState;
+  /**
+   * Assign the message an id, store it durably in the room's history, and
+   * deliver it to every subscriber of the room on every node. Resolves with
+   * the stored message; rejects (and stores nothing) when it cannot be
+   * delivered cluster-wide, so no message with an id is ever lost.
+   */
+  publish(room: string, from: string, text: string): Promise<ChatMessage>;
+  /**
+   * Deliver every message published to `room` from now on to `listener`.
+   * Resolves once the subscription is live; the returned function ends it.
+   */
+  subscribe(room: string, listener: MessageListener): Promise<() => void>;
+  /**
+   * The room's history, oldest first: with `since`, exactly the messages
+   * after that id (at most `limit`); without, the last `limit` messages.
+   */
+  history(room: string, options: { since?: string; limit: number }): Promise<ChatMessage[]>;
+  /** Record that connection `memberId` named `name` is in `room`. */
+  join(room: string, name: string, memberId: string): Promise<void>;
+  /** Record that connection `memberId` left `room`. */
+  leave(room: string, name: string, memberId: string): Promise<void>;
+  /** Call `listener` with the room's users whenever they change, on any node. */
+  watchPresence(room: string, listener: PresenceListener): Promise<() => void>;
+  /** Current users of `room` across the cluster. */
+  users(room: string): Promise<string[]>;
+  /** Flush and release everything. */
+  close(): Promise<void>;
+}
+
+/** Orders two message ids of the `<ms>-<seq>` form: negative, zero or positive. */
+export function compareIds(a: string, b: string): number {
+  const [aMs = 0, aSeq = 0] = a.split('-').map(Number);
+  const [bMs = 0, bSeq = 0] = b.split('-').map(Number);
+  return aMs - bMs || aSeq - bSeq;
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// Runs every compiled test file (dist/test/**/*.test.js) with Node's test runner.
+// Node 20's runner takes no globs, so the files are listed here explicitly.
+// Optional arguments keep only the files whose path contains one of them.
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const root = new URL('../dist/test/', import.meta.url).pathname;
+const filters = process.argv.slice(2);
+
+function collect(dir) {
+  const found = [];
+  for (const entry of readdirSync(dir).sort()) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) found.push(...collect(path));
+    else if (entry.endsWith('.test.js')) found.push(path);
+  }
+  return found;
+}
+
+const files = collect(root).filter(
+  (file) => filters.length === 0 || filters.some((f) => relative(root, file).includes(f)),
+);
+if (files.length === 0) {
+  console.error(`No test files found under ${root} matching ${filters.join(', ') || '*'}`);
+  process.exit(1);
+}
+const result = spawnSync(
+  process.execPath,
+  ['--test', '--test-reporter=tap', '--test-concurrency=1', ...files],
+  { stdio: 'inherit' },
+);
+process.exit(result.status ?? 1);

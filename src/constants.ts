@@ -1,0 +1,79 @@
+/**
+ * Protocol constants and default limits. Each fact is defined here once; the
+ * rest of wskit imports it from this file.
+ */
+
+/** The GUID that RFC 6455 §1.3 appends to Sec-WebSocket-Key before hashing. */
+export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** Frame opcodes (RFC 6455 §5.2). */
+export const Opcode = {
+  Continuation: 0x0,
+  Text: 0x1,
+  Binary: 0x2,
+  Close: 0x8,
+  Ping: 0x9,
+  Pong: 0xa,
+} as const;
+/** A frame opcode. */
+export type Opcode = (typeof Opcode)[keyof typeof Opcode];
+
+/** The two kinds of data message. */
+export const MessageType = { Text: 'text', Binary: 'binary' } as const;
+/** `'text'` or `'binary'`. */
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+/** Close status codes (RFC 6455 §7.4.1 and the IANA registry). */
+export const CloseCode = {
+  /** 1000: the purpose of the connection was fulfilled. */
+  NormalClosure: 1000,
+  /** 1001: the endpoint is going away (server shutdown, page navigation). */
+  GoingAway: 1001,
+  /** 1002: the peer broke the protocol. */
+  ProtocolError: 1002,
+  /** 1003: a message type the endpoint cannot accept. */
+  UnsupportedData: 1003,
+  /** 1005: no status code was present (never sent on the wire). */
+  NoStatusReceived: 1005,
+  /** 1006: the connection closed without a closing handshake (never sent on the wire). */
+  AbnormalClosure: 1006,
+  /** 1007: a message's data was inconsistent with its type (bad UTF-8). */
+  InvalidPayloadData: 1007,
+  /** 1008: a message violated the endpoint's policy. */
+  PolicyViolation: 1008,
+  /** 1009: a message was too big to process. */
+  MessageTooBig: 1009,
+  /** 1010: the client expected an extension the server did not negotiate. */
+  MandatoryExtension: 1010,
+  /** 1011: the server met an unexpected condition. */
+  InternalServerError: 1011,
+  /** 1012: the service is restarting. */
+  ServiceRestart: 1012,
+  /** 1013: try again later (overload). */
+  TryAgainLater: 1013,
+  /** 1015: the TLS handshake failed (never sent on the wire). */
+  TLSHandshake: 1015,
+} as const;
+/** A close status code. */
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** Default limits and timings, shared by server, client and apps. */
+export const Defaults = {
+  /** Largest message accepted, after decompression: 1 MiB. */
+  maxMessageSize: 1024 * 1024,
+  /** Time allowed for the opening handshake. */
+  handshakeTimeoutMs: 10_000,
+  /** Largest HTTP request or response head accepted during the handshake. */
+  maxHeaderSize: 16 * 1024,
+  /** Time the closing handshake may take before the TCP connection is dropped. */
+  closeTimeoutMs: 5_000,
+  /** Size of each socket read (advisory; Node chooses its own chunk size). */
+  readBufferSize: 64 * 1024,
+  /** High-water mark of the outgoing buffer: `write` waits while more is queued. */
+  writeBufferSize: 64 * 1024,
+  /** Messages smaller than this are sent uncompressed even with permessage-deflate. */
+  compressionThreshold: 1024,
+} as const;
+
+/** Longest payload of a control frame (RFC 6455 §5.5). */
+export const MAX_CONTROL_PAYLOAD = 125;
