@@ -1,0 +1,133 @@
+/**
+ * The embedded broker: the single-process {@link Broker}. Messages go to
+ * SQLite first (the {@link HistoryStore}), then synchronously to the room's
+ * listeners, so listeners see ids in increasing order and a message is
+ * never delivered without being stored. Presence lives in memory: a process
+ * restart empties every room anyway.
+ */
+import type { Broker, BrokerState, ChatMessage, MessageListener, PresenceListener } from './broker.js';
+import { HistoryStore } from './history-store.js';
+
+/** Settings of an {@link EmbeddedBroker}. */
+export interface EmbeddedBrokerOptions {
+  /** Directory of the SQLite history, created if missing. Unset: `./data`. */
+  dataDir?: string;
+  /** Messages kept per room. Unset: 100. */
+  historySize?: number;
+  /** Called with a line when a listener throws; unset: ignored. */
+  log?: (line: string) => void;
+}
+
+/** EmbeddedBroker implements {@link Broker} within one process over a {@link HistoryStore}. */
+export class EmbeddedBroker implements Broker {
+  readonly #store: HistoryStore;
+  readonly #log: (line: string) => void;
+  readonly #listeners = new Map<string, Set<MessageListener>>();
+  readonly #watchers = new Map<string, Set<PresenceListener>>();
+  /** room → member id → name. */
+  readonly #members = new Map<string, Map<string, string>>();
+  #state: BrokerState = 'ready';
+
+  /** Opens the history store; throws a readable Error when the data directory is unusable. */
+  constructor(options: EmbeddedBrokerOptions = {}) {
+    this.#store = new HistoryStore(options.dataDir ?? './data', { keep: options.historySize ?? 100 });
+    this.#log = options.log ?? (() => {});
+  }
+
+  /** `ready` until closed; the embedded store has no remote side to lose. */
+  get state(): BrokerState {
+    return this.#state;
+  }
+
+  async publish(room: string, from: string, text: string): Promise<ChatMessage> {
+    this.#assertOpen('publish');
+    const message = this.#store.append(room, from, text);
+    for (const listener of [...(this.#listeners.get(room) ?? [])]) {
+      this.#call(() => listener(message));
+    }
+    return message;
+  }
+
+  async subscribe(room: string, listener: MessageListener): Promise<() => void> {
+    this.#assertOpen('subscribe');
+    return addTo(this.#listeners, room, listener);
+  }
+
+  async history(room: string, options: { since?: string; limit: number }): Promise<ChatMessage[]> {
+    this.#assertOpen('read history');
+    return this.#store.history(room, options);
+  }
+
+  async join(room: string, name: string, memberId: string): Promise<void> {
+    this.#assertOpen('join');
+    let members = this.#members.get(room);
+    if (!members) this.#members.set(room, (members = new Map()));
+    const before = namesOf(members);
+    members.set(memberId, name);
+    this.#notifyIfChanged(room, before, namesOf(members));
+  }
+
+  async leave(room: string, _name: string, memberId: string): Promise<void> {
+    const members = this.#members.get(room);
+    if (!members || !members.has(memberId)) return;
+    const before = namesOf(members);
+    members.delete(memberId);
+    if (members.size === 0) this.#members.delete(room);
+    this.#notifyIfChanged(room, before, namesOf(members));
+  }
+
+  async watchPresence(room: string, listener: PresenceListener): Promise<() => void> {
+    this.#assertOpen('watch presence');
+    return addTo(this.#watchers, room, listener);
+  }
+
+  async users(room: string): Promise<string[]> {
+    return namesOf(this.#members.get(room));
+  }
+
+  /** close checkpoints and closes the history; later calls do nothing. */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#listeners.clear();
+    this.#watchers.clear();
+    this.#members.clear();
+    this.#store.close();
+  }
+
+  #notifyIfChanged(room: string, before: string[], after: string[]): void {
+    if (before.length === after.length && before.every((name, i) => name === after[i])) return;
+    for (const watcher of [...(this.#watchers.get(room) ?? [])]) {
+      this.#call(() => watcher(after));
+    }
+  }
+
+  #call(fn: () => void): void {
+    // One faulty listener must not stop delivery to the others.
+    try {
+      fn();
+    } catch (err) {
+      this.#log(`chat broker: listener failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  #assertOpen(action: string): void {
+    if (this.#state === 'closed') throw new Error(`Cannot ${action}: the chat broker is closed`);
+  }
+}
+
+function namesOf(members: Map<string, string> | undefined): string[] {
+  return members ? [...new Set(members.values())].sort() : [];
+}
+
+function addTo<T>(map: Map<string, Set<T>>, room: string, item: T): () => void {
+  let set = map.get(room);
+  if (!set) map.set(room, (set = new Set()));
+  set.add(item);
+  return () => {
+    const current = map.get(room);
+    if (!current) return;
+    current.delete(item);
+    if (current.size === 0) map.delete(room);
+  };
+}

@@ -1,0 +1,228 @@
+/**
+ * The hub: rooms and their members on this node, between the connections
+ * and the {@link Broker}. It knows neither sockets nor Redis: a member is
+ * anything with an id, a room, a name and a `send` that never blocks.
+ *
+ * Guarantees, for every member of a room:
+ * - every message published to the room after the member joined arrives
+ *   exactly once, in id order, which is the same order for every member;
+ * - on joining, a history frame comes first; the hub subscribes to the room
+ *   before reading history and drops live messages already in that history
+ *   (by id), so nothing falls in the gap between the two or arrives twice;
+ * - each message frame is encoded once for all members (`encode`);
+ * - a presence frame follows every change of the room's users, and the
+ *   newcomer always gets one after joining, even when its name was already
+ *   online (a second tab: the list shows each name once).
+ */
+import { compareIds, type Broker, type ChatMessage } from './broker.js';
+import { historyFrame, presenceFrame } from './messages.js';
+
+/** One connection in one room, as the hub sees it. */
+export interface HubMember<E> {
+  /** Unique per connection on this node. */
+  readonly id: string;
+  readonly room: string;
+  readonly name: string;
+  /** Queues an encoded frame for the connection; must neither block nor throw. */
+  send(frame: E): void;
+}
+
+/** Settings of a {@link Hub}. */
+export interface HubOptions<E> {
+  broker: Broker;
+  /** Encodes a JSON frame for sending (a `PreparedMessage` on a server); called once per broadcast. */
+  encode: (json: string) => E;
+  /** Messages of history sent on join. Unset: 100. */
+  historySize?: number;
+  /** Receives one line per unexpected failure. Unset: ignored. */
+  log?: (line: string) => void;
+}
+
+interface MemberState {
+  phase: 'joining' | 'joined' | 'left';
+  /** Live messages that arrived while history was being read. */
+  buffer: Delivery[];
+  /** Id of the last message sent to the member; later ones only pass. */
+  lastId: string | undefined;
+  gotPresence: boolean;
+  /** The broker's `join` for this member, once started; `leave` waits for it. */
+  presenceJoin: Promise<void> | undefined;
+}
+
+interface Room<E> {
+  name: string;
+  members: Map<HubMember<E>, MemberState>;
+  /** Settles when the room's subscription and presence watch are live. */
+  ready: Promise<void>;
+  unsubscribe: (() => void) | undefined;
+  unwatch: (() => void) | undefined;
+}
+
+/** A message and its frame, encoded on first use and shared by every member. */
+class Delivery {
+  #frame: unknown;
+  constructor(
+    readonly message: ChatMessage,
+    readonly encode: (json: string) => unknown,
+  ) {}
+  frame<E>(): E {
+    this.#frame ??= this.encode(JSON.stringify(this.message));
+    return this.#frame as E;
+  }
+}
+
+/** Hub tracks the rooms of this node and fans the broker's messages out to their members. */
+export class Hub<E> {
+  readonly #broker: Broker;
+  readonly #encode: (json: string) => E;
+  readonly #historySize: number;
+  readonly #log: (line: string) => void;
+  readonly #rooms = new Map<string, Room<E>>();
+
+  constructor(options: HubOptions<E>) {
+    this.#broker = options.broker;
+    this.#encode = options.encode;
+    this.#historySize = options.historySize ?? 100;
+    this.#log = options.log ?? (() => {});
+  }
+
+  /** Number of rooms with at least one member on this node. */
+  get roomCount(): number {
+    return this.#rooms.size;
+  }
+
+  /** Number of members across all rooms of this node. */
+  get memberCount(): number {
+    let count = 0;
+    for (const room of this.#rooms.values()) count += room.members.size;
+    return count;
+  }
+
+  /** hasRoom tells whether `room` has members on this node. */
+  hasRoom(room: string): boolean {
+    return this.#rooms.has(room);
+  }
+
+  /**
+   * join adds a member to its room: subscribes (once per room), sends it
+   * the history (the last N messages, or with `since` those after that id),
+   * then the live messages, then announces it. Rejects when the broker
+   * fails; the member is then not in the room.
+   */
+  async join(member: HubMember<E>, since?: string): Promise<void> {
+    const room = this.#roomFor(member.room);
+    const state: MemberState = { phase: 'joining', buffer: [], lastId: undefined, gotPresence: false, presenceJoin: undefined };
+    room.members.set(member, state);
+    let history: ChatMessage[];
+    try {
+      await room.ready;
+      history = await this.#broker.history(member.room, { limit: this.#historySize, ...(since ? { since } : {}) });
+    } catch (err) {
+      await this.leave(member);
+      throw err;
+    }
+    if (state.phase === 'left') return;
+
+    member.send(this.#encode(JSON.stringify(historyFrame(history))));
+    state.lastId = history.at(-1)?.id;
+    for (const delivery of state.buffer) this.#deliver(member, state, delivery);
+    state.buffer = [];
+    state.phase = 'joined';
+
+    state.presenceJoin = this.#broker.join(member.room, member.name, member.id);
+    await state.presenceJoin;
+    if (state.gotPresence || state.phase !== 'joined') return;
+    // The user list did not change (the name was already online), so no
+    // broadcast came: the newcomer still needs to see who is here.
+    const users = await this.#broker.users(member.room);
+    if (state.gotPresence || state.phase !== 'joined') return;
+    state.gotPresence = true;
+    member.send(this.#encode(JSON.stringify(presenceFrame(member.room, users))));
+  }
+
+  /** leave removes a member from its room and announces it; repeated calls do nothing. */
+  async leave(member: HubMember<E>): Promise<void> {
+    const room = this.#rooms.get(member.room);
+    const state = room?.members.get(member);
+    if (!room || !state) return;
+    state.phase = 'left';
+    state.buffer = [];
+    room.members.delete(member);
+    if (state.presenceJoin) {
+      try {
+        await state.presenceJoin.catch(() => {});
+        await this.#broker.leave(member.room, member.name, member.id);
+      } catch (err) {
+        this.#log(`chat hub: cannot record that ${member.name} left ${member.room}: ${errorText(err)}`);
+      }
+    }
+    if (room.members.size === 0 && this.#rooms.get(member.room) === room) {
+      this.#rooms.delete(member.room);
+      await room.ready.catch(() => {});
+      room.unsubscribe?.();
+      room.unwatch?.();
+    }
+  }
+
+  /** publish sends a member's text to its room; resolves with the stored message (which also comes back to the sender). */
+  publish(member: HubMember<E>, text: string): Promise<ChatMessage> {
+    return this.#broker.publish(member.room, member.name, text);
+  }
+
+  /** close ends every room's subscription; members are expected to have left. */
+  async close(): Promise<void> {
+    const rooms = [...this.#rooms.values()];
+    this.#rooms.clear();
+    for (const room of rooms) {
+      await room.ready.catch(() => {});
+      room.unsubscribe?.();
+      room.unwatch?.();
+    }
+  }
+
+  #roomFor(name: string): Room<E> {
+    const existing = this.#rooms.get(name);
+    if (existing) return existing;
+    const room: Room<E> = { name, members: new Map(), ready: Promise.resolve(), unsubscribe: undefined, unwatch: undefined };
+    room.ready = (async () => {
+      room.unsubscribe = await this.#broker.subscribe(name, (message) => this.#onMessage(room, message));
+      room.unwatch = await this.#broker.watchPresence(name, (users) => this.#onPresence(room, users));
+    })();
+    room.ready.catch((err) => {
+      // Later joins must not reuse a room whose subscription failed.
+      if (this.#rooms.get(name) === room) this.#rooms.delete(name);
+      room.unsubscribe?.();
+      this.#log(`chat hub: cannot subscribe to ${name}: ${errorText(err)}`);
+    });
+    this.#rooms.set(name, room);
+    return room;
+  }
+
+  #onMessage(room: Room<E>, message: ChatMessage): void {
+    const delivery = new Delivery(message, this.#encode);
+    for (const [member, state] of room.members) {
+      if (state.phase === 'joining') state.buffer.push(delivery);
+      else if (state.phase === 'joined') this.#deliver(member, state, delivery);
+    }
+  }
+
+  #deliver(member: HubMember<E>, state: MemberState, delivery: Delivery): void {
+    if (state.lastId !== undefined && compareIds(delivery.message.id, state.lastId) <= 0) return;
+    state.lastId = delivery.message.id;
+    member.send(delivery.frame<E>());
+  }
+
+  #onPresence(room: Room<E>, users: string[]): void {
+    let frame: E | undefined;
+    for (const [member, state] of room.members) {
+      if (state.phase !== 'joined') continue;
+      frame ??= this.#encode(JSON.stringify(presenceFrame(room.name, users)));
+      state.gotPresence = true;
+      member.send(frame);
+    }
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,159 @@
+/**
+ * The chat wire protocol: JSON text frames, their types, and the checks every
+ * value from a client passes before the hub sees it. Pure functions, no I/O.
+ *
+ * Names and rooms are 1 to 64 characters (Unicode code points) from a safe
+ * set: letters and combining marks of any script, digits, `_`, `-` and `.`;
+ * names may also contain single spaces inside (not at either end). Anything
+ * else (control characters, HTML metacharacters `<>&"'`, slashes, lone
+ * surrogates, emoji) is refused, so a name is always safe to show and to log.
+ * Names and rooms are case-sensitive and compared as given (no Unicode
+ * normalization).
+ */
+import type { ChatMessage } from './broker.js';
+
+/** Largest message text accepted, in UTF-8 bytes: 4 KiB. */
+export const MAX_TEXT_BYTES = 4096;
+/** Longest room or name, in characters (Unicode code points). */
+export const MAX_NAME_LENGTH = 64;
+
+/** What a client sends: one chat message for its room. */
+export interface ClientMessage {
+  type: 'message';
+  text: string;
+}
+
+/** Sent to every member on every join and leave: who is in the room now. */
+export interface PresenceFrame {
+  type: 'presence';
+  room: string;
+  /** Sorted, each name once even when it is connected several times. */
+  users: string[];
+}
+
+/** Sent once right after joining: the room's recent messages, oldest first. */
+export interface HistoryFrame {
+  type: 'history';
+  messages: ChatMessage[];
+}
+
+/** Sent when the server drops something the client sent; the connection stays open. */
+export interface ErrorFrame {
+  type: 'error';
+  error: string;
+}
+
+/** Every frame the server sends. */
+export type ServerFrame = ChatMessage | PresenceFrame | HistoryFrame | ErrorFrame;
+
+/** A successful check carries the value; a failed one a reason meant for the client. */
+export type Checked<T> = { ok: true; value: T } | { ok: false; error: string };
+
+const ROOM_PATTERN = /^[\p{L}\p{M}\p{N}_.-]+$/u;
+const NAME_PATTERN = /^[\p{L}\p{M}\p{N}_.-]+(?: [\p{L}\p{M}\p{N}_.-]+)*$/u;
+const ID_PATTERN = /^\d{1,16}-\d{1,16}$/;
+// With the u flag a lone surrogate is a code point of category Cs; a valid pair is not.
+const LONE_SURROGATE = /\p{Cs}/u;
+
+function checkLabel(kind: 'room' | 'name', value: string | null, pattern: RegExp): Checked<string> {
+  if (value === null || value === '') return { ok: false, error: `Missing ${kind}: give ?${kind}=<1 to ${MAX_NAME_LENGTH} characters>` };
+  const length = [...value].length;
+  if (length > MAX_NAME_LENGTH) {
+    return { ok: false, error: `Invalid ${kind}: ${length} characters, over the limit of ${MAX_NAME_LENGTH}` };
+  }
+  if (LONE_SURROGATE.test(value) || !pattern.test(value)) {
+    const extra = kind === 'name' ? ', single spaces inside' : '';
+    return { ok: false, error: `Invalid ${kind}: use letters, digits, "_", "-", "."${extra}` };
+  }
+  return { ok: true, value };
+}
+
+/** checkRoom validates a room name (no spaces); see the module comment for the set. */
+export function checkRoom(room: string | null): Checked<string> {
+  return checkLabel('room', room, ROOM_PATTERN);
+}
+
+/** checkName validates a user name (single inner spaces allowed). */
+export function checkName(name: string | null): Checked<string> {
+  return checkLabel('name', name, NAME_PATTERN);
+}
+
+/** isMessageId tells whether `id` has the server's `<ms>-<seq>` form. */
+export function isMessageId(id: string): boolean {
+  return ID_PATTERN.test(id);
+}
+
+/** Where and as whom a connection joins, parsed from `/ws?room=&name=&since=`. */
+export interface JoinRequest {
+  room: string;
+  name: string;
+  /** Only the messages after this id are sent as history; unset: the last N. */
+  since?: string;
+}
+
+/**
+ * parseJoinQuery reads room, name and the optional `since` from a request's
+ * query string. A failure carries the reason for the 400 response.
+ */
+export function parseJoinQuery(search: URLSearchParams): Checked<JoinRequest> {
+  for (const key of ['room', 'name', 'since']) {
+    if (search.getAll(key).length > 1) return { ok: false, error: `Invalid query: ${key} is given more than once` };
+  }
+  const room = checkRoom(search.get('room'));
+  if (!room.ok) return room;
+  const name = checkName(search.get('name'));
+  if (!name.ok) return name;
+  const since = search.get('since');
+  if (since === null || since === '') return { ok: true, value: { room: room.value, name: name.value } };
+  if (!isMessageId(since)) return { ok: false, error: 'Invalid since: expected a message id of the form <ms>-<seq>' };
+  return { ok: true, value: { room: room.value, name: name.value, since } };
+}
+
+/**
+ * parseClientFrame checks one text frame from a client and returns the
+ * message text. Anything but `{"type":"message","text":"..."}` with 1 to
+ * 4096 bytes of well-formed text fails with a reason for an error frame.
+ */
+export function parseClientFrame(data: string): Checked<string> {
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return { ok: false, error: 'Invalid frame: not JSON; send {"type":"message","text":"..."}' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, error: 'Invalid frame: expected a JSON object {"type":"message","text":"..."}' };
+  }
+  const frame = value as Record<string, unknown>;
+  if (frame.type !== 'message') {
+    return { ok: false, error: `Invalid frame: unknown type ${JSON.stringify(frame.type) ?? 'undefined'}; only "message" is accepted` };
+  }
+  return checkText(frame.text);
+}
+
+/** checkText validates a message's text: a non-empty, well-formed string of at most 4096 UTF-8 bytes. */
+export function checkText(text: unknown): Checked<string> {
+  if (typeof text !== 'string') return { ok: false, error: 'Invalid message: text must be a string' };
+  if (text.length === 0) return { ok: false, error: 'Invalid message: text is empty' };
+  if (LONE_SURROGATE.test(text)) return { ok: false, error: 'Invalid message: text contains a lone UTF-16 surrogate' };
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_TEXT_BYTES) {
+    return { ok: false, error: `Message too long: text is ${bytes} bytes, over the limit of ${MAX_TEXT_BYTES}` };
+  }
+  return { ok: true, value: text };
+}
+
+/** presenceFrame builds the frame announcing a room's users. */
+export function presenceFrame(room: string, users: string[]): PresenceFrame {
+  return { type: 'presence', room, users };
+}
+
+/** historyFrame builds the frame of recent messages sent after joining. */
+export function historyFrame(messages: ChatMessage[]): HistoryFrame {
+  return { type: 'history', messages };
+}
+
+/** errorFrame builds an error frame with a reason for the client. */
+export function errorFrame(error: string): ErrorFrame {
+  return { type: 'error', error };
+}
