@@ -1,0 +1,403 @@
+// The wskit chat page: joins one room over the chat server's WebSocket,
+// shows messages and presence, and survives dropped connections by
+// reconnecting with backoff and resuming from the last message id it saw.
+// Plain browser JavaScript, served as-is: no build step, no dependencies.
+'use strict';
+
+(() => {
+  // Names and rooms as the server accepts them (apps/chat/messages.ts); it
+  // refuses anything else with HTTP 400, which a browser cannot read, so the
+  // page checks first and says why.
+  const ROOM_PATTERN = /^[\p{L}\p{M}\p{N}_.-]+$/u;
+  const NAME_PATTERN = /^[\p{L}\p{M}\p{N}_.-]+(?: [\p{L}\p{M}\p{N}_.-]+)*$/u;
+  const LABEL_CHAR = /^[\p{L}\p{M}\p{N}_.-]$/u;
+  const LONE_SURROGATE = /\p{Cs}/u;
+  const NAME_MAX = 64;
+  /** The server's text limit in UTF-8 bytes; longer messages only earn an error frame. */
+  const TEXT_MAX_BYTES = 4096;
+  /** Reconnect delays double from `initial` up to `max`; each is jittered to spread a thundering herd. */
+  const BACKOFF = { initial: 250, max: 5000 };
+  /** A connection attempt still not open after this long is abandoned and retried. */
+  const CONNECT_TIMEOUT = 10000;
+  /** Bounds so a long-lived tab does not grow without limit. */
+  const MAX_SHOWN = 500;
+  const MAX_SEEN = 2000;
+  const NOTICE_MS = 6000;
+
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    status: $('status'),
+    retry: $('retry'),
+    roomTitle: $('room-title'),
+    joinForm: $('join'),
+    joinName: $('join-name'),
+    joinRoom: $('join-room'),
+    joinError: $('join-error'),
+    chat: $('chat'),
+    messages: $('messages'),
+    users: $('users'),
+    usersCount: $('users-count'),
+    leave: $('leave'),
+    sendForm: $('send'),
+    sendText: $('send-text'),
+    notice: $('notice'),
+  };
+
+  /** Everything about the current room; replaced on every join. */
+  let session = null;
+  let noticeTimer = 0;
+
+  // ---- validation -------------------------------------------------------
+
+  /** Returns why `value` is not an acceptable name or room, or '' when it is. */
+  function invalidReason(kind, value) {
+    const label = kind === 'name' ? 'Name' : 'Room';
+    const chars = [...value];
+    if (chars.length === 0) return `${label} is empty: use 1 to ${NAME_MAX} characters`;
+    if (chars.length > NAME_MAX) {
+      return `${label} is ${chars.length} characters, over the limit of ${NAME_MAX}`;
+    }
+    const pattern = kind === 'name' ? NAME_PATTERN : ROOM_PATTERN;
+    if (LONE_SURROGATE.test(value) || !pattern.test(value)) {
+      const bad = chars.find((ch) => ch !== ' ' && !LABEL_CHAR.test(ch));
+      const spaces = kind === 'name' ? ', and single spaces between words' : ' (no spaces)';
+      const what = bad === undefined ? 'has a misplaced space' : `contains "${bad}"`;
+      return `${label} ${what}: use letters, digits, _ - and .${spaces}`;
+    }
+    return '';
+  }
+
+  // ---- message ids ------------------------------------------------------
+
+  // Ids are opaque, but the server's are "<ms>-<seq>" and increase within a
+  // room; when both ids have that shape, ordering uses it, otherwise arrival
+  // order is trusted.
+  const ID_SHAPE = /^(\d+)(?:-(\d+))?$/;
+  function compareIds(a, b) {
+    const ma = ID_SHAPE.exec(a);
+    const mb = ID_SHAPE.exec(b);
+    if (!ma || !mb) return null;
+    const ms = Number(ma[1]) - Number(mb[1]);
+    if (ms !== 0) return ms;
+    return Number(ma[2] || 0) - Number(mb[2] || 0);
+  }
+
+  // ---- connection state -------------------------------------------------
+
+  function setState(state, text) {
+    ui.status.dataset.state = state;
+    ui.status.textContent = text || state;
+    ui.retry.hidden = state !== 'reconnecting';
+  }
+
+  /** Shows a short message that hides itself; `kind` 'connection' notices go once back online. */
+  function showNotice(text, kind = 'info') {
+    ui.notice.textContent = text;
+    ui.notice.dataset.kind = kind;
+    ui.notice.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => { ui.notice.hidden = true; }, NOTICE_MS);
+  }
+
+  function connect(s) {
+    clearTimers(s);
+    if (!s.wanted) return;
+    setState('connecting', 'connecting…');
+    const url = new URL('ws', location.href);
+    url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    url.search = '';
+    url.hash = '';
+    url.searchParams.set('room', s.room);
+    url.searchParams.set('name', s.name);
+    if (s.lastId !== null) url.searchParams.set('since', s.lastId);
+
+    let ws;
+    try {
+      ws = new WebSocket(url.href);
+    } catch (err) {
+      showNotice(`Cannot connect: ${err.message}`);
+      scheduleReconnect(s);
+      return;
+    }
+    s.ws = ws;
+    s.connectTimer = setTimeout(() => {
+      if (ws.readyState === WebSocket.CONNECTING) ws.close();
+    }, CONNECT_TIMEOUT);
+
+    ws.addEventListener('open', () => {
+      if (s.ws !== ws) return;
+      clearTimeout(s.connectTimer);
+      setState('online');
+      if (ui.notice.dataset.kind === 'connection') ui.notice.hidden = true;
+    });
+    ws.addEventListener('message', (event) => {
+      if (s.ws !== ws || typeof event.data !== 'string') return;
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (frame && typeof frame === 'object') handleFrame(s, frame);
+    });
+    ws.addEventListener('close', (event) => {
+      if (s.ws !== ws) return;
+      s.ws = null;
+      clearTimeout(s.connectTimer);
+      if (!s.wanted) return;
+      if (event.reason) showNotice(`Connection closed: ${event.reason} (${event.code})`, 'connection');
+      scheduleReconnect(s);
+    });
+  }
+
+  function scheduleReconnect(s) {
+    clearTimers(s);
+    const ceiling = Math.min(BACKOFF.max, BACKOFF.initial * 2 ** s.attempt);
+    // "Equal jitter": at least half the ceiling, so retries still back off.
+    const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    s.attempt = Math.min(s.attempt + 1, 30);
+    const at = Date.now() + delay;
+    const tick = () => {
+      const seconds = Math.max(1, Math.ceil((at - Date.now()) / 1000));
+      setState('reconnecting', `reconnecting in ${seconds} s`);
+    };
+    tick();
+    s.countdownTimer = setInterval(tick, 250);
+    s.retryTimer = setTimeout(() => connect(s), delay);
+  }
+
+  function clearTimers(s) {
+    clearTimeout(s.retryTimer);
+    clearInterval(s.countdownTimer);
+    clearTimeout(s.connectTimer);
+  }
+
+  // ---- frames -----------------------------------------------------------
+
+  function handleFrame(s, frame) {
+    switch (frame.type) {
+      case 'message':
+        addMessage(s, frame);
+        break;
+      case 'history':
+        // The server accepted us and caught us up: the next drop starts the backoff afresh.
+        s.attempt = 0;
+        if (Array.isArray(frame.messages)) for (const m of frame.messages) addMessage(s, m);
+        break;
+      case 'presence':
+        if (Array.isArray(frame.users) && (frame.room === undefined || frame.room === s.room)) {
+          renderUsers(s, frame.users);
+        }
+        break;
+      case 'error':
+        showNotice(String(frame.error ?? 'unknown error'));
+        break;
+      default:
+        break;
+    }
+  }
+
+  function addMessage(s, m) {
+    if (!m || typeof m.id !== 'string' || typeof m.text !== 'string' || typeof m.from !== 'string') return;
+    if (m.room !== undefined && m.room !== s.room) return;
+    if (s.seen.has(m.id)) return;
+    s.seen.add(m.id);
+    if (s.seen.size > MAX_SEEN) s.seen.delete(s.seen.values().next().value);
+    if (s.lastId === null || (compareIds(m.id, s.lastId) ?? 1) > 0) s.lastId = m.id;
+
+    const list = ui.messages;
+    const stick = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    const item = renderMessage(s, m);
+    // Usually an append; a late history entry goes where its id belongs.
+    let after = list.lastElementChild;
+    while (after && (compareIds(after.dataset.id, m.id) ?? -1) > 0) after = after.previousElementSibling;
+    if (after) after.after(item);
+    else list.prepend(item);
+    while (list.childElementCount > MAX_SHOWN) list.firstElementChild.remove();
+    if (stick) list.scrollTop = list.scrollHeight;
+  }
+
+  function renderMessage(s, m) {
+    const item = document.createElement('li');
+    item.className = m.from === s.name ? 'message mine' : 'message';
+    item.dataset.id = m.id;
+
+    const meta = document.createElement('div');
+    meta.className = 'meta';
+    const from = document.createElement('span');
+    from.className = 'from';
+    from.textContent = m.from;
+    meta.append(from);
+    if (typeof m.ts === 'number' && Number.isFinite(m.ts)) {
+      const when = new Date(m.ts);
+      const time = document.createElement('time');
+      time.dateTime = when.toISOString();
+      time.title = when.toLocaleString();
+      time.textContent = formatTime(when);
+      meta.append(' ', time);
+    }
+
+    const text = document.createElement('p');
+    text.className = 'text';
+    // textContent, never innerHTML: chat text is shown exactly as typed.
+    text.textContent = m.text;
+    item.append(meta, text);
+    return item;
+  }
+
+  function formatTime(when) {
+    const time = when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    if (when.toDateString() === new Date().toDateString()) return time;
+    return `${when.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${time}`;
+  }
+
+  function renderUsers(s, users) {
+    const names = users.filter((u) => typeof u === 'string');
+    const items = names.map((name) => {
+      const li = document.createElement('li');
+      li.textContent = name;
+      if (name === s.name) {
+        li.className = 'me';
+        const you = document.createElement('span');
+        you.className = 'you';
+        you.textContent = ' (you)';
+        li.append(you);
+      }
+      return li;
+    });
+    ui.users.replaceChildren(...items);
+    ui.usersCount.textContent = String(names.length);
+  }
+
+  // ---- joining, leaving, sending ----------------------------------------
+
+  function join(name, room) {
+    leave();
+    session = {
+      name,
+      room,
+      wanted: true,
+      ws: null,
+      lastId: null,
+      seen: new Set(),
+      attempt: 0,
+      retryTimer: 0,
+      countdownTimer: 0,
+      connectTimer: 0,
+    };
+    const url = new URL(location.href);
+    url.searchParams.set('room', room);
+    url.searchParams.set('name', name);
+    history.replaceState(null, '', url.href);
+    try { localStorage.setItem('wskit-chat-name', name); } catch { /* storage may be disabled */ }
+
+    ui.messages.replaceChildren();
+    ui.users.replaceChildren();
+    ui.usersCount.textContent = '0';
+    ui.roomTitle.textContent = `#${room} as ${name}`;
+    ui.roomTitle.hidden = false;
+    document.title = `#${room} · wskit chat`;
+    ui.joinForm.hidden = true;
+    ui.chat.hidden = false;
+    ui.sendText.focus();
+    connect(session);
+  }
+
+  function leave() {
+    if (!session) return;
+    const s = session;
+    session = null;
+    s.wanted = false;
+    clearTimers(s);
+    if (s.ws) s.ws.close(1000, 'left the room');
+    s.ws = null;
+    setState('offline');
+  }
+
+  function send() {
+    const s = session;
+    const text = ui.sendText.value;
+    if (!s || text.trim() === '') return;
+    const bytes = new TextEncoder().encode(text).length;
+    if (bytes > TEXT_MAX_BYTES) {
+      showNotice(`Message is ${bytes} bytes, over the limit of ${TEXT_MAX_BYTES}`);
+      return;
+    }
+    if (!s.ws || s.ws.readyState !== WebSocket.OPEN) {
+      // Keep the text in the box rather than lose it.
+      showNotice('Not connected: your message is still in the box, send it once online');
+      return;
+    }
+    s.ws.send(JSON.stringify({ type: 'message', text }));
+    ui.sendText.value = '';
+    autosize();
+  }
+
+  function autosize() {
+    const box = ui.sendText;
+    box.style.height = 'auto';
+    box.style.height = `${Math.min(box.scrollHeight, 160)}px`;
+  }
+
+  function submitJoin() {
+    const name = ui.joinName.value.trim();
+    const room = ui.joinRoom.value.trim();
+    const nameReason = invalidReason('name', name);
+    const roomReason = invalidReason('room', room);
+    ui.joinError.textContent = nameReason || roomReason;
+    ui.joinName.setAttribute('aria-invalid', String(nameReason !== ''));
+    ui.joinRoom.setAttribute('aria-invalid', String(roomReason !== ''));
+    if (nameReason || roomReason) {
+      (nameReason ? ui.joinName : ui.joinRoom).focus();
+      return;
+    }
+    join(name, room);
+  }
+
+  ui.joinForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    submitJoin();
+  });
+  ui.sendForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    send();
+  });
+  ui.sendText.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  });
+  ui.sendText.addEventListener('input', autosize);
+  ui.leave.addEventListener('click', () => {
+    const s = session;
+    leave();
+    ui.chat.hidden = true;
+    ui.roomTitle.hidden = true;
+    ui.joinForm.hidden = false;
+    document.title = 'wskit chat';
+    if (s) {
+      ui.joinName.value = s.name;
+      ui.joinRoom.value = s.room;
+    }
+    ui.joinRoom.focus();
+  });
+  // Back on the network: retry now instead of waiting out the backoff.
+  window.addEventListener('online', () => {
+    if (session && session.wanted && !session.ws) connect(session);
+  });
+  ui.retry.addEventListener('click', () => {
+    if (session && session.wanted && !session.ws) connect(session);
+  });
+
+  // ---- start: prefill from the URL, join at once when both are valid ----
+
+  const params = new URLSearchParams(location.search);
+  let storedName = '';
+  try { storedName = localStorage.getItem('wskit-chat-name') || ''; } catch { /* storage may be disabled */ }
+  ui.joinName.value = params.get('name') ?? storedName;
+  ui.joinRoom.value = params.get('room') ?? 'lobby';
+  setState('offline');
+  if (params.has('name') && params.has('room')) submitJoin();
+  else (ui.joinName.value ? ui.joinRoom : ui.joinName).focus();
+})();
