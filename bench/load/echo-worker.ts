@@ -1,0 +1,146 @@
+/**
+ * A load-generator process for the echo rows. It opens its share of the
+ * connections with the npm `ws` client (masked text frames, as a browser
+ * sends) or with plain `net` sockets for the TCP ceiling, keeps `inflight`
+ * messages outstanding per connection, and counts echoes between `mark` and
+ * `stop`. It never imports wskit, so both servers face the same client.
+ */
+import { connect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+import { serveRequests, type Reply, type Request } from '../ipc.js';
+import { textPayload } from '../payload.js';
+import { Histogram } from '../stats.js';
+
+interface Load {
+  url: string;
+  transport: 'ws' | 'tcp';
+  conns: number;
+  size: number;
+  inflight: number;
+  deflate: boolean;
+}
+
+interface Peer {
+  send(): void;
+  close(): void;
+  sentAt: number;
+}
+
+const OPEN_BATCH = 200;
+let load: Load | undefined;
+let peers: Peer[] = [];
+let payload = Buffer.alloc(0);
+let sending = false;
+let measuring = false;
+let echoes = 0;
+let errors = 0;
+let histogram = new Histogram();
+let markTime = 0;
+let markCpu = process.cpuUsage();
+const closedLoop = () => load!.inflight === 1;
+
+function onEcho(peer: Peer): void {
+  if (measuring) {
+    echoes++;
+    if (closedLoop()) histogram.record((performance.now() - peer.sentAt) * 1000);
+  }
+  if (sending) peer.send();
+}
+
+function openWs(l: Load): Promise<Peer> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(l.url, {
+      // Clients such as browsers compress every message; the servers keep their own default thresholds.
+      perMessageDeflate: l.deflate ? { threshold: 0 } : false,
+      maxPayload: 64 * 1024 * 1024,
+      handshakeTimeout: 10_000,
+    });
+    const peer: Peer = {
+      sentAt: 0,
+      send() {
+        peer.sentAt = performance.now();
+        ws.send(payload, { binary: false });
+      },
+      close: () => ws.terminate(),
+    };
+    ws.on('open', () => resolve(peer));
+    ws.on('message', () => onEcho(peer));
+    ws.on('error', (err) => {
+      errors++;
+      reject(err);
+    });
+  });
+}
+
+function openTcp(l: Load): Promise<Peer> {
+  return new Promise((resolve, reject) => {
+    const socket: Socket = connect({ host: '127.0.0.1', port: Number(new URL(l.url).port), noDelay: true });
+    let received = 0;
+    const peer: Peer = {
+      sentAt: 0,
+      send() {
+        peer.sentAt = performance.now();
+        socket.write(payload);
+      },
+      close: () => socket.destroy(),
+    };
+    socket.on('connect', () => resolve(peer));
+    socket.on('data', (chunk) => {
+      // Without framing an echo is complete when a message's worth of bytes has come back.
+      received += chunk.length;
+      while (received >= l.size) {
+        received -= l.size;
+        onEcho(peer);
+      }
+    });
+    socket.on('error', (err) => {
+      errors++;
+      reject(err);
+    });
+  });
+}
+
+async function handle(req: Request): Promise<Reply> {
+  switch (req.cmd) {
+    case 'open': {
+      load = req.load as Load;
+      payload = Buffer.from(textPayload(load.size));
+      errors = 0;
+      const open = load.transport === 'tcp' ? openTcp : openWs;
+      peers = [];
+      // Connect in batches so thousands of SYNs do not overflow the server's accept backlog.
+      for (let done = 0; done < load.conns; done += OPEN_BATCH) {
+        const batch = Math.min(OPEN_BATCH, load.conns - done);
+        peers.push(...(await Promise.all(Array.from({ length: batch }, () => open(load!)))));
+      }
+      return { ok: true };
+    }
+    case 'go':
+      sending = true;
+      for (const peer of peers) for (let i = 0; i < load!.inflight; i++) peer.send();
+      return { ok: true };
+    case 'mark':
+      echoes = 0;
+      histogram = new Histogram();
+      measuring = true;
+      markTime = performance.now();
+      markCpu = process.cpuUsage();
+      return { ok: true };
+    case 'stop': {
+      measuring = false;
+      sending = false;
+      const elapsedMs = performance.now() - markTime;
+      const cpu = process.cpuUsage(markCpu);
+      return { ok: true, echoes, elapsedMs, cpuMs: (cpu.user + cpu.system) / 1000, errors, histogram: histogram.counts };
+    }
+    case 'close':
+      for (const peer of peers) peer.close();
+      peers = [];
+      return { ok: true };
+    default:
+      return { ok: false, error: `unknown command ${req.cmd}` };
+  }
+}
+
+serveRequests(handle);

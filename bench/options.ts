@@ -1,0 +1,191 @@
+/**
+ * Command-line and environment settings of `npm run bench`. Every knob has a
+ * bounded default sized so a full run stays under 10 minutes on 2 cores;
+ * `--quick` shrinks everything to a smoke run of about a minute.
+ */
+
+/** Section names a run can include. */
+export const Sections = ['echo', 'deflate', 'memory', 'fanout', 'core'] as const;
+/** One bench section. */
+export type Section = (typeof Sections)[number];
+
+/** BenchOptions is the resolved configuration of one run. */
+export interface BenchOptions {
+  /** sections to run; default all. */
+  sections: Section[];
+  /** echo row filters: a row runs if its id contains any of them; default none (all rows). */
+  rows: string[];
+  /** rounds per echo row, each measuring every server once (A B A B …); default 3. */
+  rounds: number;
+  /** warm-up before each measured window, ms; default 300. */
+  warmupMs: number;
+  /** measured window per echo round, ms; default 1000. */
+  measureMs: number;
+  /** load-generator processes for echo rows; default 1 (server and generator each get one of 2 cores). */
+  workers: number;
+  /** echo message sizes, bytes; default 32, 1 KiB, 64 KiB, 1 MiB. */
+  sizes: number[];
+  /** connection counts for echo rows; default 1 and 50. */
+  conns: number[];
+  /** messages in flight per connection; default 1 (closed loop) and 16 (pipelined). */
+  inflight: number[];
+  /** idle connections for the memory row; default 10,000. */
+  idleConns: number;
+  /** rounds of the memory row; default 2. */
+  memoryRounds: number;
+  /** subscribers in the fan-out room; default 1,000. */
+  fanoutClients: number;
+  /** rounds of the fan-out search per server; default 2. */
+  fanoutRounds: number;
+  /** publishing time of one fan-out trial, ms; default 2000. */
+  fanoutTrialMs: number;
+  /** most trials of one fan-out search; default 10. */
+  fanoutMaxTrials: number;
+  /** where the results are written; default bench/results. */
+  outDir: string;
+  /** quick is true for a `--quick` smoke run; the table says so. */
+  quick: boolean;
+}
+
+const KiB = 1024;
+const MiB = 1024 * 1024;
+
+function intList(text: string): number[] {
+  return text.split(',').map((part) => {
+    const m = /^(\d+)([kKmM]?)$/.exec(part.trim());
+    if (!m) throw new RangeError(`Cannot read "${part}" as a size: use digits with an optional k or m suffix`);
+    return Number(m[1]) * (m[2] ? (m[2].toLowerCase() === 'k' ? KiB : MiB) : 1);
+  });
+}
+
+function positive(name: string, text: string, max: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new RangeError(`Cannot use --${name} ${text}: expected an integer from 1 to ${max}`);
+  }
+  return value;
+}
+
+/**
+ * parseOptions reads `argv` (after the script name) and the BENCH_* environment.
+ * Flags: --quick, --core (core micro-benchmarks only), --only a,b, --skip a,b,
+ * --rows s1,s2 (BENCH_ROWS), --rounds N, --warmup MS, --measure MS, --workers N,
+ * --sizes 32,1k,64k,1m, --conns 1,50, --inflight 1,16, --idle-conns N,
+ * --fanout-clients N, --fanout-rounds N, --out DIR.
+ */
+export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): BenchOptions {
+  const quick = argv.includes('--quick') || env.BENCH_QUICK === '1';
+  const o: BenchOptions = quick
+    ? {
+        sections: [...Sections],
+        rows: [],
+        rounds: 2,
+        warmupMs: 150,
+        measureMs: 400,
+        workers: 1,
+        sizes: [32, 64 * KiB],
+        conns: [1, 50],
+        inflight: [1, 16],
+        idleConns: 1000,
+        memoryRounds: 1,
+        fanoutClients: 200,
+        fanoutRounds: 1,
+        fanoutTrialMs: 800,
+        fanoutMaxTrials: 5,
+        outDir: 'bench/results',
+        quick,
+      }
+    : {
+        sections: [...Sections],
+        rows: [],
+        rounds: 3,
+        warmupMs: 300,
+        measureMs: 1000,
+        workers: 1,
+        sizes: [32, KiB, 64 * KiB, MiB],
+        conns: [1, 50],
+        inflight: [1, 16],
+        idleConns: 10_000,
+        memoryRounds: 2,
+        fanoutClients: 1000,
+        fanoutRounds: 2,
+        fanoutTrialMs: 2000,
+        fanoutMaxTrials: 10,
+        outDir: 'bench/results',
+        quick,
+      };
+  if (env.BENCH_ROWS) o.rows = env.BENCH_ROWS.split(',').filter(Boolean);
+  if (env.BENCH_ONLY) o.sections = pickSections(env.BENCH_ONLY);
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const next = (): string => {
+      const value = argv[++i];
+      if (value === undefined) throw new RangeError(`Missing value after ${flag}`);
+      return value;
+    };
+    switch (flag) {
+      case '--quick':
+        break;
+      case '--core':
+        o.sections = ['core'];
+        break;
+      case '--only':
+        o.sections = pickSections(next());
+        break;
+      case '--skip': {
+        const skip = pickSections(next());
+        o.sections = o.sections.filter((s) => !skip.includes(s));
+        break;
+      }
+      case '--rows':
+        o.rows = next().split(',').filter(Boolean);
+        break;
+      case '--rounds':
+        o.rounds = positive('rounds', next(), 50);
+        break;
+      case '--warmup':
+        o.warmupMs = positive('warmup', next(), 60_000);
+        break;
+      case '--measure':
+        o.measureMs = positive('measure', next(), 60_000);
+        break;
+      case '--workers':
+        o.workers = positive('workers', next(), 16);
+        break;
+      case '--sizes':
+        o.sizes = intList(next());
+        break;
+      case '--conns':
+        o.conns = intList(next());
+        break;
+      case '--inflight':
+        o.inflight = intList(next());
+        break;
+      case '--idle-conns':
+        o.idleConns = positive('idle-conns', next(), 50_000);
+        break;
+      case '--fanout-clients':
+        o.fanoutClients = positive('fanout-clients', next(), 10_000);
+        break;
+      case '--fanout-rounds':
+        o.fanoutRounds = positive('fanout-rounds', next(), 10);
+        break;
+      case '--out':
+        o.outDir = next();
+        break;
+      default:
+        throw new RangeError(`Unknown flag ${flag}; see bench/options.ts for the list`);
+    }
+  }
+  return o;
+}
+
+function pickSections(text: string): Section[] {
+  const names = text.split(',').filter(Boolean);
+  for (const name of names) {
+    if (!(Sections as readonly string[]).includes(name)) {
+      throw new RangeError(`Unknown section "${name}": expected one of ${Sections.join(', ')}`);
+    }
+  }
+  return names as Section[];
+}

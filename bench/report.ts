@@ -1,0 +1,59 @@
+/**
+ * Markdown rendering of the results: one table per section, medians of the
+ * rounds, the wskit/ws ratio per row and both sides' CPU so a saturated load
+ * generator shows.
+ */
+import type { EchoResult, Impl, Sample } from './suites/echo.js';
+import { median } from './stats.js';
+
+/** fmt writes a number with about three significant figures and thousands separators. */
+export function fmt(value: number, digits = 3): string {
+  if (!Number.isFinite(value)) return '–';
+  if (Math.abs(value) >= 10 ** digits) return Math.round(value).toLocaleString('en-US');
+  return Number(value.toPrecision(digits)).toLocaleString('en-US', { maximumFractionDigits: 6 });
+}
+
+/** ratio writes a/b as "1.23×", or – when either is missing. */
+export function ratio(a: number, b: number): string {
+  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : '–';
+}
+
+function ms(us: number): string {
+  return Number.isFinite(us) ? fmt(us / 1000) : '–';
+}
+
+/** table renders a markdown table from a header and rows of cells. */
+export function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+const m = (samples: Sample[] | undefined, key: keyof Sample) => median((samples ?? []).map((s) => s[key]));
+
+/** GEN_SATURATED is the generator CPU share (% of one core per worker) above which a row is marked. */
+export const GEN_SATURATED = 90;
+
+function cpu(samples: Sample[] | undefined, workers: number): string {
+  if (!samples) return '–';
+  const gen = m(samples, 'genCpu');
+  const mark = gen / workers >= GEN_SATURATED ? ' ⚠' : '';
+  return `${fmt(m(samples, 'serverCpu'), 2)}/${fmt(gen, 2)}${mark}`;
+}
+
+/** echoTable renders the echo rows (with TCP columns when `withTcp`). */
+export function echoTable(results: EchoResult[], withTcp: boolean, workers: number): string {
+  const header = ['row', 'wskit msg/s', 'ws msg/s', 'wskit/ws', 'wskit MB/s', 'ws MB/s'];
+  if (withTcp) header.push('TCP msg/s', 'wskit/TCP', 'ws/TCP');
+  header.push('p50 ms wskit / ws', 'p99 ms wskit / ws', 'CPU % srv/gen wskit', 'CPU % srv/gen ws');
+  const rows = results.map(({ row, samples }) => {
+    const rate = (impl: Impl) => m(samples[impl], 'msgsPerSec');
+    const cells = [row.id, fmt(rate('wskit')), fmt(rate('ws')), ratio(rate('wskit'), rate('ws')), fmt(m(samples.wskit, 'mbPerSec')), fmt(m(samples.ws, 'mbPerSec'))];
+    if (withTcp) cells.push(fmt(rate('tcp')), ratio(rate('wskit'), rate('tcp')), ratio(rate('ws'), rate('tcp')));
+    const lat = (key: keyof Sample) => (row.inflight === 1 ? `${ms(m(samples.wskit, key))} / ${ms(m(samples.ws, key))}` : '–');
+    cells.push(lat('p50us'), lat('p99us'), cpu(samples.wskit, workers), cpu(samples.ws, workers));
+    const errors = [...(samples.wskit ?? []), ...(samples.ws ?? [])].reduce((n, s) => n + s.errors, 0);
+    if (errors > 0) cells[0] += ` (${errors} errors)`;
+    return cells;
+  });
+  return table(header, rows);
+}

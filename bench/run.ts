@@ -1,0 +1,66 @@
+/**
+ * `npm run bench`: wskit's server against the npm `ws` server, side by side
+ * on this machine with the same `ws`-client load generator, alternating the
+ * servers round by round. Writes the markdown tables to stdout and
+ * bench/results/latest.md, and every sample to bench/results/latest.json.
+ * Flags are documented in bench/options.ts (`--quick` for a one-minute smoke run).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { parseOptions, type BenchOptions } from './options.js';
+import { echoTable } from './report.js';
+import { runEcho } from './suites/echo.js';
+import { wskitAvailable } from './targets.js';
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+function machine(): string {
+  const require = createRequire(import.meta.url);
+  const wsVersion = (require('ws/package.json') as { version: string }).version;
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    // Not a git checkout: the commit is simply unknown.
+  }
+  const cpu = cpus();
+  return `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${cpu[0]?.model ?? 'unknown CPU'} × ${cpu.length} · ${Math.round(totalmem() / 2 ** 30)} GiB · Node ${process.version} · ws ${wsVersion} · wskit ${commit}${wskitAvailable() ? '' : ' (library not built: wskit column runs ws as a stand-in)'}`;
+}
+
+function settings(o: BenchOptions): string {
+  return `${o.quick ? '**Quick smoke run** — not for comparison. ' : ''}Medians of ${o.rounds} rounds (wskit, ws, TCP in turn each round), ${o.warmupMs} ms warm-up + ${o.measureMs} ms measured per window, ${o.workers} load worker process(es) using the npm \`ws\` client.`;
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2), process.env);
+  const started = Date.now();
+  const sections: string[] = [`# wskit vs ws benchmark\n\n${machine()}\n\n${settings(opts)}`];
+  const raw: Record<string, unknown> = { options: opts };
+  if (opts.sections.includes('echo')) {
+    const results = await runEcho(opts, false, log);
+    raw.echo = results;
+    if (results.length) sections.push(`## Echo\n\nText frames, masked client frames. MB/s counts payload bytes echoed (10⁶ B). CPU is % of one core (server / all load workers); ⚠ marks a saturated load generator.\n\n${echoTable(results, true, opts.workers)}`);
+  }
+  if (opts.sections.includes('deflate')) {
+    const results = await runEcho(opts, true, log);
+    raw.deflate = results;
+    if (results.length) sections.push(`## Echo with permessage-deflate\n\nBoth ends negotiate permessage-deflate; clients compress every message, servers use their default threshold (1 KiB for both).\n\n${echoTable(results, false, opts.workers)}`);
+  }
+  sections.push(`Total run time ${((Date.now() - started) / 1000).toFixed(0)} s.`);
+  const markdown = sections.join('\n\n') + '\n';
+  mkdirSync(opts.outDir, { recursive: true });
+  writeFileSync(join(opts.outDir, 'latest.md'), markdown);
+  writeFileSync(join(opts.outDir, 'latest.json'), JSON.stringify(raw, null, 1));
+  process.stdout.write(markdown);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    log(`bench failed: ${err instanceof Error ? err.stack : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,145 @@
+/**
+ * The echo rows: every size × connection count × in-flight depth, measured on
+ * wskit, ws and (without permessage-deflate) raw TCP, alternating the servers
+ * within each round so slow drift of the machine hits all of them alike.
+ */
+import { performance } from 'node:perf_hooks';
+import { cpuMs } from '../ipc.js';
+import type { BenchOptions } from '../options.js';
+import { Pool, sleep } from '../pool.js';
+import { settle } from '../settle.js';
+import { Histogram } from '../stats.js';
+import { startEchoServer, type Server } from '../targets.js';
+
+/** EchoRow is one line of the echo table. */
+export interface EchoRow {
+  id: string;
+  size: number;
+  conns: number;
+  inflight: number;
+  deflate: boolean;
+}
+
+/** Sample is one measured window against one server. */
+export interface Sample {
+  msgsPerSec: number;
+  mbPerSec: number;
+  p50us: number;
+  p99us: number;
+  /** serverCpu and genCpu are percentages of one core over the window. */
+  serverCpu: number;
+  genCpu: number;
+  errors: number;
+}
+
+/** Impl names the three echo servers. */
+export type Impl = 'wskit' | 'ws' | 'tcp';
+
+/** EchoResult holds every round's sample of one row, by server. */
+export interface EchoResult {
+  row: EchoRow;
+  samples: Partial<Record<Impl, Sample[]>>;
+}
+
+/** sizeLabel writes a byte count as 32 B, 1 KiB or 1 MiB. */
+export function sizeLabel(bytes: number): string {
+  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} B`;
+}
+
+/** echoRows lists the rows `opts` selects, permessage-deflate or not. */
+export function echoRows(opts: BenchOptions, deflate: boolean): EchoRow[] {
+  const rows: EchoRow[] = [];
+  for (const size of opts.sizes) {
+    for (const conns of opts.conns) {
+      for (const inflight of opts.inflight) {
+        const mode = inflight === 1 ? 'closed' : `pipe${inflight}`;
+        const id = `${deflate ? 'pmd ' : ''}${sizeLabel(size).replace(' ', '')} x${conns} ${mode}`;
+        if (opts.rows.length > 0 && !opts.rows.some((r) => id.includes(r))) continue;
+        rows.push({ id, size, conns, inflight, deflate });
+      }
+    }
+  }
+  return rows;
+}
+
+async function measure(pool: Pool, server: Server, impl: Impl, row: EchoRow, opts: BenchOptions): Promise<Sample> {
+  const shares = pool.share(row.conns);
+  const transport = impl === 'tcp' ? 'tcp' : 'ws';
+  const url = impl === 'tcp' ? `tcp://127.0.0.1:${server.port}` : `ws://127.0.0.1:${server.port}/echo`;
+  const only = (req: Record<string, unknown> & { cmd: string }) => (i: number) => (shares[i] ? req : undefined);
+  await pool.all((i) => (shares[i] ? { cmd: 'open', load: { url, transport, conns: shares[i], size: row.size, inflight: row.inflight, deflate: row.deflate } } : undefined));
+  try {
+    await pool.all(only({ cmd: 'go' }));
+    await sleep(opts.warmupMs);
+    await pool.all(only({ cmd: 'mark' }));
+    const cpu0 = cpuMs(server.pid);
+    const t0 = performance.now();
+    await sleep(opts.measureMs);
+    const stops = (await pool.all(only({ cmd: 'stop' }))).filter((r) => !r.skipped);
+    const cpu1 = cpuMs(server.pid);
+    const wallMs = performance.now() - t0;
+    const histogram = new Histogram();
+    let echoes = 0;
+    let genCpuMs = 0;
+    let errors = 0;
+    let elapsedMs = 0;
+    for (const r of stops) {
+      echoes += r.echoes as number;
+      genCpuMs += r.cpuMs as number;
+      errors += r.errors as number;
+      elapsedMs = Math.max(elapsedMs, r.elapsedMs as number);
+      histogram.merge(new Histogram(r.histogram as number[]));
+    }
+    const msgsPerSec = (echoes * 1000) / elapsedMs;
+    return {
+      msgsPerSec,
+      mbPerSec: (msgsPerSec * row.size) / 1e6,
+      p50us: row.inflight === 1 ? histogram.percentile(50) : Number.NaN,
+      p99us: row.inflight === 1 ? histogram.percentile(99) : Number.NaN,
+      serverCpu: ((cpu1 - cpu0) / wallMs) * 100,
+      genCpu: (genCpuMs / elapsedMs) * 100,
+      errors,
+    };
+  } finally {
+    await pool.all(only({ cmd: 'close' }));
+    await settle(server.pid);
+  }
+}
+
+/**
+ * runEcho measures every selected row: for each row, `rounds` rounds, each
+ * running wskit, ws and TCP once in that order. Progress goes to `log`.
+ */
+export async function runEcho(opts: BenchOptions, deflate: boolean, log: (line: string) => void): Promise<EchoResult[]> {
+  const rows = echoRows(opts, deflate);
+  if (rows.length === 0) return [];
+  const impls: Impl[] = deflate ? ['wskit', 'ws'] : ['wskit', 'ws', 'tcp'];
+  const servers = new Map<Impl, Server>();
+  const pool = new Pool('echo-worker', opts.workers);
+  try {
+    for (const impl of impls) servers.set(impl, await startEchoServer(impl, deflate));
+    log(`echo${deflate ? ' (permessage-deflate)' : ''}: ${rows.length} rows × ${opts.rounds} rounds × ${impls.join(' ')}; wskit is "${servers.get('wskit')!.label}"`);
+    const results: EchoResult[] = [];
+    for (const row of rows) {
+      const result: EchoResult = { row, samples: {} };
+      for (let round = 0; round < opts.rounds; round++) {
+        for (const impl of impls) {
+          const sample = await measure(pool, servers.get(impl)!, impl, row, opts);
+          (result.samples[impl] ??= []).push(sample);
+        }
+      }
+      results.push(result);
+      log(`  ${row.id.padEnd(22)} ${impls.map((impl) => `${impl} ${fmtRate(result.samples[impl]!)}`).join('  ')}`);
+    }
+    return results;
+  } finally {
+    await pool.stop();
+    for (const server of servers.values()) await server.stop();
+  }
+}
+
+function fmtRate(samples: Sample[]): string {
+  return samples.map((s) => `${Math.round(s.msgsPerSec)}/s(${Math.round(s.serverCpu)}%|${Math.round(s.genCpu)}%)`).join(',');
+}
