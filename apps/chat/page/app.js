@@ -200,9 +200,14 @@
   function addMessage(s, m) {
     if (!m || typeof m.id !== 'string' || typeof m.text !== 'string' || typeof m.from !== 'string') return;
     if (m.room !== undefined && m.room !== s.room) return;
-    if (s.seen.has(m.id)) return;
+    // Ids at or below the oldest one forgotten from `seen` were shown long ago.
+    if (s.seen.has(m.id) || (s.floor !== null && (compareIds(m.id, s.floor) ?? 1) <= 0)) return;
     s.seen.add(m.id);
-    if (s.seen.size > MAX_SEEN) s.seen.delete(s.seen.values().next().value);
+    if (s.seen.size > MAX_SEEN) {
+      const oldest = s.seen.values().next().value;
+      s.seen.delete(oldest);
+      if (s.floor === null || (compareIds(oldest, s.floor) ?? 1) > 0) s.floor = oldest;
+    }
     if (s.lastId === null || (compareIds(m.id, s.lastId) ?? 1) > 0) s.lastId = m.id;
 
     const list = ui.messages;
@@ -280,6 +285,7 @@
       ws: null,
       lastId: null,
       seen: new Set(),
+      floor: null,
       attempt: 0,
       retryTimer: 0,
       countdownTimer: 0,
