@@ -1,0 +1,657 @@
+/**
+ * RedisBroker: the broker for a cluster of chat nodes sharing one Redis
+ * server. The only file that imports the Redis client.
+ *
+ * Data in Redis (`<prefix>` defaults to `chat:`):
+ * - `<prefix>room:<room>`: a stream per room. `XADD` assigns each message its
+ *   id once for the whole cluster; history and `since` are `XRANGE`s of it.
+ * - `<prefix>node:<nodeId>`: one key per live node, refreshed every
+ *   `heartbeatMs` with a TTL of `presenceTtlMs`.
+ * - `<prefix>presence:<room>`: a hash of `<nodeId>|<memberId>` to name.
+ * - `<prefix>presence` (Pub/Sub channel): a room's name whenever its presence
+ *   changed, so other nodes recompute it.
+ *
+ * Fan-out: one dedicated connection runs a blocking `XREAD` over every
+ * subscribed room from the last id this node delivered, so each node sees each
+ * message once and in stream order, and after a reconnect resumes exactly where
+ * it stopped. The publishing node receives its own messages the same way, so
+ * every node shows one order.
+ *
+ * Presence: users(room) are the names whose node key still exists. A node
+ * killed without a goodbye stops refreshing its key; within `presenceTtlMs`
+ * the key expires, and within one more `heartbeatMs` every node watching one
+ * of its rooms removes its entries and tells the others. Pub/Sub only makes
+ * changes prompt: each node also recomputes its watched rooms every heartbeat
+ * and after a reconnect, so a lost notification delays an update, never loses it.
+ *
+ * Needs one Redis server (or primary) of version 6.2 or later; Redis Cluster is
+ * not supported, because the presence scripts read node keys they do not declare.
+ */
+import { randomBytes } from 'node:crypto';
+import { createClient } from 'redis';
+import { compareIds } from './broker.js';
+import type { Broker, BrokerState, ChatMessage, MessageListener, PresenceListener } from './broker.js';
+
+/** Options for `RedisBroker`. */
+export interface RedisBrokerOptions {
+  /** Redis server, e.g. `redis://127.0.0.1:6379`. */
+  url: string;
+  /**
+   * Messages kept per room for history and resume (the resume window).
+   * Unset: 100. The stream itself keeps `historySize + 1000` entries so a node
+   * whose reader falls briefly behind a burst does not miss trimmed messages.
+   */
+  historySize?: number;
+  /** How often this node refreshes its liveness key. Unset: 5000 ms. */
+  heartbeatMs?: number;
+  /**
+   * How long a node's users stay online after its last heartbeat. Unset:
+   * 15000 ms. A killed node's users disappear within presenceTtlMs + heartbeatMs.
+   */
+  presenceTtlMs?: number;
+  /** Prefix of every Redis key and channel. Unset: `chat:`. */
+  keyPrefix?: string;
+  /** Where state changes and errors are reported. Unset: standard error. */
+  log?: (line: string) => void;
+}
+
+/** Default messages kept per room. */
+export const DEFAULT_HISTORY_SIZE = 100;
+/** Default interval between liveness refreshes. */
+export const DEFAULT_HEARTBEAT_MS = 5_000;
+/** Default lifetime of a liveness key. */
+export const DEFAULT_PRESENCE_TTL_MS = 15_000;
+
+/** Entries kept in a stream beyond historySize, so a lagging reader is not overtaken by trimming. */
+const STREAM_SLACK = 1_000;
+/** Entries taken per room per XREAD. */
+const READ_COUNT = 500;
+/** Longest blocking XREAD; subscribing interrupts it sooner with CLIENT UNBLOCK. */
+const READ_BLOCK_MS = 5_000;
+/** Pause before retrying a failed XREAD when no reconnect event arrives. */
+const READ_RETRY_MS = 250;
+/** Reconnect backoff: doubling from the first to the last delay. */
+const BACKOFF_FIRST_MS = 100;
+const BACKOFF_MAX_MS = 2_000;
+const CONNECT_TIMEOUT_MS = 2_000;
+
+// Names of users in a room whose node is alive; entries of dead nodes are removed.
+const USERS_SCRIPT = `
+local entries = redis.call('HGETALL', KEYS[1])
+local names, alive, removed = {}, {}, 0
+for i = 1, #entries, 2 do
+  local node = string.match(entries[i], '^(.-)|')
+  local ok = false
+  if node then
+    ok = alive[node]
+    if ok == nil then
+      ok = redis.call('EXISTS', ARGV[1] .. node) == 1
+      alive[node] = ok
+    end
+  end
+  if ok then
+    names[#names + 1] = entries[i + 1]
+  else
+    redis.call('HDEL', KEYS[1], entries[i])
+    removed = removed + 1
+  end
+end
+return {removed, names}`;
+
+// Replace one node's entries in a room with the given field/name pairs.
+const REPLACE_SCRIPT = `
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, #ARGV[1]) == ARGV[1] then redis.call('HDEL', KEYS[1], field) end
+end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 0`;
+
+type Client = ReturnType<typeof createClient>;
+
+interface RoomStream {
+  /** Last id delivered to this node's listeners. */
+  lastId: string;
+  /** Each listener with the id after which it receives messages. */
+  listeners: Map<MessageListener, string>;
+}
+
+interface WatchedRoom {
+  listeners: Set<PresenceListener>;
+  /** The users last reported, as `JSON.stringify(users)`. */
+  last: string | undefined;
+  refreshing: boolean;
+  dirty: boolean;
+}
+
+const ID_PATTERN = /^\d{1,20}-\d{1,20}$/;
+
+/** The broker of a multi-node chat cluster, backed by Redis streams, keys and Pub/Sub. */
+export class RedisBroker implements Broker {
+  /** This node's id in Redis (random per process). */
+  readonly nodeId = randomBytes(8).toString('hex');
+  readonly #url: string;
+  readonly #where: string;
+  readonly #historySize: number;
+  readonly #heartbeatMs: number;
+  readonly #ttlMs: number;
+  readonly #prefix: string;
+  readonly #log: (line: string) => void;
+  readonly #cmd: Client;
+  readonly #reader: Client;
+  readonly #sub: Client;
+  #state: BrokerState = 'degraded';
+  #closed = false;
+  #outageLogged = false;
+  #stateWaiters = new Set<() => void>();
+
+  readonly #streams = new Map<string, RoomStream>();
+  #roomsVersion = 0;
+  #readingVersion = -1;
+  #reading = false;
+  #readerId: string | undefined;
+  #wakeReader: (() => void) | undefined;
+  #readLoop: Promise<void>;
+
+  /** Members connected to this node: room → memberId → name. */
+  readonly #members = new Map<string, Map<string, string>>();
+  /** Rooms where a presence write failed; rewritten after reconnect. */
+  readonly #unsynced = new Set<string>();
+  readonly #watched = new Map<string, WatchedRoom>();
+  #heartbeat: NodeJS.Timeout;
+
+  /** Connects in the background right away; `state` is `degraded` until Redis answers. */
+  constructor(options: RedisBrokerOptions) {
+    this.#url = options.url;
+    this.#where = describeUrl(options.url);
+    this.#historySize = positive('historySize', options.historySize ?? DEFAULT_HISTORY_SIZE);
+    this.#heartbeatMs = positive('heartbeatMs', options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+    this.#ttlMs = positive('presenceTtlMs', options.presenceTtlMs ?? DEFAULT_PRESENCE_TTL_MS);
+    if (this.#ttlMs <= this.#heartbeatMs) {
+      throw new RangeError(`presenceTtlMs (${this.#ttlMs}) must exceed heartbeatMs (${this.#heartbeatMs}), or live nodes would expire`);
+    }
+    this.#prefix = options.keyPrefix ?? 'chat:';
+    this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+
+    // Commands fail at once while disconnected instead of queueing: a publish
+    // must be answered, not held until some later reconnect.
+    const base = {
+      url: this.#url,
+      disableOfflineQueue: true,
+      socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: backoff },
+    };
+    this.#cmd = createClient(base);
+    this.#reader = createClient(base);
+    // Subscriptions are re-sent by the client after each reconnect.
+    this.#sub = createClient({ ...base, disableOfflineQueue: false });
+    for (const client of [this.#cmd, this.#reader, this.#sub]) {
+      client.on('error', (err: Error) => this.#onError(err));
+      client.on('ready', () => this.#updateState());
+      client.on('end', () => this.#updateState());
+      client.on('reconnecting', () => this.#updateState());
+    }
+    this.#reader.on('reconnecting', () => {
+      this.#readerId = undefined;
+    });
+    this.#log(`redis broker: node ${this.nodeId} connecting to ${this.#where}`);
+    for (const client of [this.#cmd, this.#reader, this.#sub]) {
+      // connect() keeps retrying through reconnectStrategy; it only rejects once closed.
+      client.connect().catch(() => undefined);
+    }
+    this.#sub
+      .subscribe(`${this.#prefix}presence`, (room: string) => {
+        if (this.#watched.has(room)) this.#refreshRoom(room);
+      })
+      .catch((err: Error) => this.#log(`redis broker: cannot subscribe to presence changes: ${err.message}`));
+
+    this.#heartbeat = setInterval(() => void this.#beat(false), this.#heartbeatMs);
+    this.#readLoop = this.#runReader();
+  }
+
+  /** `ready` while all three Redis connections are up, `degraded` otherwise, `closed` after close(). */
+  get state(): BrokerState {
+    return this.#state;
+  }
+
+  /**
+   * Resolves once the broker is `ready`; rejects after `timeoutMs` (unset:
+   * 10000 ms) with the reason Redis is unreachable. Optional: the broker works
+   * without it, answering publishes with errors until Redis is reached.
+   */
+  whenReady(timeoutMs = 10_000): Promise<void> {
+    if (this.#state === 'ready') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.#state === 'ready') done();
+        else if (this.#state === 'closed') done(new Error('Redis broker closed before it was ready'));
+      };
+      const timer = setTimeout(
+        () => done(new Error(`Redis at ${this.#where} not reachable after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        this.#stateWaiters.delete(check);
+        if (err) reject(err);
+        else resolve();
+      };
+      this.#stateWaiters.add(check);
+    });
+  }
+
+  async publish(room: string, from: string, text: string): Promise<ChatMessage> {
+    if (this.#closed) throw new Error(`Cannot publish to room "${room}": the Redis broker is closed`);
+    if (this.#state !== 'ready') {
+      throw new Error(`Cannot publish to room "${room}": Redis at ${this.#where} is unreachable; message not sent`);
+    }
+    let id: unknown;
+    try {
+      id = await this.#cmd.sendCommand([
+        'XADD', this.#streamKey(room), 'MAXLEN', '=', String(this.#historySize + STREAM_SLACK),
+        '*', 'from', from, 'text', text,
+      ]);
+    } catch (err) {
+      throw new Error(`Cannot publish to room "${room}": Redis at ${this.#where} failed (${errorText(err)}); message not sent`, { cause: err });
+    }
+    return toMessage(room, String(id), from, text);
+  }
+
+  async subscribe(room: string, listener: MessageListener): Promise<() => void> {
+    if (this.#closed) throw new Error(`Cannot subscribe to room "${room}": the Redis broker is closed`);
+    // The listener gets exactly the messages after the stream's current top.
+    // While Redis is unreachable the local clock stands in for it.
+    const top = (await this.#topId(room)) ?? this.#streams.get(room)?.lastId ?? `${Date.now()}-0`;
+    let stream = this.#streams.get(room);
+    if (!stream) {
+      stream = { lastId: top, listeners: new Map() };
+      this.#streams.set(room, stream);
+      this.#roomsVersion++;
+      this.#interruptRead();
+    }
+    stream.listeners.set(listener, compareIds(top, stream.lastId) > 0 ? top : stream.lastId);
+    return () => {
+      const current = this.#streams.get(room);
+      if (!current?.listeners.delete(listener) || current.listeners.size > 0) return;
+      // The blocked XREAD may still name this room; its entries are then ignored.
+      this.#streams.delete(room);
+      this.#roomsVersion++;
+    };
+  }
+
+  async history(room: string, options: { since?: string; limit: number }): Promise<ChatMessage[]> {
+    const limit = Math.min(Math.max(0, Math.floor(options.limit)), this.#historySize);
+    if (options.since !== undefined && !ID_PATTERN.test(options.since)) {
+      throw new RangeError(`Cannot read history of room "${room}": since "${options.since}" is not an id of the form <ms>-<seq>`);
+    }
+    if (limit === 0) return [];
+    if (this.#state !== 'ready') {
+      throw new Error(`Cannot read history of room "${room}": Redis at ${this.#where} is unreachable`);
+    }
+    const key = this.#streamKey(room);
+    const reply = options.since === undefined
+      ? await this.#cmd.sendCommand(['XREVRANGE', key, '+', '-', 'COUNT', String(limit)])
+      : await this.#cmd.sendCommand(['XRANGE', key, `(${options.since}`, '+', 'COUNT', String(limit)]);
+    const messages = parseEntries(reply).map(([id, fields]) => entryMessage(room, id, fields));
+    return options.since === undefined ? messages.reverse() : messages;
+  }
+
+  async join(room: string, name: string, memberId: string): Promise<void> {
+    let members = this.#members.get(room);
+    if (!members) this.#members.set(room, (members = new Map()));
+    members.set(memberId, name);
+    await this.#writePresence(room, ['HSET', this.#presenceKey(room), this.#field(memberId), name]);
+  }
+
+  async leave(room: string, _name: string, memberId: string): Promise<void> {
+    const members = this.#members.get(room);
+    members?.delete(memberId);
+    if (members?.size === 0) this.#members.delete(room);
+    await this.#writePresence(room, ['HDEL', this.#presenceKey(room), this.#field(memberId)]);
+  }
+
+  async watchPresence(room: string, listener: PresenceListener): Promise<() => void> {
+    let watched = this.#watched.get(room);
+    if (!watched) {
+      watched = { listeners: new Set(), last: undefined, refreshing: false, dirty: false };
+      this.#watched.set(room, watched);
+      // The current users are the baseline; only changes from it are reported.
+      watched.last = JSON.stringify(await this.users(room).catch(() => this.#localUsers(room)));
+    }
+    watched.listeners.add(listener);
+    return () => {
+      const current = this.#watched.get(room);
+      current?.listeners.delete(listener);
+      if (current?.listeners.size === 0) this.#watched.delete(room);
+    };
+  }
+
+  async users(room: string): Promise<string[]> {
+    if (this.#state !== 'ready') return this.#localUsers(room);
+    const reply = (await this.#cmd.sendCommand([
+      'EVAL', USERS_SCRIPT, '1', this.#presenceKey(room), `${this.#prefix}node:`,
+    ])) as [number, string[]];
+    const [removed, names] = reply;
+    if (removed > 0) {
+      this.#log(`redis broker: removed ${removed} presence entries of expired nodes from room "${room}"`);
+      await this.#announce(room);
+    }
+    return [...new Set(names.map(String))].sort();
+  }
+
+  /** Removes this node's presence, then disconnects; other nodes see its users leave at once. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#heartbeat);
+    const wasReady = this.#state === 'ready';
+    this.#setState('closed');
+    this.#reader.destroy();
+    this.#wakeReader?.();
+    if (wasReady) {
+      try {
+        const rooms = [...this.#members.keys()];
+        await Promise.all([
+          this.#cmd.sendCommand(['DEL', this.#nodeKey()]),
+          ...rooms.map((room) => this.#cmd.sendCommand(['EVAL', REPLACE_SCRIPT, '1', this.#presenceKey(room), `${this.nodeId}|`])),
+          ...rooms.map((room) => this.#announce(room)),
+        ]);
+      } catch (err) {
+        this.#log(`redis broker: presence not removed on close (${errorText(err)}); it expires within ${this.#ttlMs} ms`);
+      }
+    }
+    this.#members.clear();
+    this.#streams.clear();
+    this.#watched.clear();
+    await this.#readLoop;
+    await Promise.all([quit(this.#cmd), quit(this.#sub)]);
+  }
+
+  // --- connection state -----------------------------------------------------
+
+  #onError(err: Error): void {
+    if (this.#closed) return;
+    if (!this.#outageLogged) {
+      this.#outageLogged = true;
+      this.#log(`redis broker: Redis at ${this.#where} unreachable (${errorText(err)}); retrying every ${BACKOFF_FIRST_MS}-${BACKOFF_MAX_MS} ms, publishes fail until then`);
+    }
+    this.#updateState();
+  }
+
+  #updateState(): void {
+    if (this.#closed) return;
+    const ready = this.#cmd.isReady && this.#reader.isReady && this.#sub.isReady;
+    this.#setState(ready ? 'ready' : 'degraded');
+  }
+
+  #setState(next: BrokerState): void {
+    const previous = this.#state;
+    if (previous === next) return;
+    this.#state = next;
+    if (next === 'ready') {
+      this.#outageLogged = false;
+      this.#log(`redis broker: connected to ${this.#where} as node ${this.nodeId}; resuming ${this.#streams.size} rooms`);
+      void this.#beat(true);
+      this.#wakeReader?.();
+    } else if (next === 'degraded') {
+      this.#log(`redis broker: lost Redis at ${this.#where}; degraded, reconnecting`);
+    }
+    for (const waiter of [...this.#stateWaiters]) waiter();
+  }
+
+  // --- fan-out ----------------------------------------------------------------
+
+  async #runReader(): Promise<void> {
+    while (!this.#closed) {
+      if (this.#streams.size === 0 || !this.#reader.isReady) {
+        await this.#sleep(READ_RETRY_MS * 4);
+        continue;
+      }
+      try {
+        this.#readerId ??= String(await this.#reader.sendCommand(['CLIENT', 'ID']));
+        const rooms = [...this.#streams.keys()];
+        const ids = rooms.map((room) => this.#streams.get(room)!.lastId);
+        this.#readingVersion = this.#roomsVersion;
+        this.#reading = true;
+        const reply = await this.#reader.sendCommand([
+          'XREAD', 'COUNT', String(READ_COUNT), 'BLOCK', String(READ_BLOCK_MS),
+          'STREAMS', ...rooms.map((room) => this.#streamKey(room)), ...ids,
+        ]);
+        this.#reading = false;
+        this.#deliver(reply);
+      } catch (err) {
+        this.#reading = false;
+        if (this.#closed) break;
+        this.#readerId = undefined;
+        await this.#sleep(READ_RETRY_MS);
+      }
+    }
+  }
+
+  #deliver(reply: unknown): void {
+    if (!Array.isArray(reply)) return;
+    const roomStart = `${this.#prefix}room:`.length;
+    for (const [key, entries] of reply as [string, unknown][]) {
+      const room = String(key).slice(roomStart);
+      for (const [id, fields] of parseEntries(entries)) {
+        const stream = this.#streams.get(room);
+        if (!stream || compareIds(id, stream.lastId) <= 0) continue;
+        stream.lastId = id;
+        const message = entryMessage(room, id, fields);
+        for (const [listener, after] of stream.listeners) {
+          if (compareIds(id, after) <= 0) continue;
+          try {
+            listener(message);
+          } catch (err) {
+            this.#log(`redis broker: message listener of room "${room}" threw: ${errorText(err)}`);
+          }
+        }
+      }
+    }
+  }
+
+  /** Make the reader pick up a changed set of rooms now instead of after its BLOCK timeout. */
+  #interruptRead(): void {
+    this.#wakeReader?.();
+    void (async () => {
+      // CLIENT UNBLOCK can overtake an XREAD still on its way; retry a few times.
+      for (let attempt = 0; attempt < 20; attempt++) {
+        if (!this.#reading || this.#readingVersion === this.#roomsVersion) return;
+        const id = this.#readerId;
+        if (id === undefined || this.#state !== 'ready') return;
+        const unblocked = await this.#cmd.sendCommand(['CLIENT', 'UNBLOCK', id]).catch(() => 0);
+        if (Number(unblocked) === 1) return;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wakeReader = done;
+    });
+  }
+
+  async #topId(room: string): Promise<string | undefined> {
+    if (this.#state !== 'ready') return undefined;
+    try {
+      const reply = await this.#cmd.sendCommand(['XREVRANGE', this.#streamKey(room), '+', '-', 'COUNT', '1']);
+      return parseEntries(reply)[0]?.[0] ?? '0-0';
+    } catch {
+      return undefined;
+    }
+  }
+
+  // --- presence ---------------------------------------------------------------
+
+  async #writePresence(room: string, command: string[]): Promise<void> {
+    if (this.#state !== 'ready') {
+      this.#unsynced.add(room);
+      return;
+    }
+    try {
+      await this.#cmd.sendCommand(command);
+      await this.#announce(room);
+    } catch (err) {
+      // Rewritten from the local members on the next reconnect.
+      this.#unsynced.add(room);
+      this.#log(`redis broker: presence of room "${room}" not written (${errorText(err)}); retried after reconnect`);
+    }
+  }
+
+  /** Refresh the liveness key; rewrite this node's presence when Redis forgot it or after a reconnect. */
+  async #beat(afterReconnect: boolean): Promise<void> {
+    if (this.#closed || this.#state !== 'ready') return;
+    try {
+      const previous = await this.#cmd.sendCommand(['SET', this.#nodeKey(), String(Date.now()), 'PX', String(this.#ttlMs), 'GET']);
+      // A missing key means this node was presumed dead (or Redis lost its data),
+      // and other nodes may have removed its members.
+      if (previous === null || afterReconnect) await this.#rewritePresence(previous === null);
+      for (const room of this.#watched.keys()) this.#refreshRoom(room);
+    } catch (err) {
+      this.#log(`redis broker: heartbeat failed (${errorText(err)})`);
+    }
+  }
+
+  async #rewritePresence(all: boolean): Promise<void> {
+    const rooms = new Set(this.#unsynced);
+    if (all || rooms.size > 0) for (const room of this.#members.keys()) rooms.add(room);
+    this.#unsynced.clear();
+    await Promise.all(
+      [...rooms].map(async (room) => {
+        const pairs = [...(this.#members.get(room) ?? [])].flatMap(([memberId, name]) => [this.#field(memberId), name]);
+        try {
+          await this.#cmd.sendCommand(['EVAL', REPLACE_SCRIPT, '1', this.#presenceKey(room), `${this.nodeId}|`, ...pairs]);
+          await this.#announce(room);
+        } catch (err) {
+          this.#unsynced.add(room);
+          this.#log(`redis broker: presence of room "${room}" not rewritten (${errorText(err)})`);
+        }
+      }),
+    );
+  }
+
+  /** Recompute a watched room's users and report a change; overlapping calls coalesce. */
+  #refreshRoom(room: string): void {
+    const watched = this.#watched.get(room);
+    if (!watched) return;
+    if (watched.refreshing) {
+      watched.dirty = true;
+      return;
+    }
+    watched.refreshing = true;
+    void (async () => {
+      try {
+        do {
+          watched.dirty = false;
+          if (this.#state !== 'ready') break;
+          const users = await this.users(room);
+          const serialized = JSON.stringify(users);
+          if (serialized === watched.last) continue;
+          watched.last = serialized;
+          for (const listener of watched.listeners) {
+            try {
+              listener(users);
+            } catch (err) {
+              this.#log(`redis broker: presence listener of room "${room}" threw: ${errorText(err)}`);
+            }
+          }
+        } while (watched.dirty && !this.#closed);
+      } catch (err) {
+        this.#log(`redis broker: presence of room "${room}" not refreshed (${errorText(err)})`);
+      } finally {
+        watched.refreshing = false;
+      }
+    })();
+  }
+
+  async #announce(room: string): Promise<void> {
+    await this.#cmd.sendCommand(['PUBLISH', `${this.#prefix}presence`, room]);
+  }
+
+  #localUsers(room: string): string[] {
+    return [...new Set(this.#members.get(room)?.values() ?? [])].sort();
+  }
+
+  #streamKey(room: string): string {
+    return `${this.#prefix}room:${room}`;
+  }
+
+  #presenceKey(room: string): string {
+    return `${this.#prefix}presence:${room}`;
+  }
+
+  #nodeKey(): string {
+    return `${this.#prefix}node:${this.nodeId}`;
+  }
+
+  #field(memberId: string): string {
+    return `${this.nodeId}|${memberId}`;
+  }
+}
+
+/** Reconnect delay: doubling from 100 ms to 2 s, with jitter so nodes do not retry in lockstep. */
+function backoff(retries: number): number {
+  const base = Math.min(BACKOFF_FIRST_MS * 2 ** retries, BACKOFF_MAX_MS);
+  return Math.round(base / 2 + Math.random() * (base / 2));
+}
+
+async function quit(client: Client): Promise<void> {
+  try {
+    if (client.isReady) await client.close();
+    else client.destroy();
+  } catch {
+    client.destroy();
+  }
+}
+
+function parseEntries(reply: unknown): [string, unknown[]][] {
+  if (!Array.isArray(reply)) return [];
+  return reply.map((entry) => {
+    const [id, fields] = entry as [unknown, unknown];
+    return [String(id), Array.isArray(fields) ? fields : []];
+  });
+}
+
+function entryMessage(room: string, id: string, fields: unknown[]): ChatMessage {
+  let from = '';
+  let text = '';
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (String(fields[i]) === 'from') from = String(fields[i + 1]);
+    else if (String(fields[i]) === 'text') text = String(fields[i + 1]);
+  }
+  return toMessage(room, id, from, text);
+}
+
+/** The id's millisecond part is Redis's clock at XADD: the same timestamp on every node. */
+function toMessage(room: string, id: string, from: string, text: string): ChatMessage {
+  return { type: 'message', id, room, from, text, ts: Number(id.split('-')[0]) };
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  }
+  return value;
+}
+
+/** The URL without credentials, for logs and errors. */
+function describeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}`;
+  } catch {
+    throw new TypeError(`Invalid Redis URL "${url}": expected redis://HOST:PORT`);
+  }
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' && !err.message.includes(code) ? `${code}: ${err.message}` : err.message || err.name;
+  }
+  return String(err);
+}

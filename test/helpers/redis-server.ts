@@ -1,0 +1,188 @@
+/**
+ * A real `redis-server` for tests: started on a free 127.0.0.1 port in its own
+ * temporary directory, stopped (and the directory removed) by the test.
+ *
+ * Tests skip when `redis-server` is not installed, unless the environment sets
+ * `WSKIT_REQUIRE_SERVICES=1` (CI does): then starting it fails the test.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** How long to wait for "Ready to accept connections" before giving up. */
+const READY_TIMEOUT_MS = 10_000;
+/** How long a stopping server may take before it is killed. */
+const STOP_TIMEOUT_MS = 5_000;
+/** Attempts when another process grabs the free port first. */
+const PORT_ATTEMPTS = 5;
+
+/** Whether `redis-server` can be run on this machine. */
+export function hasRedisServer(): boolean {
+  const probe = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
+  return probe.status === 0;
+}
+
+/**
+ * The `skip` option for a Redis test: a reason string when `redis-server` is
+ * missing and services are optional, `false` otherwise (so the test runs, and
+ * fails in `startRedisServer` when the binary is missing but required).
+ */
+export function redisSkip(): string | false {
+  if (process.env.WSKIT_REQUIRE_SERVICES === '1') return false;
+  return hasRedisServer() ? false : 'redis-server is not installed (set WSKIT_REQUIRE_SERVICES=1 to fail instead)';
+}
+
+/** Options for `startRedisServer`; everything unset gives a throwaway in-memory server. */
+export interface RedisServerOptions {
+  /**
+   * Keep data across `restart()` with an fsync'd append-only file
+   * (`--appendonly yes --appendfsync always`). Unset: no persistence at all.
+   */
+  durable?: boolean;
+}
+
+/** A running test Redis server. */
+export interface RedisServer {
+  /** The TCP port on 127.0.0.1. */
+  readonly port: number;
+  /** `redis://127.0.0.1:<port>`. */
+  readonly url: string;
+  /** The server's working directory (its append-only file lives here). */
+  readonly dir: string;
+  /** Whether the process is running. */
+  readonly running: boolean;
+  /** Stop the process: SIGTERM (clean shutdown), or SIGKILL with `{ kill: true }` to simulate a crash. */
+  stop(options?: { kill?: boolean }): Promise<void>;
+  /** Start the process again on the same port and directory. */
+  start(): Promise<void>;
+  /** Stop the server for good and remove its directory. */
+  dispose(): Promise<void>;
+}
+
+/** Start `redis-server` on a free 127.0.0.1 port; resolves once it accepts connections. */
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
+  if (!hasRedisServer()) {
+    throw new Error('redis-server is not installed, and WSKIT_REQUIRE_SERVICES=1 requires it (apt-get install redis-server)');
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'wskit-redis-'));
+  let lastError: unknown;
+  for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
+    const port = await freePort();
+    try {
+      const child = await spawnRedis(port, dir, options);
+      return makeHandle(port, dir, options, child);
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  throw new Error(`Cannot start redis-server after ${PORT_ATTEMPTS} attempts: ${String(lastError)}`);
+}
+
+function makeHandle(port: number, dir: string, options: RedisServerOptions, first: ChildProcess): RedisServer {
+  let child: ChildProcess | undefined = first;
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    dir,
+    get running() {
+      return child !== undefined;
+    },
+    async stop({ kill = false } = {}) {
+      const current = child;
+      child = undefined;
+      if (current) await stopProcess(current, kill ? 'SIGKILL' : 'SIGTERM');
+    },
+    async start() {
+      if (child) return;
+      // The port was ours a moment ago; a few retries cover a slow socket release.
+      let lastError: unknown;
+      for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
+        try {
+          child = await spawnRedis(port, dir, options);
+          return;
+        } catch (err) {
+          lastError = err;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
+      throw new Error(`Cannot restart redis-server on port ${port}: ${String(lastError)}`);
+    },
+    async dispose() {
+      await this.stop({ kill: true });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function spawnRedis(port: number, dir: string, options: RedisServerOptions): Promise<ChildProcess> {
+  const persistence = options.durable
+    ? ['--appendonly', 'yes', '--appendfsync', 'always']
+    : ['--appendonly', 'no'];
+  const args = [
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--dir', dir,
+    '--save', '',
+    ...persistence,
+    '--daemonize', 'no',
+    '--loglevel', 'notice',
+  ];
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`redis-server on port ${port} not ready after ${READY_TIMEOUT_MS} ms:\n${output}`));
+    }, READY_TIMEOUT_MS);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        // Keep draining so a chatty server never blocks on a full pipe.
+        child.stdout?.resume();
+        resolve(child);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server on port ${port} exited (${code ?? signal}) before it was ready:\n${output}`));
+    });
+  });
+}
+
+function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill(signal);
+  });
+}
+
+/** A port that was free on 127.0.0.1 a moment ago (the OS picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
