@@ -1,0 +1,561 @@
+/**
+ * Conn: one WebSocket connection, the I/O shell around the sans-I/O
+ * {@link Connection}. It feeds socket bytes to the core, delivers messages
+ * to readers, answers pings, runs the closing handshake, enforces deadlines
+ * and applies backpressure both ways.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { Socket } from 'node:net';
+import { CloseCode, Defaults, MAX_CONTROL_PAYLOAD, MessageType, Opcode } from './constants.js';
+import { Deadline } from './deadline.js';
+import { MessageDeflater, MessageInflater } from './deflate.js';
+import { CloseError, ProtocolError, TimeoutError } from './errors.js';
+import { parseJSON } from './json.js';
+import type { PreparedMessage } from './prepared-message.js';
+import { encodeClosePayload, isValidCloseCode, truncateReason } from './protocol/close.js';
+import { Connection, type ConnectionEvent } from './protocol/connection.js';
+import type { DeflateOptions, DeflateParams } from './protocol/extensions.js';
+import { encodeFrame } from './protocol/frame.js';
+
+/** A received data message. */
+export interface Message {
+  /** `'text'` (UTF-8, already validated) or `'binary'`. */
+  type: MessageType;
+  /** The payload. For text, `data.toString()` gives the string. */
+  data: Buffer;
+}
+
+/** Settings a Conn is built with; `Upgrader` and `dial` fill them in. */
+export interface ConnOptions {
+  role: 'server' | 'client';
+  /** Largest message accepted, after decompression. Default 1 MiB. */
+  maxMessageSize?: number;
+  /** Received bytes queued for readers before the socket is paused. Default 64 KiB. */
+  readBufferSize?: number;
+  /** Outgoing bytes queued before `write` waits. Default 64 KiB. */
+  writeBufferSize?: number;
+  /** Agreed permessage-deflate parameters, or null. */
+  deflate?: DeflateParams | null;
+  /** Compression settings (threshold, level). */
+  compression?: DeflateOptions;
+  /** Agreed subprotocol. */
+  subprotocol?: string;
+  /** Agreed `Sec-WebSocket-Extensions` value. */
+  extensions?: string;
+  /** Time the closing handshake may take. Default 5 s. */
+  closeTimeout?: number;
+}
+
+type Reader = { resolve: (message: Message) => void; reject: (err: Error) => void };
+
+const RESOLVED = Promise.resolve();
+const NORMAL_CLOSES: ReadonlySet<number> = new Set([
+  CloseCode.NormalClosure,
+  CloseCode.GoingAway,
+  CloseCode.NoStatusReceived,
+]);
+
+/**
+ * Conn is an open WebSocket connection. Create one with `Upgrader.upgrade`
+ * or `dial`.
+ *
+ * Reading: one `read()` (or `for await`) at a time is the intended use;
+ * messages are queued in order up to the read buffer, then the socket is
+ * paused until they are consumed, so a fast sender meets TCP backpressure.
+ *
+ * Writing: `write` may be called without awaiting; frames go out in call
+ * order. The returned promise resolves once the outgoing buffer is below its
+ * high-water mark, which is how a writer slows down for a slow peer.
+ */
+export class Conn {
+  readonly #socket: Socket;
+  readonly #role: 'server' | 'client';
+  readonly #core: Connection;
+  readonly #maxMessageSize: number;
+  readonly #readBufferSize: number;
+  readonly #writeBufferSize: number;
+  readonly #closeTimeout: number;
+  readonly #threshold: number;
+  readonly #deflater: MessageDeflater | null;
+  readonly #inflater: MessageInflater | null;
+
+  readonly #inbox: Message[] = [];
+  #inboxBytes = 0;
+  #paused = false;
+  readonly #readers: Reader[] = [];
+  #inflating = false;
+  #pendingError: Error | null = null;
+
+  /** Set when reading can yield nothing more: the error reads reject with. */
+  #terminal: Error | null = null;
+  #closeSent = false;
+  #closeResult: CloseError | null = null;
+  #closeTimer: NodeJS.Timeout | null = null;
+  readonly #closed: Promise<CloseError>;
+  #resolveClosed!: (result: CloseError) => void;
+
+  #sendChain: Promise<void> | null = null;
+  #sendQueued = 0;
+  #drain: Promise<void> | null = null;
+  #resolveDrain: (() => void) | null = null;
+  #rejectDrain: ((err: Error) => void) | null = null;
+
+  readonly #readDeadline: Deadline;
+  readonly #writeDeadline: Deadline;
+  #pingHandler: ((data: Buffer) => void) | null = null;
+  #pongHandler: ((data: Buffer) => void) | null = null;
+
+  /** The agreed subprotocol, or '' when none. */
+  readonly subprotocol: string;
+  /** The agreed `Sec-WebSocket-Extensions` value, or '' when none. */
+  readonly extensions: string;
+  /** The peer's address, e.g. `127.0.0.1:53412` (captured at open, so it stays readable after close). */
+  readonly remoteAddress: string;
+
+  /** @internal Built by `Upgrader` and `dial`; `head` holds bytes read past the handshake. */
+  constructor(socket: Socket, options: ConnOptions, head?: Buffer) {
+    this.#socket = socket;
+    this.#role = options.role;
+    this.#maxMessageSize = options.maxMessageSize ?? Defaults.maxMessageSize;
+    this.#readBufferSize = options.readBufferSize ?? Defaults.readBufferSize;
+    this.#writeBufferSize = options.writeBufferSize ?? Defaults.writeBufferSize;
+    this.#closeTimeout = options.closeTimeout ?? Defaults.closeTimeoutMs;
+    this.#threshold = options.compression?.threshold ?? Defaults.compressionThreshold;
+    const deflate = options.deflate ?? null;
+    this.#deflater = deflate
+      ? new MessageDeflater(deflate.windowBits, deflate.noContextTakeover, options.compression?.level ?? 1)
+      : null;
+    this.#inflater = deflate ? new MessageInflater() : null;
+    this.#core = new Connection({ role: this.#role, maxMessageSize: this.#maxMessageSize, compression: deflate !== null });
+    this.subprotocol = options.subprotocol ?? '';
+    this.extensions = options.extensions ?? '';
+    this.remoteAddress =
+      socket.remoteAddress === undefined
+        ? ''
+        : socket.remoteFamily === 'IPv6'
+          ? `[${socket.remoteAddress}]:${socket.remotePort}`
+          : `${socket.remoteAddress}:${socket.remotePort}`;
+    this.#closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    this.#readDeadline = new Deadline(() =>
+      this.#abort(new TimeoutError(`Read deadline passed on connection from ${this.remoteAddress}`)),
+    );
+    this.#writeDeadline = new Deadline(() => {
+      if (this.#socket.writableLength > 0 || this.#sendChain !== null) {
+        this.#abort(new TimeoutError(`Write deadline passed with ${this.bufferedAmount} bytes unsent`));
+      }
+    });
+
+    socket.setNoDelay(true);
+    socket.setTimeout(0);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => this.#onEnd());
+    socket.on('close', () => this.#onSocketClose());
+    socket.on('error', () => {
+      // 'close' follows; the connection ends there with 1006 unless a close frame came.
+    });
+    if (head && head.length > 0) this.#onData(head);
+  }
+
+  /** Bytes written but not yet handed to the kernel. */
+  get bufferedAmount(): number {
+    return this.#socket.writableLength;
+  }
+
+  /**
+   * Settles (never rejects) once the connection has ended, with the close
+   * code and reason: those of the peer's close frame; ours when we failed the
+   * connection for a protocol error; 1006 when TCP closed without either.
+   */
+  get closed(): Promise<CloseError> {
+    return this.#closed;
+  }
+
+  // ---- reading ----
+
+  /**
+   * read resolves with the next message. Rejects with CloseError once the
+   * connection is closed (1006 if it dropped), ProtocolError if the peer broke
+   * the protocol, or TimeoutError once the read deadline passed.
+   */
+  read(): Promise<Message> {
+    const message = this.#inbox.shift();
+    if (message !== undefined) {
+      this.#inboxBytes -= message.data.length;
+      if (this.#paused && this.#inboxBytes <= this.#readBufferSize / 2) {
+        this.#paused = false;
+        this.#socket.resume();
+      }
+      return Promise.resolve(message);
+    }
+    if (this.#terminal) return Promise.reject(this.#terminal);
+    return new Promise((resolve, reject) => this.#readers.push({ resolve, reject }));
+  }
+
+  /**
+   * readJSON reads a message and parses it as JSON. Invalid JSON rejects with
+   * a WebSocketError of code `ERR_INVALID_JSON`; the connection stays open.
+   */
+  async readJSON<T = unknown>(): Promise<T> {
+    const message = await this.read();
+    return parseJSON<T>(message.data.toString('utf8'));
+  }
+
+  /**
+   * Iterate over messages. Ends after a normal close (1000, 1001 or no code);
+   * throws the CloseError, ProtocolError or TimeoutError otherwise.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Message> {
+    return {
+      next: () =>
+        this.read().then(
+          (value) => ({ value, done: false }),
+          (err: unknown) => {
+            if (err instanceof CloseError && NORMAL_CLOSES.has(err.closeCode)) {
+              return { value: undefined, done: true };
+            }
+            throw err;
+          },
+        ),
+      return: () => Promise.resolve({ value: undefined, done: true }),
+    };
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#pendingError) return;
+    try {
+      this.#core.receive(chunk);
+    } catch (err) {
+      this.#pendingError = err as Error;
+    }
+    this.#drainEvents();
+  }
+
+  #drainEvents(): void {
+    const events = this.#core.events;
+    while (events.length > 0 && !this.#inflating) this.#handle(events.shift()!);
+    if (events.length === 0 && !this.#inflating && this.#pendingError) {
+      const err = this.#pendingError;
+      this.#fail(err instanceof ProtocolError ? err : new ProtocolError('ERR_INTERNAL', String(err), CloseCode.InternalServerError));
+    }
+  }
+
+  #handle(event: ConnectionEvent): void {
+    switch (event.kind) {
+      case 'message':
+        if (event.compressed) return this.#inflate(event.type, event.data);
+        return this.#deliver({ type: event.type, data: event.data });
+      case 'ping':
+        if (this.#pingHandler) this.#pingHandler(event.data);
+        else if (!this.#closeSent) this.#writeControl(Opcode.Pong, event.data);
+        return;
+      case 'pong':
+        this.#pongHandler?.(event.data);
+        return;
+      case 'close':
+        return this.#onCloseFrame(event.code, event.reason);
+    }
+  }
+
+  #inflate(type: MessageType, data: Buffer): void {
+    this.#inflating = true;
+    this.#inflater!.decompress(data, this.#maxMessageSize).then(
+      (inflated) => {
+        this.#inflating = false;
+        if (type === MessageType.Text && !isUtf8(inflated)) {
+          this.#pendingError = new ProtocolError(
+            'ERR_INVALID_UTF8',
+            'Invalid text message: not valid UTF-8',
+            CloseCode.InvalidPayloadData,
+          );
+          this.#core.events.length = 0;
+        } else {
+          this.#deliver({ type, data: inflated });
+        }
+        this.#drainEvents();
+      },
+      (err: Error) => {
+        this.#inflating = false;
+        this.#core.events.length = 0;
+        this.#pendingError = err;
+        this.#drainEvents();
+      },
+    );
+  }
+
+  #deliver(message: Message): void {
+    if (this.#closeSent && this.#terminal) return;
+    const reader = this.#readers.shift();
+    if (reader) return reader.resolve(message);
+    this.#inbox.push(message);
+    this.#inboxBytes += message.data.length;
+    if (!this.#paused && this.#inboxBytes > this.#readBufferSize) {
+      // Nobody is reading fast enough: stop reading so TCP pushes back on the sender.
+      this.#paused = true;
+      this.#socket.pause();
+    }
+  }
+
+  // ---- writing ----
+
+  /**
+   * write sends a message: `'text'` (a string, or bytes that must be UTF-8)
+   * or `'binary'`. Resolves once the outgoing buffer is below the write
+   * buffer's high-water mark. Rejects with CloseError after close, or
+   * TimeoutError past the write deadline.
+   */
+  write(type: MessageType, data: string | Uint8Array): Promise<void> {
+    const opcode = type === MessageType.Text ? Opcode.Text : type === MessageType.Binary ? Opcode.Binary : -1;
+    if (opcode < 0) return Promise.reject(new TypeError(`Message type must be 'text' or 'binary', not ${String(type)}`));
+    const blocked = this.#writeBlocked();
+    if (blocked) return Promise.reject(blocked);
+    const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    if (this.#deflater !== null && payload.length >= this.#threshold) {
+      const deflater = this.#deflater;
+      return this.#enqueue(() =>
+        deflater.compress(Buffer.isBuffer(payload) ? payload : Buffer.from(payload)).then((compressed) => {
+          this.#writeFrame(opcode, compressed, true);
+        }),
+      );
+    }
+    if (this.#sendChain !== null) return this.#enqueue(() => this.#writeFrame(opcode, payload, false));
+    this.#writeFrame(opcode, payload, false);
+    return this.#flushed();
+  }
+
+  /** writeJSON sends `value` as a JSON text message. */
+  writeJSON(value: unknown): Promise<void> {
+    return this.write(MessageType.Text, JSON.stringify(value));
+  }
+
+  /**
+   * writePrepared sends a {@link PreparedMessage}. A server writes the cached
+   * frame as is (uncompressed: RFC 7692 lets each message choose); a client
+   * masks a fresh copy.
+   */
+  writePrepared(prepared: PreparedMessage): Promise<void> {
+    if (this.#role === 'client') return this.write(prepared.type, prepared.data);
+    const blocked = this.#writeBlocked();
+    if (blocked) return Promise.reject(blocked);
+    if (this.#sendChain !== null) {
+      return this.#enqueue(() => {
+        this.#socket.write(prepared.frame);
+      });
+    }
+    this.#socket.write(prepared.frame);
+    return this.#flushed();
+  }
+
+  /** ping sends a ping with up to 125 bytes of data; the peer answers with a pong. */
+  ping(data: string | Uint8Array = ''): Promise<void> {
+    const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    if (payload.length > MAX_CONTROL_PAYLOAD) {
+      return Promise.reject(new RangeError(`Ping data is ${payload.length} bytes, over the limit of ${MAX_CONTROL_PAYLOAD}`));
+    }
+    const blocked = this.#writeBlocked();
+    if (blocked) return Promise.reject(blocked);
+    this.#writeControl(Opcode.Ping, payload);
+    return this.#flushed();
+  }
+
+  /** pong sends an unsolicited pong (a one-way heartbeat, RFC 6455 §5.5.3). */
+  pong(data: string | Uint8Array = ''): Promise<void> {
+    const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    if (payload.length > MAX_CONTROL_PAYLOAD) {
+      return Promise.reject(new RangeError(`Pong data is ${payload.length} bytes, over the limit of ${MAX_CONTROL_PAYLOAD}`));
+    }
+    const blocked = this.#writeBlocked();
+    if (blocked) return Promise.reject(blocked);
+    this.#writeControl(Opcode.Pong, payload);
+    return this.#flushed();
+  }
+
+  /**
+   * setPingHandler replaces what happens when a ping arrives. The default
+   * answers with a pong carrying the same data; a handler that replaces it
+   * should call `pong(data)` itself. Pass null to restore the default.
+   */
+  setPingHandler(handler: ((data: Buffer) => void) | null): void {
+    this.#pingHandler = handler;
+  }
+
+  /** setPongHandler sets what happens when a pong arrives (default: nothing). */
+  setPongHandler(handler: ((data: Buffer) => void) | null): void {
+    this.#pongHandler = handler;
+  }
+
+  /**
+   * setReadDeadline sets when a read must have completed (a Date or epoch
+   * milliseconds; null clears it). Once it passes with no message, pending and
+   * later reads reject with TimeoutError and the connection is dropped, as in
+   * gorilla/websocket. Extending it on every message is cheap.
+   */
+  setReadDeadline(deadline: Date | number | null): void {
+    this.#readDeadline.set(deadline);
+  }
+
+  /**
+   * setWriteDeadline sets when queued writes must have reached the kernel.
+   * If it passes with bytes still queued, the connection is dropped and
+   * writes reject with TimeoutError; a write started after it passed fails.
+   */
+  setWriteDeadline(deadline: Date | number | null): void {
+    this.#writeDeadline.set(deadline);
+  }
+
+  #writeBlocked(): Error | null {
+    if (this.#terminal && !this.#closeSent) return this.#terminal;
+    if (this.#closeSent || this.#terminal) {
+      return new CloseError(this.#closeResult?.closeCode ?? CloseCode.AbnormalClosure, this.#closeResult?.reason ?? '', 'Cannot write: the connection is closing or closed');
+    }
+    if (this.#writeDeadline.passed) {
+      const err = new TimeoutError('Cannot write: the write deadline has passed');
+      this.#abort(err);
+      return err;
+    }
+    return null;
+  }
+
+  #writeFrame(opcode: number, payload: Uint8Array, compressed: boolean): void {
+    if (this.#socket.destroyed) return;
+    const parts = encodeFrame(opcode, payload, { rsv1: compressed, mask: this.#role === 'client' });
+    if (parts.length === 1) {
+      this.#socket.write(parts[0]!);
+    } else {
+      this.#socket.cork();
+      for (const part of parts) this.#socket.write(part);
+      this.#socket.uncork();
+    }
+  }
+
+  #writeControl(opcode: number, payload: Uint8Array): void {
+    this.#writeFrame(opcode, payload, false);
+  }
+
+  /** Run `task` after every earlier queued send; keeps frames in call order while compressing. */
+  #enqueue(task: () => void | Promise<void>): Promise<void> {
+    this.#sendQueued++;
+    const chain = (this.#sendChain ?? RESOLVED).then(task).finally(() => {
+      if (--this.#sendQueued === 0 && this.#sendChain === chain) this.#sendChain = null;
+    });
+    this.#sendChain = chain;
+    return chain.then(() => this.#flushed());
+  }
+
+  #flushed(): Promise<void> {
+    if (this.#socket.writableLength <= this.#writeBufferSize) return RESOLVED;
+    if (this.#drain === null) {
+      this.#drain = new Promise((resolve, reject) => {
+        this.#resolveDrain = resolve;
+        this.#rejectDrain = reject;
+      });
+      // Callers that do not await a write must not turn a dropped connection into a crash.
+      this.#drain.catch(() => {});
+      this.#socket.once('drain', () => {
+        this.#drain = null;
+        this.#resolveDrain?.();
+      });
+    }
+    return this.#drain;
+  }
+
+  // ---- closing ----
+
+  /**
+   * close starts the closing handshake (RFC 6455 §7.1.2): sends a close frame
+   * with `code` and `reason` (at most 123 bytes), waits for the peer's close
+   * frame, and closes TCP (the server first). Resolves when the TCP
+   * connection is closed; after the close timeout the socket is dropped.
+   */
+  close(code: number = CloseCode.NormalClosure, reason = ''): Promise<void> {
+    if (code !== CloseCode.NoStatusReceived && !isValidCloseCode(code)) {
+      return Promise.reject(new RangeError(`Close code ${code} may not be sent (RFC 6455 §7.4)`));
+    }
+    const payload = encodeClosePayload(code, reason);
+    const done = this.#closed.then(() => undefined);
+    if (this.#closeSent || this.#socket.destroyed) return done;
+    this.#closeSent = true;
+    const send = () => {
+      this.#writeControl(Opcode.Close, payload);
+      this.#armCloseTimer();
+    };
+    if (this.#sendChain !== null) this.#enqueue(send).catch(() => {});
+    else send();
+    return done;
+  }
+
+  /** terminate drops the TCP connection at once, without a closing handshake. */
+  terminate(): void {
+    this.#terminal ??= new CloseError(CloseCode.AbnormalClosure, '', 'Connection terminated');
+    this.#socket.destroy();
+  }
+
+  #onCloseFrame(code: number, reason: string): void {
+    this.#closeResult = new CloseError(code, reason);
+    this.#terminal ??= this.#closeResult;
+    this.#rejectReaders();
+    if (!this.#closeSent) {
+      // RFC 6455 §5.5.1: answer with a close frame, echoing the code.
+      this.#closeSent = true;
+      this.#writeControl(Opcode.Close, code === CloseCode.NoStatusReceived ? Buffer.alloc(0) : encodeClosePayload(code));
+    }
+    // RFC 6455 §7.1.1: the server closes TCP first; a client waits for it.
+    if (this.#role === 'server') this.#socket.end();
+    this.#armCloseTimer();
+  }
+
+  /** Fail the connection (RFC 6455 §7.1.7): close frame with the error's code, then close TCP. */
+  #fail(err: ProtocolError): void {
+    this.#core.stop();
+    this.#terminal ??= err;
+    this.#closeResult ??= new CloseError(err.closeCode, err.message);
+    this.#rejectReaders();
+    if (!this.#closeSent) {
+      this.#closeSent = true;
+      this.#writeControl(Opcode.Close, encodeClosePayload(err.closeCode, truncateReason(err.message)));
+    }
+    this.#socket.end();
+    this.#armCloseTimer();
+  }
+
+  /** Drop the connection for a timeout or other local reason. */
+  #abort(err: Error): void {
+    this.#terminal ??= err;
+    this.#closeResult ??= new CloseError(CloseCode.AbnormalClosure, err.message);
+    this.#rejectReaders();
+    this.#rejectDrain?.(err);
+    this.#socket.destroy();
+  }
+
+  #armCloseTimer(): void {
+    if (this.#closeTimer !== null) return;
+    this.#closeTimer = setTimeout(() => this.#socket.destroy(), this.#closeTimeout);
+    this.#closeTimer.unref();
+  }
+
+  #onEnd(): void {
+    // The peer closed its side of TCP: finish ours once queued bytes are out.
+    this.#socket.end();
+  }
+
+  #onSocketClose(): void {
+    if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
+    this.#readDeadline.clear();
+    this.#writeDeadline.clear();
+    const result = this.#closeResult ?? new CloseError(CloseCode.AbnormalClosure, '');
+    this.#terminal ??= result;
+    this.#closeSent = true;
+    this.#rejectReaders();
+    this.#rejectDrain?.(this.#terminal);
+    this.#deflater?.close();
+    this.#inflater?.close();
+    this.#resolveClosed(result);
+  }
+
+  #rejectReaders(): void {
+    if (this.#inbox.length > 0) return;
+    const err = this.#terminal!;
+    for (const reader of this.#readers.splice(0)) reader.reject(err);
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * dial: the client side of the opening handshake (RFC 6455 §4.1) over
+ * ws:// and wss://.
+ */
+import http, { type IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { Defaults } from './constants.js';
+import { Conn } from './conn.js';
+import { HandshakeError, TimeoutError } from './errors.js';
+import { type DeflateOptions, deflateOfferHeader } from './protocol/extensions.js';
+import { checkResponse, generateKey } from './protocol/handshake.js';
+
+/** Options for {@link dial}. Every field is optional. */
+export interface DialOptions {
+  /** Extra request headers (Cookie, Authorization, Origin, ...). */
+  headers?: Record<string, string>;
+  /** Time allowed for connecting and the handshake, in ms. Default 10 s. */
+  handshakeTimeout?: number;
+  /** Subprotocols to offer, in order of preference. Default none. */
+  subprotocols?: string[];
+  /** Offer permessage-deflate (true, or settings). Default false. */
+  compression?: boolean | DeflateOptions;
+  /** Largest message accepted, after decompression. Default 1 MiB. */
+  maxMessageSize?: number;
+  /** Bytes of received messages queued before the socket is paused. Default 64 KiB. */
+  readBufferSize?: number;
+  /** High-water mark of the outgoing buffer. Default 64 KiB. */
+  writeBufferSize?: number;
+  /** Largest response head accepted, in bytes. Default 16 KiB. */
+  maxHeaderSize?: number;
+  /** TLS settings for wss:// (ca, servername, rejectUnauthorized, ...). */
+  tls?: TlsOptions;
+}
+
+/** The server's handshake response. */
+export interface HandshakeResponse {
+  /** HTTP status: 101. */
+  status: number;
+  /** Response headers, lower-case names; repeated headers joined with ', '. */
+  headers: Record<string, string>;
+}
+
+/** What {@link dial} resolves to. */
+export interface DialResult {
+  conn: Conn;
+  response: HandshakeResponse;
+}
+
+/** Largest error body kept for a HandshakeError. */
+const MAX_ERROR_BODY = 64 * 1024;
+
+function flattenHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+/**
+ * dial opens a WebSocket connection to `url` (ws:// or wss://). It rejects
+ * with HandshakeError when the server answers anything but a valid 101 (the
+ * error carries status, headers and body; the TCP connection is closed), with
+ * TimeoutError when the handshake takes longer than `handshakeTimeout`, and
+ * with the socket's error when the server cannot be reached.
+ */
+export function dial(url: string | URL, options: DialOptions = {}): Promise<DialResult> {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    return Promise.reject(new TypeError(`Invalid WebSocket URL: ${String(url)}`));
+  }
+  if (target.protocol !== 'ws:' && target.protocol !== 'wss:') {
+    return Promise.reject(new TypeError(`WebSocket URL must use ws: or wss:, not ${target.protocol}`));
+  }
+  if (target.hash) return Promise.reject(new TypeError('WebSocket URL must not have a fragment'));
+  const secure = target.protocol === 'wss:';
+  const key = generateKey();
+  const compression: DeflateOptions | false =
+    options.compression === true ? {} : options.compression ? options.compression : false;
+  const subprotocols = options.subprotocols ?? [];
+  const headers: Record<string, string> = {
+    ...options.headers,
+    Connection: 'Upgrade',
+    Upgrade: 'websocket',
+    'Sec-WebSocket-Key': key,
+    'Sec-WebSocket-Version': '13',
+  };
+  if (subprotocols.length > 0) headers['Sec-WebSocket-Protocol'] = subprotocols.join(', ');
+  if (compression) headers['Sec-WebSocket-Extensions'] = deflateOfferHeader(compression);
+  const timeout = options.handshakeTimeout ?? Defaults.handshakeTimeoutMs;
+
+  return new Promise((resolve, reject) => {
+    const request = (secure ? https : http).request({
+      ...(secure ? options.tls : {}),
+      hostname: target.hostname.replace(/^\[|\]$/g, ''),
+      port: target.port || (secure ? 443 : 80),
+      path: `${target.pathname}${target.search}`,
+      method: 'GET',
+      headers,
+      agent: false,
+      maxHeaderSize: options.maxHeaderSize ?? Defaults.maxHeaderSize,
+    });
+    let settled = false;
+    const settle = (err: Error | null, result?: DialResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve(result!);
+    };
+    const timer = setTimeout(() => {
+      settle(new TimeoutError(`WebSocket handshake with ${target.host} took longer than ${timeout} ms`));
+      request.destroy();
+    }, timeout);
+    request.on('error', (err) => settle(err));
+    request.on('response', (res) => {
+      // Anything but 101: keep a bounded part of the body for the error.
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        if (size < MAX_ERROR_BODY) chunks.push(chunk.subarray(0, MAX_ERROR_BODY - size));
+        size += chunk.length;
+        if (size >= MAX_ERROR_BODY) res.destroy();
+      });
+      const finish = () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        settle(
+          new HandshakeError(
+            `WebSocket handshake failed: server answered ${res.statusCode} ${res.statusMessage ?? ''}`.trim(),
+            res.statusCode ?? 0,
+            flattenHeaders(res.headers),
+            body,
+          ),
+        );
+        request.destroy();
+      };
+      res.on('end', finish);
+      res.on('close', finish);
+      res.on('error', finish);
+    });
+    request.on('upgrade', (res, socket: Socket, head: Buffer) => {
+      const responseHeaders = flattenHeaders(res.headers);
+      const check = checkResponse(res.headers, key, subprotocols, compression);
+      if (!check.ok) {
+        socket.destroy();
+        settle(new HandshakeError(`WebSocket handshake failed: ${check.reason}`, res.statusCode ?? 101, responseHeaders));
+        return;
+      }
+      const conn = new Conn(
+        socket,
+        {
+          role: 'client',
+          maxMessageSize: options.maxMessageSize,
+          readBufferSize: options.readBufferSize,
+          writeBufferSize: options.writeBufferSize,
+          deflate: check.deflate,
+          compression: compression || undefined,
+          subprotocol: check.protocol,
+          extensions: check.extensions,
+        },
+        head,
+      );
+      if (settled) {
+        conn.terminate();
+        return;
+      }
+      settle(null, { conn, response: { status: res.statusCode ?? 101, headers: responseHeaders } });
+    });
+    request.end();
+  });
+}

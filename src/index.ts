@@ -1,0 +1,59 @@
+/**
+ * wskit: a strict, fast WebSocket toolkit for Node.js (RFC 6455, RFC 7692).
+ *
+ * ## Overview
+ * A server upgrades HTTP requests with an {@link Upgrader}; a client opens a
+ * connection with {@link dial}. Both give a {@link Conn}: read messages with
+ * `read()`, `readJSON()` or `for await`, send with `write()`, `writeJSON()` or
+ * `writePrepared()`, close with `close(code, reason)`.
+ *
+ * ## Data messages
+ * A message is `{ type: 'text' | 'binary', data: Buffer }`. Text is checked as
+ * UTF-8 as it arrives; a message larger than `maxMessageSize` (default 1 MiB,
+ * counted after decompression) closes the connection with 1009.
+ *
+ * ## Control messages
+ * Pings are answered with pongs unless `setPingHandler` replaces that;
+ * `setPongHandler` observes pongs (extend a read deadline there for liveness).
+ * `close()` runs the closing handshake; reads then reject with a
+ * {@link CloseError}. `isUnexpectedCloseError(err, 1000, 1001)` tells a
+ * normal goodbye from a failure.
+ *
+ * ## Concurrency and backpressure
+ * Writes may be issued without awaiting and go out in order; awaiting them
+ * waits while more than `writeBufferSize` bytes are queued. A connection whose
+ * messages are not read pauses its socket, so the sender meets TCP
+ * backpressure and memory stays bounded.
+ *
+ * ## Deadlines
+ * `setReadDeadline` and `setWriteDeadline` take a Date or epoch ms; once one
+ * passes, the pending call rejects with {@link TimeoutError} and the
+ * connection is dropped, as in gorilla/websocket.
+ *
+ * ## Origin
+ * By default the Upgrader refuses (403) a request whose Origin host differs
+ * from its Host, which stops cross-site WebSocket hijacking. Pass
+ * `checkOrigin` to allow others.
+ *
+ * ## Compression
+ * permessage-deflate is off unless `compression` is set on both ends.
+ * Messages under the threshold (1 KiB) are sent uncompressed.
+ *
+ * @module
+ */
+export { CloseCode, Defaults, MessageType, Opcode, WEBSOCKET_GUID } from './constants.js';
+export {
+  CloseError,
+  HandshakeError,
+  isCloseError,
+  isUnexpectedCloseError,
+  ProtocolError,
+  TimeoutError,
+  WebSocketError,
+} from './errors.js';
+export { Conn, type ConnOptions, type Message } from './conn.js';
+export { PreparedMessage } from './prepared-message.js';
+export { rejectUpgrade, sameOrigin, Upgrader, type UpgraderOptions } from './upgrader.js';
+export { dial, type DialOptions, type DialResult, type HandshakeResponse } from './dial.js';
+export { parseJSON } from './json.js';
+export type { DeflateOptions } from './protocol/extensions.js';

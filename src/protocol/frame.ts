@@ -1,0 +1,113 @@
+/**
+ * Frame encoding (RFC 6455 §5.2). Pure functions: bytes out, no socket.
+ */
+import { randomFillSync } from 'node:crypto';
+import { applyMask } from './mask.js';
+
+/** What a frame header says, as the parser reports it and the encoder takes it. */
+export interface FrameHeader {
+  fin: boolean;
+  rsv1: boolean;
+  rsv2: boolean;
+  rsv3: boolean;
+  opcode: number;
+  /** The masking key, or null for an unmasked frame. */
+  mask: Uint8Array | null;
+  /** Payload length in bytes. */
+  length: number;
+}
+
+/** Options for {@link encodeFrame}. */
+export interface EncodeOptions {
+  /** Final fragment of its message. Default true. */
+  fin?: boolean;
+  /** RSV1: set on the first frame of a compressed message (RFC 7692 §6). Default false. */
+  rsv1?: boolean;
+  /** Mask the payload (every client frame, RFC 6455 §5.3). Default false. */
+  mask?: boolean;
+  /** Use this key instead of a random one (tests only). */
+  maskKey?: Uint8Array;
+}
+
+/** Payloads up to this size are copied next to their header so one write carries the frame. */
+export const COPY_PAYLOAD_MAX = 16 * 1024;
+
+/** headerLength is the size of a frame header for a payload length. */
+export function headerLength(payloadLength: number, masked: boolean): number {
+  const base = payloadLength < 126 ? 2 : payloadLength < 65536 ? 4 : 10;
+  return masked ? base + 4 : base;
+}
+
+/** writeHeader writes a frame header into `target` at `offset` and returns the offset after it. */
+export function writeHeader(
+  target: Uint8Array,
+  offset: number,
+  opcode: number,
+  payloadLength: number,
+  fin: boolean,
+  rsv1: boolean,
+  maskKey: Uint8Array | null,
+): number {
+  target[offset++] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode;
+  const maskBit = maskKey ? 0x80 : 0;
+  if (payloadLength < 126) {
+    target[offset++] = maskBit | payloadLength;
+  } else if (payloadLength < 65536) {
+    target[offset++] = maskBit | 126;
+    target[offset++] = payloadLength >>> 8;
+    target[offset++] = payloadLength & 0xff;
+  } else {
+    target[offset++] = maskBit | 127;
+    // 64-bit length, most significant bit 0 (RFC 6455 §5.2).
+    const high = Math.floor(payloadLength / 0x1_0000_0000);
+    const low = payloadLength >>> 0;
+    target[offset++] = (high >>> 24) & 0xff;
+    target[offset++] = (high >>> 16) & 0xff;
+    target[offset++] = (high >>> 8) & 0xff;
+    target[offset++] = high & 0xff;
+    target[offset++] = (low >>> 24) & 0xff;
+    target[offset++] = (low >>> 16) & 0xff;
+    target[offset++] = (low >>> 8) & 0xff;
+    target[offset++] = low & 0xff;
+  }
+  if (maskKey) {
+    target[offset++] = maskKey[0]!;
+    target[offset++] = maskKey[1]!;
+    target[offset++] = maskKey[2]!;
+    target[offset++] = maskKey[3]!;
+  }
+  return offset;
+}
+
+/**
+ * encodeFrame returns a frame's bytes as one buffer, or as header and payload
+ * when the payload is large and unmasked (so it is written without a copy).
+ * The caller's payload is never modified: a masked frame masks a copy.
+ */
+export function encodeFrame(opcode: number, payload: Uint8Array, options: EncodeOptions = {}): Buffer[] {
+  const fin = options.fin ?? true;
+  const rsv1 = options.rsv1 ?? false;
+  const masked = options.mask ?? false;
+  let key: Uint8Array | null = null;
+  if (masked) {
+    key = options.maskKey ?? randomFillSync(Buffer.allocUnsafe(4));
+  }
+  const length = payload.length;
+  const headLen = headerLength(length, masked);
+  if (masked || length <= COPY_PAYLOAD_MAX) {
+    const frame = Buffer.allocUnsafe(headLen + length);
+    const start = writeHeader(frame, 0, opcode, length, fin, rsv1, key);
+    frame.set(payload, start);
+    if (key && length > 0) applyMask(frame.subarray(start), key, 0);
+    return [frame];
+  }
+  const header = Buffer.allocUnsafe(headLen);
+  writeHeader(header, 0, opcode, length, fin, rsv1, null);
+  return [header, Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, length)];
+}
+
+/** encodeFrameBuffer is {@link encodeFrame} joined into one buffer (tests, prepared messages). */
+export function encodeFrameBuffer(opcode: number, payload: Uint8Array, options: EncodeOptions = {}): Buffer {
+  const parts = encodeFrame(opcode, payload, options);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}

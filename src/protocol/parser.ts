@@ -1,0 +1,188 @@
+/**
+ * FrameParser: an incremental frame parser (RFC 6455 §5.2). Feed it bytes in
+ * pieces of any size; it calls its handler for each frame header, each piece
+ * of unmasked payload as it arrives, and each frame's end. Payload pieces are
+ * views into the input (unmasked in place), so a frame that arrives whole is
+ * never copied.
+ */
+import { ProtocolError } from '../errors.js';
+import { CloseCode } from '../constants.js';
+import type { FrameHeader } from './frame.js';
+import { applyMask } from './mask.js';
+
+/** What the parser reports to. A handler may throw a ProtocolError to stop parsing. */
+export interface FrameHandler {
+  /** A frame header was read; the payload follows. */
+  onFrameHeader(header: FrameHeader): void;
+  /** A piece of the current frame's payload, already unmasked. */
+  onPayload(piece: Buffer): void;
+  /** The current frame's payload is complete. */
+  onFrameEnd(): void;
+}
+
+/** Largest payload length we accept from a 64-bit length field: the largest exact JS integer. */
+const MAX_LENGTH = Number.MAX_SAFE_INTEGER;
+
+/** FrameParser splits a byte stream into frames for its {@link FrameHandler}. */
+export class FrameParser {
+  readonly #handler: FrameHandler;
+  /** Input not yet consumed: whole chunks, the first possibly partly consumed. */
+  #chunks: Buffer[] = [];
+  #offset = 0;
+  #buffered = 0;
+  /** Payload bytes left in the current frame, or -1 while reading a header. */
+  #remaining = -1;
+  #mask: Uint8Array | null = null;
+  #phase = 0;
+  #stopped = false;
+
+  constructor(handler: FrameHandler) {
+    this.#handler = handler;
+  }
+
+  /** True once parsing stopped (after an error or {@link stop}); later input is ignored. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Stop parsing: after a close frame or an error nothing more is read (RFC 6455 §5.5.1). */
+  stop(): void {
+    this.#stopped = true;
+    this.#chunks = [];
+    this.#buffered = 0;
+  }
+
+  /**
+   * Parse `chunk`. Throws the ProtocolError that a frame broke (or that the
+   * handler threw); parsing then stops for good.
+   */
+  push(chunk: Buffer): void {
+    if (this.#stopped || chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    try {
+      this.#run();
+    } catch (err) {
+      this.stop();
+      throw err;
+    }
+  }
+
+  #run(): void {
+    while (!this.#stopped) {
+      if (this.#remaining < 0) {
+        if (!this.#readHeader()) return;
+        if (this.#remaining === 0) this.#endFrame();
+      } else {
+        if (this.#buffered === 0) return;
+        this.#readPayload();
+      }
+    }
+  }
+
+  /** Read a whole header if the bytes are there; false if more input is needed. */
+  #readHeader(): boolean {
+    if (this.#buffered < 2) return false;
+    const b0 = this.#peek(0);
+    const b1 = this.#peek(1);
+    const masked = (b1 & 0x80) !== 0;
+    const len7 = b1 & 0x7f;
+    const extra = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
+    const size = 2 + extra + (masked ? 4 : 0);
+    if (this.#buffered < size) return false;
+    const head = this.#take(size);
+    let length = len7;
+    if (len7 === 126) {
+      length = (head[2]! << 8) | head[3]!;
+    } else if (len7 === 127) {
+      const high = head.readUInt32BE(2);
+      const low = head.readUInt32BE(6);
+      if (high & 0x80000000) {
+        // RFC 6455 §5.2: the most significant bit of a 64-bit length MUST be 0.
+        throw new ProtocolError('ERR_INVALID_LENGTH', 'Invalid frame: the 64-bit payload length has its top bit set');
+      }
+      length = high * 0x1_0000_0000 + low;
+      if (length > MAX_LENGTH) {
+        throw new ProtocolError(
+          'ERR_MESSAGE_TOO_BIG',
+          `Frame length ${length} bytes is beyond any supported size`,
+          CloseCode.MessageTooBig,
+        );
+      }
+    }
+    const mask = masked ? head.subarray(2 + extra, 6 + extra) : null;
+    const header: FrameHeader = {
+      fin: (b0 & 0x80) !== 0,
+      rsv1: (b0 & 0x40) !== 0,
+      rsv2: (b0 & 0x20) !== 0,
+      rsv3: (b0 & 0x10) !== 0,
+      opcode: b0 & 0x0f,
+      mask,
+      length,
+    };
+    this.#handler.onFrameHeader(header);
+    this.#remaining = length;
+    this.#mask = mask;
+    this.#phase = 0;
+    return true;
+  }
+
+  #readPayload(): void {
+    const first = this.#chunks[0]!;
+    const available = first.length - this.#offset;
+    const size = Math.min(available, this.#remaining);
+    const piece = first.subarray(this.#offset, this.#offset + size);
+    this.#advance(size);
+    if (this.#mask) {
+      applyMask(piece, this.#mask, this.#phase);
+      this.#phase = (this.#phase + size) & 3;
+    }
+    this.#remaining -= size;
+    this.#handler.onPayload(piece);
+    if (this.#remaining === 0) this.#endFrame();
+  }
+
+  #endFrame(): void {
+    this.#remaining = -1;
+    this.#mask = null;
+    this.#handler.onFrameEnd();
+  }
+
+  #peek(index: number): number {
+    let i = this.#offset + index;
+    for (const chunk of this.#chunks) {
+      if (i < chunk.length) return chunk[i]!;
+      i -= chunk.length;
+    }
+    throw new RangeError('peek beyond buffered input');
+  }
+
+  /** Consume `size` bytes (a header: at most 14) as one buffer, copying only across chunks. */
+  #take(size: number): Buffer {
+    const first = this.#chunks[0]!;
+    if (first.length - this.#offset >= size) {
+      const out = first.subarray(this.#offset, this.#offset + size);
+      this.#advance(size);
+      return out;
+    }
+    const out = Buffer.allocUnsafe(size);
+    let filled = 0;
+    while (filled < size) {
+      const chunk = this.#chunks[0]!;
+      const n = Math.min(chunk.length - this.#offset, size - filled);
+      chunk.copy(out, filled, this.#offset, this.#offset + n);
+      filled += n;
+      this.#advance(n);
+    }
+    return out;
+  }
+
+  #advance(n: number): void {
+    this.#offset += n;
+    this.#buffered -= n;
+    if (this.#offset === this.#chunks[0]!.length) {
+      this.#chunks.shift();
+      this.#offset = 0;
+    }
+  }
+}

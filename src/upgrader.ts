@@ -1,0 +1,155 @@
+/**
+ * Upgrader: the server side of the opening handshake (RFC 6455 §4.2), for
+ * the `upgrade` event of any Node `http.Server` (and so Express, Fastify,
+ * Hono and the like).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Defaults } from './constants.js';
+import { Conn } from './conn.js';
+import { HandshakeError } from './errors.js';
+import type { DeflateOptions } from './protocol/extensions.js';
+import { buildAcceptResponse, buildErrorResponse, checkRequest, headerValue } from './protocol/handshake.js';
+
+/** Options for {@link Upgrader}. Every field is optional. */
+export interface UpgraderOptions {
+  /**
+   * Time allowed for the handshake, in ms. Default 10 s. Apply it to the
+   * HTTP server with {@link Upgrader.configureServer} so a client that stalls
+   * mid-request is dropped.
+   */
+  handshakeTimeout?: number;
+  /** Bytes of received messages queued before the socket is paused. Default 64 KiB. */
+  readBufferSize?: number;
+  /** High-water mark of the outgoing buffer in bytes. Default 64 KiB. */
+  writeBufferSize?: number;
+  /** Largest message accepted, after decompression (larger: close 1009). Default 1 MiB. */
+  maxMessageSize?: number;
+  /**
+   * Decides whether a request's Origin is allowed (false: 403). Default: a
+   * request without Origin passes; one with Origin passes only when its host
+   * equals the Host header, as gorilla/websocket does.
+   */
+  checkOrigin?: (req: IncomingMessage) => boolean;
+  /** Subprotocols this server speaks, in order of preference. Default none. */
+  subprotocols?: string[];
+  /** Accept permessage-deflate (true, or settings). Default false. */
+  compression?: boolean | DeflateOptions;
+  /** Time the closing handshake may take, in ms. Default 5 s. */
+  closeTimeout?: number;
+  /**
+   * Answers a refused handshake. Default: a plain-text HTTP response with the
+   * status and reason, then the socket is closed.
+   */
+  onError?: (req: IncomingMessage, socket: Duplex, status: number, reason: string, headers: Record<string, string>) => void;
+}
+
+/** sameOrigin is the default origin check: no Origin, or an Origin whose host equals Host. */
+export function sameOrigin(req: IncomingMessage): boolean {
+  const origin = headerValue(req.headers, 'origin');
+  if (origin === undefined) return true;
+  try {
+    return new URL(origin).host.toLowerCase() === (req.headers.host ?? '').toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * rejectUpgrade answers an upgrade request with a plain-text HTTP error and
+ * closes the socket: for routes that are not WebSocket endpoints, or limits.
+ */
+export function rejectUpgrade(socket: Duplex, status: number, reason: string, headers: Record<string, string> = {}): void {
+  if (socket.writable) {
+    socket.end(buildErrorResponse(status, reason, headers));
+  }
+  // A peer that never reads must not hold the socket open.
+  const timer = setTimeout(() => socket.destroy(), Defaults.closeTimeoutMs);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}
+
+/** Upgrader turns HTTP upgrade requests into {@link Conn}s. */
+export class Upgrader {
+  readonly #options: UpgraderOptions;
+  readonly #compression: DeflateOptions | false;
+
+  constructor(options: UpgraderOptions = {}) {
+    this.#options = options;
+    this.#compression =
+      options.compression === true ? {} : options.compression ? options.compression : false;
+  }
+
+  /** The handshake timeout in ms (the option, or the default). */
+  get handshakeTimeout(): number {
+    return this.#options.handshakeTimeout ?? Defaults.handshakeTimeoutMs;
+  }
+
+  /**
+   * configureServer applies the handshake timeout to an HTTP server: a
+   * request whose head has not fully arrived in time is dropped. Node checks
+   * at the server's `connectionsCheckingInterval` (a constructor option,
+   * default 30 s: pass a smaller one for a prompt drop).
+   */
+  configureServer(server: { headersTimeout: number; requestTimeout: number }): void {
+    const timeout = this.handshakeTimeout;
+    server.headersTimeout = timeout;
+    // Node requires requestTimeout (0: off) to be at least headersTimeout.
+    if (server.requestTimeout !== 0 && server.requestTimeout < timeout) server.requestTimeout = timeout;
+  }
+
+  /**
+   * upgrade completes the handshake for `req` and resolves to the open
+   * connection. A bad request is answered (400, 403, 405 or 426, plain text,
+   * through `onError`) and the promise rejects with HandshakeError carrying
+   * that status. `responseHeaders` are added to the 101 response.
+   */
+  upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    responseHeaders: Record<string, string | number | readonly string[]> = {},
+  ): Promise<Conn> {
+    const refuse = (status: number, reason: string, headers: Record<string, string> = {}) => {
+      if (this.#options.onError) this.#options.onError(req, socket, status, reason, headers);
+      else rejectUpgrade(socket, status, reason, headers);
+      return Promise.reject(new HandshakeError(`WebSocket handshake refused: ${reason}`, status, headers, reason));
+    };
+    const check = checkRequest(req.method ?? '', req.httpVersion, req.headers, {
+      subprotocols: this.#options.subprotocols ?? [],
+      compression: this.#compression,
+    });
+    if (!check.ok) return refuse(check.status, check.reason, check.headers);
+    const checkOrigin = this.#options.checkOrigin ?? sameOrigin;
+    if (!checkOrigin(req)) {
+      return refuse(403, `Origin ${JSON.stringify(headerValue(req.headers, 'origin') ?? '')} is not allowed`);
+    }
+    if (!socket.writable) {
+      return Promise.reject(new HandshakeError('WebSocket handshake failed: the client went away'));
+    }
+    let response: string;
+    try {
+      response = buildAcceptResponse(check, responseHeaders);
+    } catch (err) {
+      return refuse(500, (err as Error).message);
+    }
+    socket.write(response);
+    const conn = new Conn(
+      socket as Socket,
+      {
+        role: 'server',
+        maxMessageSize: this.#options.maxMessageSize,
+        readBufferSize: this.#options.readBufferSize,
+        writeBufferSize: this.#options.writeBufferSize,
+        closeTimeout: this.#options.closeTimeout,
+        deflate: check.deflate,
+        compression: this.#compression || undefined,
+        subprotocol: check.protocol,
+        extensions: check.deflate?.header ?? '',
+      },
+      head,
+    );
+    return Promise.resolve(conn);
+  }
+}
