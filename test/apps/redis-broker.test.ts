@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { connect, createServer, type Socket } from 'node:net';
 import { compareIds, type ChatMessage } from '../../apps/chat/broker.js';
 import { RedisBroker, type RedisBrokerOptions } from '../../apps/chat/redis-broker.js';
 import { redisSkip, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
@@ -44,6 +45,41 @@ function assertIncreasing(ids: string[]): void {
 after(async () => {
   await Promise.all([...open].map((b) => b.close()));
 });
+
+/** A TCP relay on 127.0.0.1 to `port` that the test can cut and restore, to lose Redis for one node only. */
+async function relay(port: number) {
+  let cut = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    if (cut) return void client.destroy();
+    const upstream = connect(port, '127.0.0.1');
+    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+      sockets.add(from);
+      from.on('error', () => to.destroy());
+      from.on('close', () => {
+        sockets.delete(from);
+        to.destroy();
+      });
+      from.pipe(to);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return {
+    url: `redis://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+    cut() {
+      cut = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    restore() {
+      cut = false;
+    },
+    close() {
+      this.cut();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
 
 describe('RedisBroker on one Redis server', { skip: redisSkip() }, () => {
   let redis: RedisServer;
@@ -152,6 +188,32 @@ describe('RedisBroker on one Redis server', { skip: redisSkip() }, () => {
     open.delete(b);
     await waitFor('b\'s users gone after close', () => JSON.stringify(seen.at(-1)) === '[]');
     assert.deepEqual(await a.users('room'), []);
+  });
+
+  it('RedisBroker that loses Redis while other nodes publish resumes from its last delivered id', async () => {
+    const prefix = { keyPrefix: `resume${++prefixCount}:` };
+    const link = await relay(redis.port);
+    try {
+      const a = await broker(redis.url, prefix);
+      const b = await broker(link.url, prefix);
+      const got = await collect(b, 'room');
+      const acked = [(await a.publish('room', 'ann', 'first')).id];
+      await waitFor('the first message', () => got.length === 1);
+
+      link.cut();
+      await waitFor('b degraded', () => b.state === 'degraded');
+      await assert.rejects(b.publish('room', 'bob', 'lost'), /unreachable|failed/);
+      for (let i = 0; i < 5; i++) acked.push((await a.publish('room', 'ann', `while b is away ${i}`)).id);
+      assert.deepEqual(got.map((m) => m.id), acked.slice(0, 1));
+
+      link.restore();
+      await b.whenReady(10_000);
+      const marker = await b.publish('room', 'bob', 'back');
+      await waitFor('the marker on b', () => got.at(-1)?.id === marker.id);
+      assert.deepEqual(got.map((m) => m.id), [...acked, marker.id]);
+    } finally {
+      await link.close();
+    }
   });
 
   it('RedisBroker removes the users of a SIGKILLed node within presenceTtlMs + heartbeatMs', async () => {
