@@ -1,0 +1,71 @@
+/**
+ * The chat server's Prometheus metrics (prom-client), in a registry of its
+ * own so that several chat apps in one process (tests) do not collide.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BrokerState } from './broker.js';
+
+/** What the gauges read when scraped. */
+export interface MetricsSources {
+  connections(): number;
+  rooms(): number;
+  brokerState(): BrokerState;
+}
+
+/** ChatMetrics holds the counters the app updates and renders `/metrics`. */
+export class ChatMetrics {
+  /** The registry behind `/metrics`, with the default process metrics. */
+  readonly registry = new Registry();
+  /** Messages accepted from clients and published. */
+  readonly messagesIn: Counter;
+  /** Frames sent to clients (messages, history, presence, errors). */
+  readonly messagesOut: Counter;
+  /** Client frames dropped, by reason (`rate_limit`, `invalid`, `broker`). */
+  readonly dropped: Counter<'reason'>;
+  /** Clients closed because their send queue was full. */
+  readonly evictions: Counter;
+  /** Payload bytes received from clients. */
+  readonly bytesIn: Counter;
+  /** Payload bytes queued to clients. */
+  readonly bytesOut: Counter;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'wskit_chat_connections',
+      help: 'Open chat WebSocket connections.',
+      registers,
+      collect() {
+        this.set(sources.connections());
+      },
+    });
+    new Gauge({
+      name: 'wskit_chat_rooms',
+      help: 'Rooms with at least one member on this node.',
+      registers,
+      collect() {
+        this.set(sources.rooms());
+      },
+    });
+    new Gauge({
+      name: 'wskit_chat_broker_up',
+      help: '1 when the broker is ready, 0 when degraded or closed.',
+      registers,
+      collect() {
+        this.set(sources.brokerState() === 'ready' ? 1 : 0);
+      },
+    });
+    this.messagesIn = new Counter({ name: 'wskit_chat_messages_in_total', help: 'Chat messages received and published.', registers });
+    this.messagesOut = new Counter({ name: 'wskit_chat_messages_out_total', help: 'Frames queued to chat clients.', registers });
+    this.dropped = new Counter({
+      name: 'wskit_chat_messages_dropped_total',
+      help: 'Client frames answered with an error frame, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    });
+    this.evictions = new Counter({ name: 'wskit_chat_evictions_total', help: 'Clients closed because their send queue was full.', registers });
+    this.bytesIn = new Counter({ name: 'wskit_chat_bytes_in_total', help: 'Payload bytes received from chat clients.', registers });
+    this.bytesOut = new Counter({ name: 'wskit_chat_bytes_out_total', help: 'Payload bytes queued to chat clients.', registers });
+  }
+}
