@@ -154,3 +154,16 @@ export function cpuMs(pid: number): number {
 
 // Linux reports CPU time in USER_HZ ticks, which is 100 on every mainstream build.
 const CLOCK_TICKS = 100;
+
+/** busyCpuMs returns the CPU time (ms, summed over all cores) the whole machine has spent busy since boot, from /proc/stat; NaN if unreadable. */
+export function busyCpuMs(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
+    const idle = ticks[3]! + ticks[4]!; // idle + iowait
+    return ((total - idle) * 1000) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}

@@ -21,6 +21,8 @@ export interface BenchOptions {
   warmupMs: number;
   /** measured window per echo round, ms; default 1000. */
   measureMs: number;
+  /** gen picks the load generator's WebSocket client: the npm `ws` client or the raw pre-encoded client; default ws. */
+  gen: 'ws' | 'raw';
   /** load-generator processes for echo rows; default 1 (server and generator each get one of 2 cores). */
   workers: number;
   /** echo message sizes, bytes; default 32, 1 KiB, 64 KiB, 1 MiB. */
@@ -69,7 +71,7 @@ function positive(name: string, text: string, max: number): number {
 /**
  * parseOptions reads `argv` (after the script name) and the BENCH_* environment.
  * Flags: --quick, --core (core micro-benchmarks only), --only a,b, --skip a,b,
- * --rows s1,s2 (BENCH_ROWS), --rounds N, --warmup MS, --measure MS, --workers N,
+ * --rows s1,s2 (BENCH_ROWS), --gen ws|raw (BENCH_GEN), --rounds N, --warmup MS, --measure MS, --workers N,
  * --sizes 32,1k,64k,1m, --conns 1,50, --inflight 1,16, --idle-conns N,
  * --fanout-clients N, --fanout-rounds N, --out DIR.
  */
@@ -82,6 +84,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         rounds: 2,
         warmupMs: 150,
         measureMs: 400,
+        gen: 'ws',
         workers: 1,
         sizes: [32, 64 * KiB],
         conns: [1, 50],
@@ -101,6 +104,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         rounds: 3,
         warmupMs: 300,
         measureMs: 1000,
+        gen: 'ws',
         workers: 1,
         sizes: [32, KiB, 64 * KiB, MiB],
         conns: [1, 50],
@@ -114,6 +118,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         outDir: 'bench/results',
         quick,
       };
+  if (env.BENCH_GEN) o.gen = pickGen(env.BENCH_GEN);
   if (env.BENCH_ROWS) o.rows = env.BENCH_ROWS.split(',').filter(Boolean);
   if (env.BENCH_ONLY) o.sections = pickSections(env.BENCH_ONLY);
   for (let i = 0; i < argv.length; i++) {
@@ -148,6 +153,9 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         break;
       case '--measure':
         o.measureMs = positive('measure', next(), 60_000);
+        break;
+      case '--gen':
+        o.gen = pickGen(next());
         break;
       case '--workers':
         o.workers = positive('workers', next(), 16);
@@ -188,4 +196,9 @@ function pickSections(text: string): Section[] {
     }
   }
   return names as Section[];
+}
+
+function pickGen(text: string): 'ws' | 'raw' {
+  if (text !== 'ws' && text !== 'raw') throw new RangeError(`Unknown generator "${text}": expected ws or raw`);
+  return text;
 }

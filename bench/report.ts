@@ -4,6 +4,8 @@
  * generator shows.
  */
 import type { EchoResult, Impl, Sample } from './suites/echo.js';
+import { bestRates, medianOfBest, type FanoutResult, type FanoutSample } from './suites/fanout.js';
+import { memoryMedians, type MemoryResult } from './suites/memory.js';
 import { median } from './stats.js';
 
 /** fmt writes a number with about three significant figures and thousands separators. */
@@ -44,16 +46,56 @@ function cpu(samples: Sample[] | undefined, workers: number): string {
 export function echoTable(results: EchoResult[], withTcp: boolean, workers: number): string {
   const header = ['row', 'wskit msg/s', 'ws msg/s', 'wskit/ws', 'wskit MB/s', 'ws MB/s'];
   if (withTcp) header.push('TCP msg/s', 'wskit/TCP', 'ws/TCP');
-  header.push('p50 ms wskit / ws', 'p99 ms wskit / ws', 'CPU % srv/gen wskit', 'CPU % srv/gen ws');
+  header.push('p50 ms wskit / ws', 'p99 ms wskit / ws', 'CPU % srv/gen wskit', 'CPU % srv/gen ws', 'other CPU %');
   const rows = results.map(({ row, samples }) => {
     const rate = (impl: Impl) => m(samples[impl], 'msgsPerSec');
     const cells = [row.id, fmt(rate('wskit')), fmt(rate('ws')), ratio(rate('wskit'), rate('ws')), fmt(m(samples.wskit, 'mbPerSec')), fmt(m(samples.ws, 'mbPerSec'))];
     if (withTcp) cells.push(fmt(rate('tcp')), ratio(rate('wskit'), rate('tcp')), ratio(rate('ws'), rate('tcp')));
     const lat = (key: keyof Sample) => (row.inflight === 1 ? `${ms(m(samples.wskit, key))} / ${ms(m(samples.ws, key))}` : '–');
-    cells.push(lat('p50us'), lat('p99us'), cpu(samples.wskit, workers), cpu(samples.ws, workers));
+    const all = Object.values(samples).flat();
+    cells.push(lat('p50us'), lat('p99us'), cpu(samples.wskit, workers), cpu(samples.ws, workers), fmt(median(all.map((s) => s.otherCpu)), 2));
     const errors = [...(samples.wskit ?? []), ...(samples.ws ?? [])].reduce((n, s) => n + s.errors, 0);
     if (errors > 0) cells[0] += ` (${errors} errors)`;
     return cells;
   });
   return table(header, rows);
+}
+
+/** memoryTable renders the idle-connection memory row. */
+export function memoryTable(result: MemoryResult): string {
+  const w = memoryMedians(result.samples.wskit);
+  const s = memoryMedians(result.samples.ws);
+  const kib = (bytes: number) => fmt(bytes / 1024);
+  return table(
+    ['per idle connection', 'wskit KiB', 'ws KiB', 'wskit/ws'],
+    [
+      ['server RSS', kib(w.rss), kib(s.rss), ratio(w.rss, s.rss)],
+      ['JS heap', kib(w.heap), kib(s.heap), ratio(w.heap, s.heap)],
+      ['external (Buffers)', kib(w.external), kib(s.external), ratio(w.external, s.external)],
+    ],
+  );
+}
+
+/** fanoutTable renders the fan-out row: best sustainable rate and what it took. */
+export function fanoutTable(result: FanoutResult): string {
+  const side = (samples: FanoutSample[]) => ({
+    rate: median(bestRates(samples)),
+    deliveries: medianOfBest(samples, 'deliveriesPerSec'),
+    p99: medianOfBest(samples, 'p99ms'),
+    srv: medianOfBest(samples, 'serverCpu'),
+    gen: medianOfBest(samples, 'genCpu'),
+    tried: samples.map((s) => s.trials.map((t) => `${t.rate}${t.pass ? '✓' : '✗'}`).join(' ')).join('; '),
+  });
+  const w = side(result.samples.wskit);
+  const s = side(result.samples.ws);
+  return table(
+    ['', `${result.wskitLabel} (\`wskit serve\` /ws)`, 'ws broadcast (bench/servers/chat-ws.ts)', 'wskit/ws'],
+    [
+      ['sustainable publish rate, msg/s', fmt(w.rate), fmt(s.rate), ratio(w.rate, s.rate)],
+      ['deliveries/s at that rate', fmt(w.deliveries), fmt(s.deliveries), ratio(w.deliveries, s.deliveries)],
+      ['delivery p99 at that rate, ms', fmt(w.p99), fmt(s.p99), ratio(w.p99, s.p99)],
+      ['CPU % server / subscribers', `${fmt(w.srv, 2)} / ${fmt(w.gen, 2)}`, `${fmt(s.srv, 2)} / ${fmt(s.gen, 2)}`, ''],
+      ['rates tried (✓ pass, ✗ loss or p99 > 50 ms)', w.tried, s.tried, ''],
+    ],
+  );
 }

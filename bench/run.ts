@@ -11,8 +11,10 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { parseOptions, type BenchOptions } from './options.js';
-import { echoTable } from './report.js';
+import { echoTable, fanoutTable, memoryTable } from './report.js';
 import { runEcho } from './suites/echo.js';
+import { P99_LIMIT_MS, runFanout } from './suites/fanout.js';
+import { runMemory } from './suites/memory.js';
 import { wskitAvailable } from './targets.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -31,7 +33,7 @@ function machine(): string {
 }
 
 function settings(o: BenchOptions): string {
-  return `${o.quick ? '**Quick smoke run** — not for comparison. ' : ''}Medians of ${o.rounds} rounds (wskit, ws, TCP in turn each round), ${o.warmupMs} ms warm-up + ${o.measureMs} ms measured per window, ${o.workers} load worker process(es) using the npm \`ws\` client.`;
+  return `${o.quick ? '**Quick smoke run** — not for comparison. ' : ''}Medians of ${o.rounds} rounds (wskit, ws, TCP in turn each round), ${o.warmupMs} ms warm-up + ${o.measureMs} ms measured per window, ${o.workers} load worker process(es) using ${o.gen === 'ws' ? 'the npm \`ws\` client' : 'the raw pre-encoded client of bench/load/raw-client.ts'}.`;
 }
 
 async function main(): Promise<void> {
@@ -48,6 +50,16 @@ async function main(): Promise<void> {
     const results = await runEcho(opts, true, log);
     raw.deflate = results;
     if (results.length) sections.push(`## Echo with permessage-deflate\n\nBoth ends negotiate permessage-deflate; clients compress every message, servers use their default threshold (1 KiB for both).\n\n${echoTable(results, false, opts.workers)}`);
+  }
+  if (opts.sections.includes('memory')) {
+    const result = await runMemory(opts, log);
+    raw.memory = result;
+    sections.push(`## Memory per idle connection\n\n${result.conns.toLocaleString('en-US')} idle WebSocket connections to the echo server (no permessage-deflate), opened from ${Math.ceil(result.conns / 2500)} client processes; deltas after a full GC inside the server, divided by N; medians of ${opts.memoryRounds} fresh-server rounds.${result.note ? ` **Note:** ${result.note}.` : ''}\n\n${memoryTable(result)}`);
+  }
+  if (opts.sections.includes('fanout')) {
+    const result = await runFanout(opts, log);
+    raw.fanout = result;
+    sections.push(`## Chat fan-out\n\n${opts.fanoutClients.toLocaleString('en-US')} subscribers in one room (2 subscriber processes, ${opts.gen === 'ws' ? 'npm \`ws\` clients' : 'raw clients'}) and one publisher; each trial publishes for ${opts.fanoutTrialMs} ms and passes when every subscriber gets every message within ${P99_LIMIT_MS} ms at p99 (2 s drain allowed). Highest passing rate by doubling then bisection, at most ${opts.fanoutMaxTrials} trials; medians of ${opts.fanoutRounds} searches.\n\n${fanoutTable(result)}`);
   }
   sections.push(`Total run time ${((Date.now() - started) / 1000).toFixed(0)} s.`);
   const markdown = sections.join('\n\n') + '\n';

@@ -17,7 +17,7 @@ export interface Server {
   pid: number;
   port: number;
   /** stats returns memory figures measured inside the server; NaN where the server cannot report them. */
-  stats(gc: boolean): Promise<{ rss: number; heapUsed: number; connections: number }>;
+  stats(gc: boolean): Promise<{ rss: number; heapUsed: number; external: number; connections: number }>;
   stop(): Promise<void>;
 }
 
@@ -43,7 +43,7 @@ export async function startBenchServer(label: string, file: string, args: string
     port: port as number,
     async stats(gc) {
       const r = await child.request({ cmd: 'stats', gc }, 30_000);
-      return { rss: r.rss as number, heapUsed: r.heapUsed as number, connections: r.connections as number };
+      return { rss: r.rss as number, heapUsed: r.heapUsed as number, external: r.external as number, connections: r.connections as number };
     },
     stop: () => child.stop(),
   };
@@ -109,7 +109,7 @@ export function startWskitServe(extraArgs: string[] = []): Promise<Server> {
         label: 'wskit',
         pid: proc.pid ?? -1,
         port: Number(m[1]),
-        stats: async () => ({ rss: Number.NaN, heapUsed: Number.NaN, connections: Number.NaN }),
+        stats: async () => ({ rss: Number.NaN, heapUsed: Number.NaN, external: Number.NaN, connections: Number.NaN }),
         async stop() {
           proc.kill('SIGTERM');
           const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);

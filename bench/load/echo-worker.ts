@@ -1,7 +1,8 @@
 /**
  * A load-generator process for the echo rows. It opens its share of the
  * connections with the npm `ws` client (masked text frames, as a browser
- * sends) or with plain `net` sockets for the TCP ceiling, keeps `inflight`
+ * sends), with the raw client of raw-client.ts (the same frames, pre-encoded,
+ * for a cheaper generator) or with plain `net` sockets for the TCP ceiling, keeps `inflight`
  * messages outstanding per connection, and counts echoes between `mark` and
  * `stop`. It never imports wskit, so both servers face the same client.
  */
@@ -9,12 +10,14 @@ import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { serveRequests, type Reply, type Request } from '../ipc.js';
+import { compressMessage, maskedFrame, rawConnect } from './raw-client.js';
 import { textPayload } from '../payload.js';
 import { Histogram } from '../stats.js';
 
 interface Load {
   url: string;
-  transport: 'ws' | 'tcp';
+  /** ws: the npm ws client; raw: pre-encoded frames over net (bench/load/raw-client.ts); tcp: no framing. */
+  transport: 'ws' | 'raw' | 'tcp';
   conns: number;
   size: number;
   inflight: number;
@@ -73,6 +76,32 @@ function openWs(l: Load): Promise<Peer> {
   });
 }
 
+// A few masks in rotation: the server sees varying keys, the generator encodes nothing per message.
+const MASKED_VARIANTS = 4;
+
+async function openRaw(l: Load): Promise<Peer> {
+  const url = new URL(l.url);
+  let frames: Buffer[] = [];
+  let next = 0;
+  const peer: Peer = {
+    sentAt: 0,
+    send() {
+      peer.sentAt = performance.now();
+      conn.socket.write(frames[next++ % frames.length]!);
+    },
+    close: () => conn.socket.destroy(),
+  };
+  const offer = l.deflate ? 'permessage-deflate; client_no_context_takeover' : '';
+  const conn = await rawConnect(Number(url.port), url.pathname, offer, false, (fin) => {
+    if (fin) onEcho(peer);
+  });
+  conn.socket.on('error', () => errors++);
+  const compressed = l.deflate && conn.extensions.includes('permessage-deflate');
+  const body = compressed ? compressMessage(payload) : payload;
+  frames = Array.from({ length: MASKED_VARIANTS }, () => maskedFrame(0x1, body, compressed));
+  return peer;
+}
+
 function openTcp(l: Load): Promise<Peer> {
   return new Promise((resolve, reject) => {
     const socket: Socket = connect({ host: '127.0.0.1', port: Number(new URL(l.url).port), noDelay: true });
@@ -107,7 +136,7 @@ async function handle(req: Request): Promise<Reply> {
       load = req.load as Load;
       payload = Buffer.from(textPayload(load.size));
       errors = 0;
-      const open = load.transport === 'tcp' ? openTcp : openWs;
+      const open = load.transport === 'tcp' ? openTcp : load.transport === 'raw' ? openRaw : openWs;
       peers = [];
       // Connect in batches so thousands of SYNs do not overflow the server's accept backlog.
       for (let done = 0; done < load.conns; done += OPEN_BATCH) {

@@ -4,7 +4,7 @@
  * within each round so slow drift of the machine hits all of them alike.
  */
 import { performance } from 'node:perf_hooks';
-import { cpuMs } from '../ipc.js';
+import { busyCpuMs, cpuMs } from '../ipc.js';
 import type { BenchOptions } from '../options.js';
 import { Pool, sleep } from '../pool.js';
 import { settle } from '../settle.js';
@@ -29,6 +29,8 @@ export interface Sample {
   /** serverCpu and genCpu are percentages of one core over the window. */
   serverCpu: number;
   genCpu: number;
+  /** otherCpu is CPU used by everything else on the machine (other users' jobs, the kernel's softirqs), % of one core. */
+  otherCpu: number;
   errors: number;
 }
 
@@ -66,7 +68,7 @@ export function echoRows(opts: BenchOptions, deflate: boolean): EchoRow[] {
 
 async function measure(pool: Pool, server: Server, impl: Impl, row: EchoRow, opts: BenchOptions): Promise<Sample> {
   const shares = pool.share(row.conns);
-  const transport = impl === 'tcp' ? 'tcp' : 'ws';
+  const transport = impl === 'tcp' ? 'tcp' : opts.gen;
   const url = impl === 'tcp' ? `tcp://127.0.0.1:${server.port}` : `ws://127.0.0.1:${server.port}/echo`;
   const only = (req: Record<string, unknown> & { cmd: string }) => (i: number) => (shares[i] ? req : undefined);
   await pool.all((i) => (shares[i] ? { cmd: 'open', load: { url, transport, conns: shares[i], size: row.size, inflight: row.inflight, deflate: row.deflate } } : undefined));
@@ -75,10 +77,12 @@ async function measure(pool: Pool, server: Server, impl: Impl, row: EchoRow, opt
     await sleep(opts.warmupMs);
     await pool.all(only({ cmd: 'mark' }));
     const cpu0 = cpuMs(server.pid);
+    const busy0 = busyCpuMs();
     const t0 = performance.now();
     await sleep(opts.measureMs);
     const stops = (await pool.all(only({ cmd: 'stop' }))).filter((r) => !r.skipped);
     const cpu1 = cpuMs(server.pid);
+    const busy1 = busyCpuMs();
     const wallMs = performance.now() - t0;
     const histogram = new Histogram();
     let echoes = 0;
@@ -100,6 +104,7 @@ async function measure(pool: Pool, server: Server, impl: Impl, row: EchoRow, opt
       p99us: row.inflight === 1 ? histogram.percentile(99) : Number.NaN,
       serverCpu: ((cpu1 - cpu0) / wallMs) * 100,
       genCpu: (genCpuMs / elapsedMs) * 100,
+      otherCpu: Math.max(0, ((busy1 - busy0 - (cpu1 - cpu0) - genCpuMs) / wallMs) * 100),
       errors,
     };
   } finally {

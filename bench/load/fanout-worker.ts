@@ -1,0 +1,101 @@
+/**
+ * A subscriber process for the fan-out row: it holds its share of the room's
+ * clients, finds the bench messages among the frames they receive (chat
+ * history and presence frames are ignored), and records how many arrived per
+ * trial and how long each took from the publisher's send. Send times are
+ * process.hrtime, which reads the machine-wide monotonic clock, so they
+ * compare across processes.
+ */
+import WebSocket from 'ws';
+import { serveRequests, type Reply, type Request } from '../ipc.js';
+import { Histogram } from '../stats.js';
+import { rawConnect } from './raw-client.js';
+
+/** TEXT_MARK precedes the bench fields in a delivered envelope: `"text":"bench <trial> <seq> <sentNs>`. */
+const TEXT_MARK = Buffer.from('"text":"bench ');
+const OPEN_BATCH = 100;
+
+let closers: Array<() => void> = [];
+let trial = -1;
+let delivered = 0;
+let stray = 0;
+let histogram = new Histogram();
+let markCpu = process.cpuUsage();
+
+function readInt(buf: Buffer, at: number): [number, number] {
+  let value = 0;
+  let i = at;
+  for (; i < buf.length; i++) {
+    const c = buf[i]!;
+    if (c < 0x30 || c > 0x39) break;
+    value = value * 10 + (c - 0x30);
+  }
+  return [value, i + 1];
+}
+
+function onFrame(payload: Buffer): void {
+  const at = payload.indexOf(TEXT_MARK);
+  if (at < 0) return;
+  const [t, next] = readInt(payload, at + TEXT_MARK.length);
+  if (t !== trial) {
+    stray++;
+    return;
+  }
+  const [, next2] = readInt(payload, next);
+  // Nanosecond times exceed 2^53 only after 104 days of uptime; Number keeps µs precision until then.
+  const [sentNs] = readInt(payload, next2);
+  delivered++;
+  histogram.record((Number(process.hrtime.bigint()) - sentNs) / 1000);
+}
+
+function openWs(url: string): Promise<() => void> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 10_000 });
+    ws.on('open', () => resolve(() => ws.terminate()));
+    ws.on('message', (data) => onFrame(data as Buffer));
+    ws.on('error', reject);
+  });
+}
+
+async function openRaw(port: number, path: string): Promise<() => void> {
+  const conn = await rawConnect(port, path, '', true, (_fin, _opcode, payload) => onFrame(payload!));
+  conn.socket.on('error', () => conn.socket.destroy());
+  return () => conn.socket.destroy();
+}
+
+async function handle(req: Request): Promise<Reply> {
+  switch (req.cmd) {
+    case 'open': {
+      const { port, from, count, transport, room } = req as unknown as { port: number; from: number; count: number; transport: 'ws' | 'raw'; room: string };
+      for (let done = 0; done < count; done += OPEN_BATCH) {
+        const batch = Array.from({ length: Math.min(OPEN_BATCH, count - done) }, (_, k) => {
+          const path = `/ws?room=${room}&name=c${from + done + k}`;
+          return transport === 'raw' ? openRaw(port, path) : openWs(`ws://127.0.0.1:${port}${path}`);
+        });
+        closers.push(...(await Promise.all(batch)));
+      }
+      return { ok: true };
+    }
+    case 'trial':
+      trial = req.trial as number;
+      delivered = 0;
+      stray = 0;
+      histogram = new Histogram();
+      markCpu = process.cpuUsage();
+      return { ok: true };
+    case 'count':
+      return { ok: true, delivered };
+    case 'report': {
+      const cpu = process.cpuUsage(markCpu);
+      return { ok: true, delivered, stray, histogram: histogram.counts, cpuMs: (cpu.user + cpu.system) / 1000 };
+    }
+    case 'close':
+      for (const close of closers) close();
+      closers = [];
+      return { ok: true };
+    default:
+      return { ok: false, error: `unknown command ${req.cmd}` };
+  }
+}
+
+serveRequests(handle);

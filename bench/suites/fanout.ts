@@ -1,0 +1,201 @@
+/**
+ * The fan-out row: one room of N subscribers and one publisher. For each
+ * server a bounded search finds the highest publish rate at which every
+ * subscriber receives every message and the delivery p99 stays within 50 ms.
+ * wskit runs as `wskit serve` (its real chat route); ws runs the broadcast
+ * server of bench/servers/chat-ws.ts, speaking the same envelope.
+ */
+import { existsSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { busyCpuMs, cpuMs } from '../ipc.js';
+import type { BenchOptions } from '../options.js';
+import { Pool, sleep } from '../pool.js';
+import { settle } from '../settle.js';
+import { Histogram, median } from '../stats.js';
+import { startBenchServer, startWskitServe, wskitAvailable, type Server } from '../targets.js';
+
+/** P99_LIMIT_MS is the delivery-latency bound a sustainable rate must meet. */
+export const P99_LIMIT_MS = 50;
+const DRAIN_MS = 2_000;
+const START_RATE = 50;
+const MAX_RATE = 20_000;
+const ROOM = 'bench';
+const SUBSCRIBER_WORKERS = 2;
+
+/** Trial is one publish-rate attempt. */
+export interface Trial {
+  rate: number;
+  sent: number;
+  delivered: number;
+  expected: number;
+  p50ms: number;
+  p99ms: number;
+  deliveriesPerSec: number;
+  serverCpu: number;
+  genCpu: number;
+  otherCpu: number;
+  pass: boolean;
+}
+
+/** FanoutSample is the outcome of one search: the best passing trial (undefined if none passed) and every trial. */
+export interface FanoutSample {
+  best?: Trial;
+  trials: Trial[];
+}
+
+/** FanoutResult holds each server's searches. */
+export interface FanoutResult {
+  clients: number;
+  wskitLabel: string;
+  samples: Record<'wskit' | 'ws', FanoutSample[]>;
+}
+
+function openPublisher(port: number): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?room=${ROOM}&name=publisher`, { perMessageDeflate: false, handshakeTimeout: 10_000 });
+    ws.on('open', () => resolve(ws));
+    ws.on('error', reject);
+  });
+}
+
+/** publish sends `total` messages at `rate` per second, paced by a 2 ms timer; resolves when all are sent. */
+function publish(ws: WebSocket, trial: number, rate: number, total: number): Promise<void> {
+  const pad = 'x'.repeat(24);
+  return new Promise((resolve) => {
+    let sent = 0;
+    const start = performance.now();
+    const timer = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
+      while (sent < due) {
+        ws.send(JSON.stringify({ type: 'message', text: `bench ${trial} ${sent} ${process.hrtime.bigint()} ${pad}` }));
+        sent++;
+      }
+      if (sent >= total) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 2);
+  });
+}
+
+async function runTrial(pool: Pool, server: Server, publisher: WebSocket, id: number, rate: number, clients: number, trialMs: number): Promise<Trial> {
+  await pool.all(() => ({ cmd: 'trial', trial: id }));
+  const total = Math.max(1, Math.round((rate * trialMs) / 1000));
+  const expected = total * clients;
+  const cpu0 = cpuMs(server.pid);
+  const busy0 = busyCpuMs();
+  const t0 = performance.now();
+  await publish(publisher, id, rate, total);
+  const publishMs = performance.now() - t0;
+  // CPU over the publishing window: the drain that follows is mostly idle and would dilute it.
+  const cpu1 = cpuMs(server.pid);
+  const busy1 = busyCpuMs();
+  const deadline = Date.now() + DRAIN_MS;
+  let delivered = 0;
+  while (Date.now() < deadline) {
+    delivered = (await pool.all(() => ({ cmd: 'count' }))).reduce((n, r) => n + (r.delivered as number), 0);
+    if (delivered >= expected) break;
+    await sleep(25);
+  }
+  const reports = await pool.all(() => ({ cmd: 'report' }));
+  const histogram = new Histogram();
+  let genCpuMs = 0;
+  delivered = 0;
+  for (const r of reports) {
+    delivered += r.delivered as number;
+    genCpuMs += r.cpuMs as number;
+    histogram.merge(new Histogram(r.histogram as number[]));
+  }
+  const p99ms = histogram.percentile(99) / 1000;
+  return {
+    rate,
+    sent: total,
+    delivered,
+    expected,
+    p50ms: histogram.percentile(50) / 1000,
+    p99ms,
+    deliveriesPerSec: (delivered * 1000) / publishMs,
+    serverCpu: ((cpu1 - cpu0) / publishMs) * 100,
+    // Subscribers report CPU up to the end of the drain; most of it falls in the publishing window.
+    genCpu: (genCpuMs / publishMs) * 100,
+    otherCpu: Math.max(0, ((busy1 - busy0 - (cpu1 - cpu0) - genCpuMs) / publishMs) * 100),
+    pass: delivered >= expected && p99ms <= P99_LIMIT_MS,
+  };
+}
+
+/**
+ * search doubles the rate from START_RATE while trials pass, then bisects
+ * between the best pass and the lowest failure until they are within 10 %,
+ * stopping after `maxTrials` trials in all.
+ */
+async function search(pool: Pool, server: Server, publisher: WebSocket, opts: BenchOptions, log: (line: string) => void, label: string): Promise<FanoutSample> {
+  const trials: Trial[] = [];
+  let best: Trial | undefined;
+  let low = 0;
+  let high = Number.POSITIVE_INFINITY;
+  let rate = START_RATE;
+  for (let n = 0; n < opts.fanoutMaxTrials; n++) {
+    await settle(server.pid);
+    const trial = await runTrial(pool, server, publisher, nextTrialId++, rate, opts.fanoutClients, opts.fanoutTrialMs);
+    trials.push(trial);
+    log(`    ${label} ${rate} msg/s: ${trial.delivered}/${trial.expected} delivered, p99 ${trial.p99ms.toFixed(1)} ms, CPU srv ${Math.round(trial.serverCpu)}% gen ${Math.round(trial.genCpu)}% → ${trial.pass ? 'pass' : 'fail'}`);
+    if (trial.pass) {
+      low = rate;
+      best = trial;
+    } else {
+      high = rate;
+    }
+    if (low > 0 && high / low <= 1.1) break;
+    if (high === Number.POSITIVE_INFINITY) rate = Math.min(MAX_RATE, rate * 2);
+    else rate = low > 0 ? Math.round((low + high) / 2) : Math.max(1, Math.round(high / 2));
+    if (rate === low || rate === high || (high === Number.POSITIVE_INFINITY && low === MAX_RATE)) break;
+  }
+  return { best, trials };
+}
+let nextTrialId = 1;
+
+async function startChat(impl: 'wskit' | 'ws'): Promise<Server> {
+  if (impl === 'ws') return startBenchServer('ws', 'chat-ws');
+  if (wskitAvailable() && existsSync(fileURLToPath(new URL('../../apps/server.js', import.meta.url)))) return startWskitServe();
+  return startBenchServer('wskit(stand-in: ws)', 'chat-ws');
+}
+
+/** runFanout runs the search on wskit then ws, `fanoutRounds` times. */
+export async function runFanout(opts: BenchOptions, log: (line: string) => void): Promise<FanoutResult> {
+  const result: FanoutResult = { clients: opts.fanoutClients, wskitLabel: 'wskit', samples: { wskit: [], ws: [] } };
+  log(`fan-out: ${opts.fanoutClients} subscribers, ${opts.fanoutRounds} round(s), ${opts.fanoutTrialMs} ms trials`);
+  for (let round = 0; round < opts.fanoutRounds; round++) {
+    for (const impl of ['wskit', 'ws'] as const) {
+      const server = await startChat(impl);
+      if (impl === 'wskit') result.wskitLabel = server.label;
+      const pool = new Pool('fanout-worker', SUBSCRIBER_WORKERS);
+      let publisher: WebSocket | undefined;
+      try {
+        const shares = pool.share(opts.fanoutClients);
+        const starts = shares.map((_, i) => shares.slice(0, i).reduce((a, b) => a + b, 0));
+        await pool.all((i) => ({ cmd: 'open', port: server.port, from: starts[i], count: shares[i], transport: opts.gen, room: ROOM }), 120_000);
+        publisher = await openPublisher(server.port);
+        const sample = await search(pool, server, publisher, opts, log, server.label);
+        result.samples[impl].push(sample);
+        log(`  fan-out ${server.label}: best ${sample.best ? `${sample.best.rate} msg/s, ${Math.round(sample.best.deliveriesPerSec)} deliveries/s` : 'none passed'}`);
+      } finally {
+        publisher?.terminate();
+        await pool.stop();
+        await server.stop();
+      }
+    }
+  }
+  return result;
+}
+
+/** bestRates returns the best passing rate of each search (0 when none passed). */
+export function bestRates(samples: FanoutSample[]): number[] {
+  return samples.map((s) => s.best?.rate ?? 0);
+}
+
+/** medianOfBest returns the median of a field over the searches' best trials. */
+export function medianOfBest(samples: FanoutSample[], key: keyof Trial): number {
+  return median(samples.map((s) => (s.best ? Number(s.best[key]) : Number.NaN)));
+}

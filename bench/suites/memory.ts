@@ -1,0 +1,107 @@
+/**
+ * The memory row: server RSS, JS heap and external (Buffer) memory per idle
+ * connection at N open WebSocket connections. Each measurement starts a fresh
+ * server with --expose-gc, reads its memory after a full GC, opens N idle
+ * connections spread over several client processes, and reads it again.
+ */
+import { execFileSync } from 'node:child_process';
+import type { BenchOptions } from '../options.js';
+import { Pool, sleep } from '../pool.js';
+import { startEchoServer, type Server } from '../targets.js';
+import { median } from '../stats.js';
+
+/** MemorySample is one measurement: bytes per connection. */
+export interface MemorySample {
+  conns: number;
+  rssPerConn: number;
+  heapPerConn: number;
+  externalPerConn: number;
+}
+
+/** MemoryResult holds the samples of both servers. */
+export interface MemoryResult {
+  conns: number;
+  samples: Record<'wskit' | 'ws', MemorySample[]>;
+  note: string;
+}
+
+// Client sockets are spread over processes so no single client needs more
+// descriptors than the server does, and the client side's CPU is shared.
+const PER_WORKER = 2_500;
+
+function fdLimit(): number {
+  try {
+    return Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
+  } catch {
+    return 1024;
+  }
+}
+
+/** waitForConnections polls the server until it holds exactly `want` connections or `limitMs` passes; returns the last count. */
+async function waitForConnections(server: Server, want: number, limitMs: number): Promise<number> {
+  const deadline = Date.now() + limitMs;
+  let seen = (await server.stats(false)).connections;
+  while (seen !== want && Date.now() < deadline) {
+    await sleep(100);
+    seen = (await server.stats(false)).connections;
+  }
+  return seen;
+}
+
+async function measure(impl: 'wskit' | 'ws', conns: number): Promise<MemorySample> {
+  const server = await startEchoServer(impl, false, true);
+  const pool = new Pool('echo-worker', Math.max(1, Math.ceil(conns / PER_WORKER)));
+  try {
+    // A first connection warms up lazily-loaded code so it is not counted as per-connection cost.
+    const shares = pool.share(conns);
+    const url = `ws://127.0.0.1:${server.port}/echo`;
+    await pool.all((i) => (i === 0 ? { cmd: 'open', load: { url, transport: 'ws', conns: 1, size: 32, inflight: 1, deflate: false } } : undefined));
+    await pool.all((i) => (i === 0 ? { cmd: 'close' } : undefined));
+    await waitForConnections(server, 0, 5_000);
+    await sleep(200);
+    const before = await server.stats(true);
+    await pool.all((i) => (shares[i] ? { cmd: 'open', load: { url, transport: 'ws', conns: shares[i], size: 32, inflight: 1, deflate: false } } : undefined), 120_000);
+    const open = await waitForConnections(server, conns, 30_000);
+    await sleep(500);
+    const after = await server.stats(true);
+    return {
+      conns: open,
+      rssPerConn: (after.rss - before.rss) / open,
+      heapPerConn: (after.heapUsed - before.heapUsed) / open,
+      externalPerConn: (after.external - before.external) / open,
+    };
+  } finally {
+    await pool.stop();
+    await server.stop();
+  }
+}
+
+/** runMemory measures wskit then ws, `memoryRounds` times, at `idleConns` connections (capped by the fd limit). */
+export async function runMemory(opts: BenchOptions, log: (line: string) => void): Promise<MemoryResult> {
+  const limit = fdLimit();
+  let conns = opts.idleConns;
+  let note = '';
+  if (conns + 200 > limit) {
+    conns = Math.max(100, limit - 200);
+    note = `open-file limit ${limit} (ulimit -n) allowed only ${conns} of the ${opts.idleConns} connections asked for; raise it with \`ulimit -n ${opts.idleConns + 1000}\` before npm run bench`;
+    log(`memory: ${note}`);
+  }
+  const result: MemoryResult = { conns, samples: { wskit: [], ws: [] }, note };
+  for (let round = 0; round < opts.memoryRounds; round++) {
+    for (const impl of ['wskit', 'ws'] as const) {
+      const sample = await measure(impl, conns);
+      result.samples[impl].push(sample);
+      log(`  memory ${impl} ${sample.conns} conns: RSS ${Math.round(sample.rssPerConn)} B/conn, heap ${Math.round(sample.heapPerConn)} B/conn, external ${Math.round(sample.externalPerConn)} B/conn`);
+    }
+  }
+  return result;
+}
+
+/** memoryMedians returns the median per-connection figures of one server. */
+export function memoryMedians(samples: MemorySample[]): { rss: number; heap: number; external: number } {
+  return {
+    rss: median(samples.map((s) => s.rssPerConn)),
+    heap: median(samples.map((s) => s.heapPerConn)),
+    external: median(samples.map((s) => s.externalPerConn)),
+  };
+}
