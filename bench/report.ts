@@ -3,7 +3,8 @@
  * rounds, the wskit/ws ratio per row and both sides' CPU so a saturated load
  * generator shows.
  */
-import type { EchoResult, Impl, Sample } from './suites/echo.js';
+import type { CoreResult } from './core.js';
+import { sizeLabel, type EchoResult, type Impl, type Sample } from './suites/echo.js';
 import { bestRates, medianOfBest, type FanoutResult, type FanoutSample } from './suites/fanout.js';
 import { memoryMedians, type MemoryResult } from './suites/memory.js';
 import { median } from './stats.js';
@@ -97,5 +98,13 @@ export function fanoutTable(result: FanoutResult): string {
       ['CPU % server / subscribers', `${fmt(w.srv, 2)} / ${fmt(w.gen, 2)}`, `${fmt(s.srv, 2)} / ${fmt(s.gen, 2)}`, ''],
       ['rates tried (✓ pass, ✗ loss or p99 > 50 ms)', w.tried, s.tried, ''],
     ],
+  );
+}
+
+/** coreTable renders the core micro-benchmarks. */
+export function coreTable(results: CoreResult[]): string {
+  return table(
+    ['benchmark', 'size', 'MB/s', 'frames/s', 'ns/frame'],
+    results.map((r) => [r.name, sizeLabel(r.size), fmt(r.mbPerSec), fmt(r.framesPerSec), fmt(r.nsPerFrame)]),
   );
 }

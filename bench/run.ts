@@ -11,7 +11,8 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { parseOptions, type BenchOptions } from './options.js';
-import { echoTable, fanoutTable, memoryTable } from './report.js';
+import { runCore } from './core.js';
+import { coreTable, echoTable, fanoutTable, memoryTable } from './report.js';
 import { runEcho } from './suites/echo.js';
 import { P99_LIMIT_MS, runFanout } from './suites/fanout.js';
 import { runMemory } from './suites/memory.js';
@@ -60,6 +61,11 @@ async function main(): Promise<void> {
     const result = await runFanout(opts, log);
     raw.fanout = result;
     sections.push(`## Chat fan-out\n\n${opts.fanoutClients.toLocaleString('en-US')} subscribers in one room (2 subscriber processes, ${opts.gen === 'ws' ? 'npm \`ws\` clients' : 'raw clients'}) and one publisher; each trial publishes for ${opts.fanoutTrialMs} ms and passes when every subscriber gets every message within ${P99_LIMIT_MS} ms at p99 (2 s drain allowed). Highest passing rate by doubling then bisection, at most ${opts.fanoutMaxTrials} trials; medians of ${opts.fanoutRounds} searches.\n\n${fanoutTable(result)}`);
+  }
+  if (opts.sections.includes('core')) {
+    const results = runCore(opts.quick ? 100 : 300, log);
+    raw.core = results;
+    sections.push(`## Core micro-benchmarks (src/protocol, one thread)\n\nSmall frames are fed in batches of about 64 KiB, as a socket read delivers them. MB/s counts payload bytes.\n\n${coreTable(results)}`);
   }
   sections.push(`Total run time ${((Date.now() - started) / 1000).toFixed(0)} s.`);
   const markdown = sections.join('\n\n') + '\n';
