@@ -55,10 +55,10 @@ interface Server {
 }
 
 /** Starts `wskit serve` and resolves once it prints the port it listens on. */
-function startServer(port: number, dataDir: string): Promise<Server> {
+function startServer(port: number, dataDir: string, flags: string[] = []): Promise<Server> {
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'bin/wskit'), 'serve', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir],
+    [join(ROOT, 'bin/wskit'), 'serve', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...flags],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const output: string[] = [];
@@ -175,7 +175,7 @@ describe('chat page in Chromium', { skip }, () => {
   const dialogs: string[] = [];
   const pageErrors: string[] = [];
 
-  async function openPage(path: string, viewport = { width: 960, height: 640 }): Promise<Page> {
+  async function openPage(path: string, viewport = { width: 960, height: 640 }, port = server!.port): Promise<Page> {
     const context = await browser!.newContext({ viewport });
     contexts.push(context);
     const page = await context.newPage();
@@ -185,7 +185,7 @@ describe('chat page in Chromium', { skip }, () => {
       void dialog.dismiss();
     });
     page.on('pageerror', (err) => pageErrors.push(err.message));
-    await page.goto(`http://127.0.0.1:${server!.port}${path}`);
+    await page.goto(`http://127.0.0.1:${port}${path}`);
     return page;
   }
 
@@ -276,6 +276,37 @@ describe('chat page in Chromium', { skip }, () => {
     assert.ok(sizes.right <= sizes.innerWidth, `message ends at ${sizes.right}px in a ${sizes.innerWidth}px screen`);
     assert.ok(await phone.isVisible('#send-text'), 'the message box stays on screen');
     await phone.context().close();
+  });
+
+  it('a name with a space and accents joins, and refused messages show a notice while the connection stays up', { timeout: 20_000 }, async () => {
+    const strictDir = mkdtempSync(join(tmpdir(), 'wskit-chat-page-strict-'));
+    const strict = await startServer(0, strictDir, ['--rate-limit', '1', '--rate-burst', '1']);
+    try {
+      const page = await openPage(`/?room=caf%C3%A9&name=${encodeURIComponent('Zoë Ångström')}`, undefined, strict.port);
+      await waitForState(page, 'online');
+      await waitForUsers(page, ['Zoë Ångström']);
+
+      // The bucket holds one message: the second, sent at once, earns an error frame.
+      await say(page, 'first');
+      await page.fill('#send-text', 'second');
+      await page.press('#send-text', 'Enter');
+      await page.waitForSelector('#notice:not([hidden])');
+      assert.notEqual((await page.textContent('#notice'))?.trim(), '', 'the error is shown');
+      assert.equal(await page.getAttribute('#status', 'data-state'), 'online');
+      assert.deepEqual(await shownMessages(page), [{ from: 'Zoë Ångström', text: 'first' }]);
+
+      // Over the 4096-byte limit (2100 two-byte characters): refused in the page, text kept in the box.
+      const long = 'é'.repeat(2100);
+      await page.fill('#send-text', long);
+      await page.press('#send-text', 'Enter');
+      await page.waitForFunction(() => /4200 bytes/.test(document.getElementById('notice')?.textContent ?? ''));
+      assert.equal(await page.inputValue('#send-text'), long);
+      assert.equal((await shownMessages(page)).length, 1);
+      await page.context().close();
+    } finally {
+      await stopServer(strict);
+      rmSync(strictDir, { recursive: true, force: true });
+    }
   });
 
   it('after a server restart the page reconnects and shows the missed messages exactly once', { timeout: 45_000 }, async () => {
