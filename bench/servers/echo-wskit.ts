@@ -1,0 +1,36 @@
+/**
+ * The wskit side of the echo rows: an `Upgrader` on /echo that sends each
+ * message back with its type, written the way wskit's documentation shows
+ * (a `for await` loop per connection). `--deflate` accepts permessage-deflate
+ * with wskit's default settings.
+ */
+import { createServer } from 'node:http';
+import { rejectUpgrade, Upgrader } from '../../src/index.js';
+import { hasFlag, startHarness, type Counter } from './harness.js';
+
+const MAX_PAYLOAD = 16 * 1024 * 1024;
+const counter: Counter = { open: 0 };
+const upgrader = new Upgrader({ maxMessageSize: MAX_PAYLOAD, compression: hasFlag('deflate') });
+const server = createServer((_req, res) => res.writeHead(404).end());
+server.on('upgrade', (req, socket, head) => {
+  if (!req.url?.startsWith('/echo')) {
+    rejectUpgrade(socket, 404, `No WebSocket endpoint at ${req.url}`);
+    return;
+  }
+  upgrader.upgrade(req, socket, head).then(
+    async (conn) => {
+      counter.open++;
+      try {
+        for await (const message of conn) await conn.write(message.type, message.data);
+      } catch {
+        // A dropped or broken connection ends the loop; the bench only counts echoes.
+      } finally {
+        counter.open--;
+      }
+    },
+    () => {
+      // The upgrader has already answered a refused handshake.
+    },
+  );
+});
+startHarness(server, counter);
