@@ -95,6 +95,7 @@ export class Conn {
   #resolveClosed!: (result: CloseError) => void;
 
   #sendChain: Promise<void> | null = null;
+  #corked = false;
   #sendQueued = 0;
   #drain: Promise<void> | null = null;
   #resolveDrain: (() => void) | null = null;
@@ -340,9 +341,11 @@ export class Conn {
     if (blocked) return Promise.reject(blocked);
     if (this.#sendChain !== null) {
       return this.#enqueue(() => {
+        this.#batch();
         this.#socket.write(prepared.frame);
       });
     }
+    this.#batch();
     this.#socket.write(prepared.frame);
     return this.#flushed();
   }
@@ -420,14 +423,25 @@ export class Conn {
   #writeFrame(opcode: number, payload: Uint8Array, compressed: boolean): void {
     if (this.#socket.destroyed) return;
     const parts = encodeFrame(opcode, payload, { rsv1: compressed, mask: this.#role === 'client' });
-    if (parts.length === 1) {
-      this.#socket.write(parts[0]!);
-    } else {
-      this.#socket.cork();
-      for (const part of parts) this.#socket.write(part);
-      this.#socket.uncork();
-    }
+    this.#batch();
+    for (const part of parts) this.#socket.write(part);
   }
+
+  /**
+   * Cork the socket until the current tick's work is done, so every frame
+   * written meanwhile (echoes of one read, a broadcast) leaves in one writev.
+   */
+  #batch(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.#socket.cork();
+    process.nextTick(this.#uncork);
+  }
+
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#socket.uncork();
+  };
 
   #writeControl(opcode: number, payload: Uint8Array): void {
     this.#writeFrame(opcode, payload, false);
