@@ -17,9 +17,9 @@ export interface BenchOptions {
   rows: string[];
   /** rounds per echo row, each measuring every server once (A B A B …); default 3. */
   rounds: number;
-  /** warm-up before each measured window, ms; default 300. */
+  /** warm-up before each measured window, ms (deep pipelines of large messages get more); default 200. */
   warmupMs: number;
-  /** measured window per echo round, ms; default 1000. */
+  /** measured window per echo round, ms; default 800. */
   measureMs: number;
   /** gen picks the load generator's WebSocket client: the npm `ws` client or the raw pre-encoded client; default ws. */
   gen: 'ws' | 'raw';
@@ -39,7 +39,7 @@ export interface BenchOptions {
   fanoutClients: number;
   /** rounds of the fan-out search per server; default 2. */
   fanoutRounds: number;
-  /** publishing time of one fan-out trial, ms; default 2000. */
+  /** publishing time of one fan-out trial, ms; default 1500. */
   fanoutTrialMs: number;
   /** most trials of one fan-out search; default 10. */
   fanoutMaxTrials: number;
@@ -102,8 +102,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         sections: [...Sections],
         rows: [],
         rounds: 3,
-        warmupMs: 300,
-        measureMs: 1000,
+        warmupMs: 200,
+        measureMs: 800,
         gen: 'ws',
         workers: 1,
         sizes: [32, KiB, 64 * KiB, MiB],
@@ -113,7 +113,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         memoryRounds: 2,
         fanoutClients: 1000,
         fanoutRounds: 2,
-        fanoutTrialMs: 2000,
+        fanoutTrialMs: 1500,
         fanoutMaxTrials: 10,
         outDir: 'bench/results',
         quick,

@@ -13,10 +13,14 @@ import { createRequire } from 'node:module';
 import { parseOptions, type BenchOptions } from './options.js';
 import { runCore } from './core.js';
 import { coreTable, echoTable, fanoutTable, memoryTable } from './report.js';
-import { runEcho } from './suites/echo.js';
-import { P99_LIMIT_MS, runFanout } from './suites/fanout.js';
+import { runEcho, type EchoResult } from './suites/echo.js';
+import { P99_LIMIT_MS, runFanout, type FanoutResult } from './suites/fanout.js';
+import { median } from './stats.js';
 import { runMemory } from './suites/memory.js';
 import { wskitAvailable } from './targets.js';
+
+/** NOISY_OTHER_CPU: above this median share of a core used by other processes, the report warns. */
+const NOISY_OTHER_CPU = 20;
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -66,6 +70,14 @@ async function main(): Promise<void> {
     const results = runCore(opts.quick ? 100 : 300, log);
     raw.core = results;
     sections.push(`## Core micro-benchmarks (src/protocol, one thread)\n\nSmall frames are fed in batches of about 64 KiB, as a socket read delivers them. MB/s counts payload bytes.\n\n${coreTable(results)}`);
+  }
+  const other = [
+    ...[...((raw.echo as EchoResult[] | undefined) ?? []), ...((raw.deflate as EchoResult[] | undefined) ?? [])].flatMap((r) => Object.values(r.samples).flat().map((x) => x.otherCpu)),
+    ...[...((raw.fanout as FanoutResult | undefined)?.samples.wskit ?? []), ...((raw.fanout as FanoutResult | undefined)?.samples.ws ?? [])].flatMap((x) => x.trials.map((t) => t.otherCpu)),
+  ];
+  const noise = median(other);
+  if (noise > NOISY_OTHER_CPU) {
+    sections.splice(1, 0, `> **Warning:** other processes used a median ${noise.toFixed(0)} % of a core during the measured windows (column "other CPU %"); on a 2-core machine that skews the figures. Re-run on a quiet machine before comparing.`);
   }
   sections.push(`Total run time ${((Date.now() - started) / 1000).toFixed(0)} s.`);
   const markdown = sections.join('\n\n') + '\n';

@@ -11,6 +11,9 @@ import { settle } from '../settle.js';
 import { Histogram } from '../stats.js';
 import { startEchoServer, type Server } from '../targets.js';
 
+/** MAX_INFLIGHT_BYTES caps a pipelined row's total outstanding payload; the row id shows a reduced depth. */
+export const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
+
 /** EchoRow is one line of the echo table. */
 export interface EchoRow {
   id: string;
@@ -59,7 +62,10 @@ export function echoRows(opts: BenchOptions, deflate: boolean): EchoRow[] {
         const mode = inflight === 1 ? 'closed' : `pipe${inflight}`;
         const id = `${deflate ? 'pmd ' : ''}${sizeLabel(size).replace(' ', '')} x${conns} ${mode}`;
         if (opts.rows.length > 0 && !opts.rows.some((r) => id.includes(r))) continue;
-        rows.push({ id, size, conns, inflight, deflate });
+        // Bound the bytes in flight: 1 MiB × 50 × 16 would queue 800 MiB and take longer to
+        // reach a steady state than a whole round lasts.
+        const depth = inflight === 1 ? 1 : Math.max(1, Math.min(inflight, Math.floor(MAX_INFLIGHT_BYTES / (size * conns))));
+        rows.push({ id: depth === inflight ? id : `${id} (depth ${depth})`, size, conns, inflight: depth, deflate });
       }
     }
   }
@@ -74,7 +80,10 @@ async function measure(pool: Pool, server: Server, impl: Impl, row: EchoRow, opt
   await pool.all((i) => (shares[i] ? { cmd: 'open', load: { url, transport, conns: shares[i], size: row.size, inflight: row.inflight, deflate: row.deflate } } : undefined));
   try {
     await pool.all(only({ cmd: 'go' }));
-    await sleep(opts.warmupMs);
+    // Deep pipelines of large messages need longer to fill: allow for the bytes in flight at a
+    // modest rate (250 MB/s plain, 50 MB/s compressed) on top of the configured warm-up.
+    const inflightBytes = row.size * row.conns * row.inflight;
+    await sleep(opts.warmupMs + (inflightBytes / (row.deflate ? 50e6 : 250e6)) * 1000);
     await pool.all(only({ cmd: 'mark' }));
     const cpu0 = cpuMs(server.pid);
     const busy0 = busyCpuMs();
