@@ -76,8 +76,11 @@ export class Conn {
   readonly #writeBufferSize: number;
   readonly #closeTimeout: number;
   readonly #threshold: number;
-  readonly #deflater: MessageDeflater | null;
-  readonly #inflater: MessageInflater | null;
+  readonly #deflate: DeflateParams | null;
+  readonly #level: number;
+  /** zlib streams cost hundreds of KiB: made on first use, so idle connections stay small. */
+  #deflater: MessageDeflater | null = null;
+  #inflater: MessageInflater | null = null;
 
   readonly #inbox: Message[] = [];
   #inboxBytes = 0;
@@ -123,10 +126,8 @@ export class Conn {
     this.#closeTimeout = options.closeTimeout ?? Defaults.closeTimeoutMs;
     this.#threshold = options.compression?.threshold ?? Defaults.compressionThreshold;
     const deflate = options.deflate ?? null;
-    this.#deflater = deflate
-      ? new MessageDeflater(deflate.windowBits, deflate.noContextTakeover, options.compression?.level ?? 1)
-      : null;
-    this.#inflater = deflate ? new MessageInflater() : null;
+    this.#deflate = deflate;
+    this.#level = options.compression?.level ?? 1;
     this.#core = new Connection({ role: this.#role, maxMessageSize: this.#maxMessageSize, compression: deflate !== null });
     this.subprotocol = options.subprotocol ?? '';
     this.extensions = options.extensions ?? '';
@@ -261,7 +262,8 @@ export class Conn {
 
   #inflate(type: MessageType, data: Buffer): void {
     this.#inflating = true;
-    this.#inflater!.decompress(data, this.#maxMessageSize).then(
+    this.#inflater ??= new MessageInflater();
+    this.#inflater.decompress(data, this.#maxMessageSize).then(
       (inflated) => {
         this.#inflating = false;
         if (type === MessageType.Text && !isUtf8(inflated)) {
@@ -312,7 +314,8 @@ export class Conn {
     const blocked = this.#writeBlocked();
     if (blocked) return Promise.reject(blocked);
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    if (this.#deflater !== null && payload.length >= this.#threshold) {
+    if (this.#deflate !== null && payload.length >= this.#threshold) {
+      this.#deflater ??= new MessageDeflater(this.#deflate.windowBits, this.#deflate.noContextTakeover, this.#level);
       const deflater = this.#deflater;
       return this.#enqueue(() =>
         deflater.compress(Buffer.isBuffer(payload) ? payload : Buffer.from(payload)).then((compressed) => {
