@@ -72,3 +72,30 @@ export function fuzzRuns(normal: number): number {
 
 /** The fixed seed of every property, so a failure reproduces; fast-check prints the path to replay. */
 export const FUZZ_SEED = 42;
+
+/** The masking key of RFC 6455 §5.7's examples, used for every masked fixture. */
+export const RFC_KEY: Uint8Array = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
+
+/**
+ * frameBytes builds a frame by hand, independent of the encoder under test:
+ * `b0` is the first byte as sent (FIN, RSV1–3, opcode), the length takes the
+ * shortest form, and with a `key` the payload is masked with it.
+ */
+export function frameBytes(b0: number, payload: Uint8Array, key: Uint8Array | null = null): Buffer {
+  const length = payload.length;
+  const head: number[] = [b0];
+  if (length < 126) head.push(length);
+  else if (length < 65536) head.push(126, length >>> 8, length & 0xff);
+  else {
+    const high = Math.floor(length / 0x1_0000_0000);
+    head.push(127, 0, 0, (high >>> 8) & 0xff, high & 0xff);
+    head.push((length >>> 24) & 0xff, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff);
+  }
+  const body = Buffer.from(payload);
+  if (key) {
+    head[1]! |= 0x80;
+    head.push(...key);
+    for (let i = 0; i < body.length; i++) body[i]! ^= key[i & 3]!;
+  }
+  return Buffer.concat([Buffer.from(head), body]);
+}
