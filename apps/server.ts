@@ -8,7 +8,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { CloseCode, type Conn, rejectUpgrade, Upgrader } from '../src/index.js';
 import { serveAdd, ADD_IDLE_TIMEOUT_MS } from './add/handler.js';
-import { type ChatApp, type ChatOptions, createChat } from './chat/index.js';
+import { CHAT_DEFAULTS, type ChatApp, type ChatOptions, createChat } from './chat/index.js';
 import { ECHO_MAX_MESSAGE_SIZE, serveEcho } from './echo/handler.js';
 
 /** Settings of {@link startServer}. */
@@ -23,6 +23,12 @@ export interface ServerOptions {
   echoMaxMessageSize?: number;
   /** Time allowed for an HTTP request head and WebSocket handshake, in ms. Default 10 s. */
   handshakeTimeoutMs?: number;
+  /**
+   * WebSocket connections open at once across every route (`/add`, `/echo`,
+   * `/ws`), counting handshakes in progress; beyond it an upgrade gets 503.
+   * Default: the chat's `maxConnections` (`--max-connections`), else 10 000.
+   */
+  maxConnections?: number;
   /** Chat app settings. */
   chat?: ChatOptions;
   /** Log sink, one line per event. Default: stdout. */
@@ -34,6 +40,12 @@ export interface RunningServer {
   /** `http://host:port`. */
   url: string;
   port: number;
+  /**
+   * connections counts the open TCP connections (any state, from the HTTP
+   * server) and the WebSocket upgrades among them: attack tests check both
+   * return to their baseline.
+   */
+  connections(): Promise<{ tcp: number; webSockets: number }>;
   /** Stop accepting, close every connection with 1001, flush chat history. */
   shutdown(): Promise<void>;
 }
@@ -41,6 +53,10 @@ export interface RunningServer {
 /** startServer listens and resolves once the server accepts connections. */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const log = options.log ?? ((line: string) => console.log(line));
+  const maxConnections = options.maxConnections ?? options.chat?.maxConnections ?? CHAT_DEFAULTS.maxConnections;
+  if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
+    throw new RangeError(`Invalid maxConnections ${maxConnections}: use a whole number, 1 or more`);
+  }
   const chat: ChatApp = await createChat({ log, ...options.chat });
   const handshakeTimeout = options.handshakeTimeoutMs ?? 10_000;
   const addUpgrader = new Upgrader({ handshakeTimeout, maxMessageSize: 64 * 1024 });
@@ -52,6 +68,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     readBufferSize: 1024 * 1024,
   });
   const open = new Set<Conn>();
+  /** Upgrade sockets not yet closed: handshakes in progress and open WebSockets. */
+  let upgrades = 0;
 
   const server = http.createServer({ connectionsCheckingInterval: 1000 }, (req: IncomingMessage, res: ServerResponse) => {
     if (chat.handleRequest(req, res)) return;
@@ -81,6 +99,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
+    if (upgrades >= maxConnections) {
+      // Refused before any route work, so a flood of upgrades costs one write each.
+      return rejectUpgrade(socket, 503, `Too many connections: ${upgrades} open, the limit is ${maxConnections}`, { 'Retry-After': '5' });
+    }
+    upgrades++;
+    socket.once('close', () => upgrades--);
     const path = pathOf(req);
     if (path === '/add') {
       const idle = options.addIdleTimeoutMs ?? ADD_IDLE_TIMEOUT_MS;
@@ -110,6 +134,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   return {
     url: `http://${host}:${port}`,
     port,
+    connections() {
+      return new Promise((resolve, reject) =>
+        server.getConnections((err, tcp) => (err ? reject(err) : resolve({ tcp, webSockets: upgrades }))),
+      );
+    },
     shutdown() {
       stopping ??= (async () => {
         server.close();
