@@ -1,0 +1,120 @@
+/**
+ * `wskit serve` in a child process, for attack tests that measure memory or
+ * must survive a crash: the child runs `startServer` with the given options
+ * (the same code as the binary) and answers over IPC with its memory after a
+ * full GC and its connection counts.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import type { ServerOptions } from '../../apps/server.js';
+
+/** Memory of the child after two forced GCs, in bytes. */
+export interface MemorySample {
+  rss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+/** A server running in a child process. */
+export interface ChildServer {
+  port: number;
+  /** `ws://127.0.0.1:port`. */
+  wsBase: string;
+  process: ChildProcess;
+  memory(): Promise<MemorySample>;
+  connections(): Promise<{ tcp: number; webSockets: number }>;
+  /** Settles when the child exits, with its exit code and signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Graceful stop (shutdown, then exit); resolves with the exit code. */
+  stop(): Promise<number | null>;
+  /** Log lines the server wrote (the last 2,000). */
+  log(): Promise<string[]>;
+}
+
+const SERVER_MODULE = fileURLToPath(new URL('../../apps/server.js', import.meta.url));
+
+/** The child's program: start the server, report the port, answer requests by id. */
+const CHILD_SOURCE = `
+const { startServer } = await import(process.env.WSKIT_SERVER_MODULE);
+const options = JSON.parse(process.env.WSKIT_SERVER_OPTIONS);
+const lines = [];
+const server = await startServer({ ...options, log: (line) => { lines.push(line); if (lines.length > 2000) lines.shift(); } });
+process.on('message', async (m) => {
+  if (m.type === 'memory') {
+    globalThis.gc(); await new Promise((r) => setImmediate(r)); globalThis.gc();
+    const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
+    process.send({ id: m.id, value: { rss, heapUsed, external, arrayBuffers } });
+  } else if (m.type === 'connections') {
+    process.send({ id: m.id, value: await server.connections() });
+  } else if (m.type === 'log') {
+    process.send({ id: m.id, value: lines });
+  } else if (m.type === 'stop') {
+    await server.shutdown();
+    process.exit(0);
+  }
+});
+process.send({ type: 'listening', port: server.port });
+`;
+
+/**
+ * startChildServer forks a server with `options` (JSON-serializable; `log`
+ * is captured in the child) and resolves once it listens on 127.0.0.1.
+ */
+export async function startChildServer(options: Omit<ServerOptions, 'log' | 'port' | 'host'>, execArgv: string[] = []): Promise<ChildServer> {
+  const child = fork('--eval', [], {
+    execArgv: ['--expose-gc', '--input-type=module', '--eval', CHILD_SOURCE, ...execArgv],
+    env: {
+      ...process.env,
+      WSKIT_SERVER_MODULE: SERVER_MODULE,
+      WSKIT_SERVER_OPTIONS: JSON.stringify({ ...options, port: 0, host: '127.0.0.1' }),
+    },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('The child server did not start within 10 s')), 10_000);
+    child.on('message', (m: { type?: string; port?: number }) => {
+      if (m.type === 'listening') {
+        clearTimeout(timer);
+        resolve(m.port!);
+      }
+    });
+    void exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`The child server exited with ${code} before listening`));
+    });
+  });
+  let nextId = 0;
+  const ask = <T>(type: string): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const id = ++nextId;
+      const onMessage = (m: { id?: number; value?: T }) => {
+        if (m.id !== id) return;
+        child.off('message', onMessage);
+        resolve(m.value as T);
+      };
+      child.on('message', onMessage);
+      if (!child.connected) return reject(new Error(`Cannot ask the child server for ${type}: it has exited`));
+      child.send({ type, id });
+    });
+  return {
+    port,
+    wsBase: `ws://127.0.0.1:${port}`,
+    process: child,
+    memory: () => ask<MemorySample>('memory'),
+    connections: () => ask('connections'),
+    log: () => ask<string[]>('log'),
+    exited,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      if (child.connected) child.send({ type: 'stop' });
+      else child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const { code } = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
