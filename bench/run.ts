@@ -41,33 +41,40 @@ function settings(o: BenchOptions): string {
   return `${o.quick ? '**Quick smoke run** — not for comparison. ' : ''}Medians of ${o.rounds} rounds (wskit, ws, TCP in turn each round), ${o.warmupMs} ms warm-up + ${o.measureMs} ms measured per window, ${o.workers} load worker process(es) using ${o.gen === 'ws' ? 'the npm \`ws\` client' : 'the raw pre-encoded client of bench/load/raw-client.ts'}.`;
 }
 
+async function timed<T>(name: string, run: () => Promise<T>): Promise<T> {
+  const t0 = Date.now();
+  const result = await run();
+  log(`${name} took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  return result;
+}
+
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2), process.env);
   const started = Date.now();
   const sections: string[] = [`# wskit vs ws benchmark\n\n${machine()}\n\n${settings(opts)}`];
   const raw: Record<string, unknown> = { options: opts };
   if (opts.sections.includes('echo')) {
-    const results = await runEcho(opts, false, log);
+    const results = await timed('echo', () => runEcho(opts, false, log));
     raw.echo = results;
     if (results.length) sections.push(`## Echo\n\nText frames, masked client frames. MB/s counts payload bytes echoed (10⁶ B). CPU is % of one core (server / all load workers); ⚠ marks a saturated load generator.\n\n${echoTable(results, true, opts.workers)}`);
   }
   if (opts.sections.includes('deflate')) {
-    const results = await runEcho(opts, true, log);
+    const results = await timed('deflate', () => runEcho(opts, true, log));
     raw.deflate = results;
     if (results.length) sections.push(`## Echo with permessage-deflate\n\nBoth ends negotiate permessage-deflate; clients compress every message, servers use their default threshold (1 KiB for both).\n\n${echoTable(results, false, opts.workers)}`);
   }
   if (opts.sections.includes('memory')) {
-    const result = await runMemory(opts, log);
+    const result = await timed('memory', () => runMemory(opts, log));
     raw.memory = result;
     sections.push(`## Memory per idle connection\n\n${result.conns.toLocaleString('en-US')} idle WebSocket connections to the echo server (no permessage-deflate), opened from ${Math.ceil(result.conns / 2500)} client processes; deltas after a full GC inside the server, divided by N; medians of ${opts.memoryRounds} fresh-server rounds.${result.note ? ` **Note:** ${result.note}.` : ''}\n\n${memoryTable(result)}`);
   }
   if (opts.sections.includes('fanout')) {
-    const result = await runFanout(opts, log);
+    const result = await timed('fanout', () => runFanout(opts, log));
     raw.fanout = result;
     sections.push(`## Chat fan-out\n\n${opts.fanoutClients.toLocaleString('en-US')} subscribers in one room (2 subscriber processes, ${opts.gen === 'ws' ? 'npm \`ws\` clients' : 'raw clients'}) and one publisher; each trial publishes for ${opts.fanoutTrialMs} ms and passes when every subscriber gets every message within ${P99_LIMIT_MS} ms at p99 (2 s drain allowed). Highest passing rate by doubling then bisection, at most ${opts.fanoutMaxTrials} trials; medians of ${opts.fanoutRounds} searches.\n\n${fanoutTable(result)}`);
   }
   if (opts.sections.includes('core')) {
-    const results = runCore(opts.quick ? 100 : 300, log);
+    const results = await timed('core', async () => runCore(opts.quick ? 100 : 300, log));
     raw.core = results;
     sections.push(`## Core micro-benchmarks (src/protocol, one thread)\n\nSmall frames are fed in batches of about 64 KiB, as a socket read delivers them. MB/s counts payload bytes.\n\n${coreTable(results)}`);
   }

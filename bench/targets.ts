@@ -34,7 +34,10 @@ export function wskitAvailable(): boolean {
  * `exposeGc` lets the memory row force a full GC before reading the heap.
  */
 export async function startBenchServer(label: string, file: string, args: string[] = [], exposeGc = false): Promise<Server> {
-  const child = new Child(label, here(`./servers/${file}.js`), args, exposeGc ? ['--expose-gc'] : []);
+  const execArgv = exposeGc ? ['--expose-gc'] : [];
+  // BENCH_CPU_PROF=DIR profiles every bench server; summarise with dist/bench/profile-summary.js.
+  if (process.env.BENCH_CPU_PROF) execArgv.push('--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF, '--cpu-prof-name', `${label}-${file}-${Date.now()}.cpuprofile`);
+  const child = new Child(label, here(`./servers/${file}.js`), args, execArgv);
   await child.nextEvent(15_000);
   const { port } = await child.request({ cmd: 'info' });
   return {
