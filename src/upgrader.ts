@@ -116,7 +116,10 @@ export class Upgrader {
       else rejectUpgrade(socket, status, reason, headers);
       return Promise.reject(new HandshakeError(`WebSocket handshake refused: ${reason}`, status, headers, reason));
     };
-    const check = checkRequest(req.method ?? '', req.httpVersion, req.headers, {
+    // Node keeps only the first of several Host headers; pass them all so the check can refuse them.
+    const hosts = req.headersDistinct.host;
+    const headers = hosts !== undefined && hosts.length > 1 ? { ...req.headers, host: hosts } : req.headers;
+    const check = checkRequest(req.method ?? '', req.httpVersion, headers, {
       subprotocols: this.#options.subprotocols ?? [],
       compression: this.#compression,
     });

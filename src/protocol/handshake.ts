@@ -88,6 +88,15 @@ export function checkRequest(method: string, httpVersion: string, headers: Heade
   if (major < 1 || (major === 1 && minor < 1)) {
     return { ok: false, status: 400, reason: `WebSocket upgrade needs HTTP/1.1, not HTTP/${httpVersion}` };
   }
+  // 1b. Exactly one Host (RFC 6455 §4.2.1 item 2; RFC 7230 §5.4: otherwise 400).
+  //     Several arrive as an array when the shell passes Node's headersDistinct value.
+  const host = headers['host'];
+  if (Array.isArray(host) && host.length > 1) {
+    return { ok: false, status: 400, reason: 'The Host header is given more than once' };
+  }
+  if (!headerValue(headers, 'host')?.trim()) {
+    return { ok: false, status: 400, reason: 'Missing Host header' };
+  }
   // 2. Upgrade: websocket, and Connection listing Upgrade.
   if (!hasToken(headerValue(headers, 'upgrade'), 'websocket')) {
     return { ok: false, status: 400, reason: "Missing or invalid 'Upgrade: websocket' header" };
