@@ -348,8 +348,8 @@ describe('chat page in Chromium', { skip }, () => {
     await waitForText(bob, 'back again');
     assert.deepEqual(await shownMessages(bob), [...expected, { from: 'ann', text: 'back again' }]);
 
-    mkdirSync(join(ROOT, 'docs'), { recursive: true });
-    await ann.screenshot({ path: join(ROOT, 'docs/chat.png') });
+    mkdirSync(join(ROOT, 'test-results'), { recursive: true });
+    await ann.screenshot({ path: join(ROOT, 'test-results/chat.png') });
     assert.deepEqual(pageErrors, [], 'no script errors on any page');
     assert.deepEqual(dialogs, []);
   });
