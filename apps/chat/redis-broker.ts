@@ -27,7 +27,7 @@
  * Needs one Redis server (or primary) of version 6.2 or later; Redis Cluster is
  * not supported, because the presence scripts read node keys they do not declare.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
 import { compareIds } from './broker.js';
 import type { Broker, BrokerState, ChatMessage, MessageListener, PresenceListener } from './broker.js';
@@ -65,7 +65,7 @@ export const DEFAULT_PRESENCE_TTL_MS = 15_000;
 /** Entries kept in a stream beyond historySize, so a lagging reader is not overtaken by trimming. */
 const STREAM_SLACK = 1_000;
 /** Entries taken per room per XREAD. */
-const READ_COUNT = 500;
+const READ_COUNT = 1_000;
 /** Longest blocking XREAD; subscribing interrupts it sooner with CLIENT UNBLOCK. */
 const READ_BLOCK_MS = 5_000;
 /** Pause before retrying a failed XREAD when no reconnect event arrives. */
@@ -74,6 +74,14 @@ const READ_RETRY_MS = 250;
 const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 2_000;
 const CONNECT_TIMEOUT_MS = 2_000;
+
+// Append a message, recording the id before it so readers can tell a gap
+// (entries trimmed before they read them) from a quiet stream.
+const PUBLISH_SCRIPT = `
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local prev = '0-0'
+if last[1] then prev = last[1][1] end
+return redis.call('XADD', KEYS[1], 'MAXLEN', '=', ARGV[1], '*', 'from', ARGV[2], 'text', ARGV[3], 'prev', prev)`;
 
 // Names of users in a room whose node is alive; entries of dead nodes are removed.
 const USERS_SCRIPT = `
@@ -111,6 +119,8 @@ type Client = ReturnType<typeof createClient>;
 interface RoomStream {
   /** Last id delivered to this node's listeners. */
   lastId: string;
+  /** Whether lastId is a real stream id (not a clock stand-in), so gaps can be detected. */
+  exact: boolean;
   /** Each listener with the id after which it receives messages. */
   listeners: Map<MessageListener, string>;
 }
@@ -140,6 +150,7 @@ export class RedisBroker implements Broker {
   readonly #reader: Client;
   readonly #sub: Client;
   #state: BrokerState = 'degraded';
+  #lost = 0;
   #closed = false;
   #outageLogged = false;
   #stateWaiters = new Set<() => void>();
@@ -207,6 +218,11 @@ export class RedisBroker implements Broker {
     this.#readLoop = this.#runReader();
   }
 
+  /** Times this node found messages trimmed before it could deliver them (an overloaded reader); 0 normally. */
+  get gaps(): number {
+    return this.#lost;
+  }
+
   /** `ready` while all three Redis connections are up, `degraded` otherwise, `closed` after close(). */
   get state(): BrokerState {
     return this.#state;
@@ -245,10 +261,7 @@ export class RedisBroker implements Broker {
     }
     let id: unknown;
     try {
-      id = await this.#cmd.sendCommand([
-        'XADD', this.#streamKey(room), 'MAXLEN', '=', String(this.#historySize + STREAM_SLACK),
-        '*', 'from', from, 'text', text,
-      ]);
+      id = await this.#script(PUBLISH_SCRIPT, [this.#streamKey(room)], [String(this.#historySize + STREAM_SLACK), from, text]);
     } catch (err) {
       throw new Error(`Cannot publish to room "${room}": Redis at ${this.#where} failed (${errorText(err)}); message not sent`, { cause: err });
     }
@@ -259,10 +272,11 @@ export class RedisBroker implements Broker {
     if (this.#closed) throw new Error(`Cannot subscribe to room "${room}": the Redis broker is closed`);
     // The listener gets exactly the messages after the stream's current top.
     // While Redis is unreachable the local clock stands in for it.
-    const top = (await this.#topId(room)) ?? this.#streams.get(room)?.lastId ?? `${Date.now()}-0`;
+    const exactTop = await this.#topId(room);
+    const top = exactTop ?? this.#streams.get(room)?.lastId ?? `${Date.now()}-0`;
     let stream = this.#streams.get(room);
     if (!stream) {
-      stream = { lastId: top, listeners: new Map() };
+      stream = { lastId: top, exact: exactTop !== undefined, listeners: new Map() };
       this.#streams.set(room, stream);
       this.#roomsVersion++;
       this.#interruptRead();
@@ -326,9 +340,7 @@ export class RedisBroker implements Broker {
 
   async users(room: string): Promise<string[]> {
     if (this.#state !== 'ready') return this.#localUsers(room);
-    const reply = (await this.#cmd.sendCommand([
-      'EVAL', USERS_SCRIPT, '1', this.#presenceKey(room), `${this.#prefix}node:`,
-    ])) as [number, string[]];
+    const reply = (await this.#script(USERS_SCRIPT, [this.#presenceKey(room)], [`${this.#prefix}node:`])) as [number, string[]];
     const [removed, names] = reply;
     if (removed > 0) {
       this.#log(`redis broker: removed ${removed} presence entries of expired nodes from room "${room}"`);
@@ -351,7 +363,7 @@ export class RedisBroker implements Broker {
         const rooms = [...this.#members.keys()];
         await Promise.all([
           this.#cmd.sendCommand(['DEL', this.#nodeKey()]),
-          ...rooms.map((room) => this.#cmd.sendCommand(['EVAL', REPLACE_SCRIPT, '1', this.#presenceKey(room), `${this.nodeId}|`])),
+          ...rooms.map((room) => this.#script(REPLACE_SCRIPT, [this.#presenceKey(room)], [`${this.nodeId}|`])),
           ...rooms.map((room) => this.#announce(room)),
         ]);
       } catch (err) {
@@ -434,7 +446,10 @@ export class RedisBroker implements Broker {
       for (const [id, fields] of parseEntries(entries)) {
         const stream = this.#streams.get(room);
         if (!stream || compareIds(id, stream.lastId) <= 0) continue;
+        const prev = fieldValue(fields, 'prev');
+        if (stream.exact && prev !== undefined && compareIds(prev, stream.lastId) > 0) this.#reportGap(room, stream.lastId, prev);
         stream.lastId = id;
+        stream.exact = true;
         const message = entryMessage(room, id, fields);
         for (const [listener, after] of stream.listeners) {
           if (compareIds(id, after) <= 0) continue;
@@ -446,6 +461,16 @@ export class RedisBroker implements Broker {
         }
       }
     }
+  }
+
+  /**
+   * This node read too slowly: Redis trimmed messages of `room` (after
+   * `after`, up to `upTo`) before it read them. They cannot be delivered any
+   * more, so say so loudly instead of dropping them silently.
+   */
+  #reportGap(room: string, after: string, upTo: string): void {
+    this.#lost++;
+    this.#log(`redis broker: node ${this.nodeId} fell more than ${this.#historySize + STREAM_SLACK} messages behind in room "${room}"; messages after ${after} up to ${upTo} were trimmed before delivery (${this.#lost} gaps so far)`);
   }
 
   /** Make the reader pick up a changed set of rooms now instead of after its BLOCK timeout. */
@@ -524,7 +549,7 @@ export class RedisBroker implements Broker {
       [...rooms].map(async (room) => {
         const pairs = [...(this.#members.get(room) ?? [])].flatMap(([memberId, name]) => [this.#field(memberId), name]);
         try {
-          await this.#cmd.sendCommand(['EVAL', REPLACE_SCRIPT, '1', this.#presenceKey(room), `${this.nodeId}|`, ...pairs]);
+          await this.#script(REPLACE_SCRIPT, [this.#presenceKey(room)], [`${this.nodeId}|`, ...pairs]);
           await this.#announce(room);
         } catch (err) {
           this.#unsynced.add(room);
@@ -572,6 +597,18 @@ export class RedisBroker implements Broker {
     await this.#cmd.sendCommand(['PUBLISH', `${this.#prefix}presence`, room]);
   }
 
+  /** Run a Lua script by its hash, loading it on first use and after a Redis restart emptied the cache. */
+  async #script(script: string, keys: string[], args: string[]): Promise<unknown> {
+    const sha = scriptHash(script);
+    const tail = [String(keys.length), ...keys, ...args];
+    try {
+      return await this.#cmd.sendCommand(['EVALSHA', sha, ...tail]);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return await this.#cmd.sendCommand(['EVAL', script, ...tail]);
+    }
+  }
+
   #localUsers(room: string): string[] {
     return [...new Set(this.#members.get(room)?.values() ?? [])].sort();
   }
@@ -617,13 +654,21 @@ function parseEntries(reply: unknown): [string, unknown[]][] {
 }
 
 function entryMessage(room: string, id: string, fields: unknown[]): ChatMessage {
-  let from = '';
-  let text = '';
+  return toMessage(room, id, fieldValue(fields, 'from') ?? '', fieldValue(fields, 'text') ?? '');
+}
+
+function fieldValue(fields: unknown[], name: string): string | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (String(fields[i]) === 'from') from = String(fields[i + 1]);
-    else if (String(fields[i]) === 'text') text = String(fields[i + 1]);
+    if (String(fields[i]) === name) return String(fields[i + 1]);
   }
-  return toMessage(room, id, from, text);
+  return undefined;
+}
+
+const scriptHashes = new Map<string, string>();
+function scriptHash(script: string): string {
+  let sha = scriptHashes.get(script);
+  if (sha === undefined) scriptHashes.set(script, (sha = createHash('sha1').update(script).digest('hex')));
+  return sha;
 }
 
 /** The id's millisecond part is Redis's clock at XADD: the same timestamp on every node. */

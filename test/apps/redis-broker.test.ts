@@ -216,6 +216,31 @@ describe('RedisBroker on one Redis server', { skip: redisSkip() }, () => {
     }
   });
 
+  it('RedisBroker reports messages trimmed before a node cut off from Redis could read them', async () => {
+    const prefix = { keyPrefix: `gap${++prefixCount}:`, historySize: 1 };
+    const link = await relay(redis.port);
+    try {
+      const a = await broker(redis.url, prefix);
+      const b = await broker(link.url, prefix);
+      const got = await collect(b, 'room');
+      const first = await a.publish('room', 'ann', 'first');
+      await waitFor('the first message', () => got.length === 1);
+      link.cut();
+      await waitFor('b degraded', () => b.state === 'degraded');
+      // The stream keeps historySize + 1000 = 1001 entries: of these 1101, 'first' and 99 after it go.
+      const burst = await Promise.all(Array.from({ length: 1_100 }, (_, i) => a.publish('room', 'ann', `burst ${i}`)));
+      link.restore();
+      await b.whenReady(10_000);
+      await waitFor('the rest of the burst', () => got.at(-1)?.id === burst.at(-1)!.id);
+      assert.equal(b.gaps, 1);
+      assert.equal(a.gaps, 0);
+      assert.deepEqual(got.map((m) => m.id), [first.id, ...burst.slice(99).map((m) => m.id)]);
+      assert.ok(logs.some((line) => line.includes('fell more than 1001 messages behind in room "room"')));
+    } finally {
+      await link.close();
+    }
+  });
+
   it('RedisBroker removes the users of a SIGKILLed node within presenceTtlMs + heartbeatMs', async () => {
     const timing = { heartbeatMs: 100, presenceTtlMs: 500 };
     const keyPrefix = `kill${++prefixCount}:`;

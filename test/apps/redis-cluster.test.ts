@@ -14,12 +14,21 @@ const root = new URL('../../../', import.meta.url).pathname;
 const wskit = join(root, 'bin/wskit');
 
 /** Poll `predicate` every 10 ms; fail with `what` after `timeoutMs`. */
-async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {
-    if (Date.now() > deadline) assert.fail(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) assert.fail(`Timed out after ${timeoutMs} ms waiting for ${what}\n${describeClients()}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+const everyClient: Client[] = [];
+
+/** What each client has seen, for a failure message. */
+function describeClients(): string {
+  return everyClient
+    .map((c) => `  ${c.name}: ${c.messages.length} messages, last ${c.messages.at(-1)?.text ?? '-'}, users [${c.users.join(',')}], errors [${c.errors.join('; ')}]`)
+    .join('\n');
 }
 
 /** One `wskit serve` process. */
@@ -71,6 +80,7 @@ class Client {
 
   constructor(node: Node, room: string, readonly name: string, since?: string) {
     const query = new URLSearchParams({ room, name, ...(since ? { since } : {}) });
+    everyClient.push(this);
     this.ws = new WebSocket(`${node.url.replace(/^http/, 'ws')}/ws?${query}`);
     this.ws.on('error', () => {}); // a killed node resets the socket; `closed` reports it
     this.closed = new Promise((resolve) => this.ws.once('close', () => resolve()));
