@@ -4,7 +4,7 @@
  * (the same code as the binary) and answers over IPC with its memory after a
  * full GC and its connection counts.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { ServerOptions } from '../../apps/server.js';
@@ -63,8 +63,7 @@ process.send({ type: 'listening', port: server.port });
  * is captured in the child) and resolves once it listens on 127.0.0.1.
  */
 export async function startChildServer(options: Omit<ServerOptions, 'log' | 'port' | 'host'>, execArgv: string[] = []): Promise<ChildServer> {
-  const child = fork('--eval', [], {
-    execArgv: ['--expose-gc', '--input-type=module', '--eval', CHILD_SOURCE, ...execArgv],
+  const child = spawn(process.execPath, ['--expose-gc', ...execArgv, '--input-type=module', '--eval', CHILD_SOURCE], {
     env: {
       ...process.env,
       WSKIT_SERVER_MODULE: SERVER_MODULE,
