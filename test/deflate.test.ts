@@ -1,0 +1,166 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import fc from 'fast-check';
+import { CloseCode } from '../src/constants.js';
+import { MessageDeflater, MessageInflater } from '../src/deflate.js';
+import { ProtocolError } from '../src/errors.js';
+import { FUZZ_SEED, fuzzRuns, hex, toHex } from './helpers/bytes.js';
+
+const MiB = 1024 * 1024;
+
+/** Run `fn` with fresh deflater/inflater pairs and always release their zlib memory. */
+async function withPair<T>(
+  windowBits: number,
+  noContextTakeover: boolean,
+  fn: (deflater: MessageDeflater, inflater: MessageInflater) => Promise<T>,
+): Promise<T> {
+  const deflater = new MessageDeflater(windowBits, noContextTakeover, 1);
+  const inflater = new MessageInflater();
+  try {
+    return await fn(deflater, inflater);
+  } finally {
+    deflater.close();
+    inflater.close();
+  }
+}
+
+async function inflateOnce(data: Buffer, limit = MiB): Promise<Buffer> {
+  const inflater = new MessageInflater();
+  try {
+    return await inflater.decompress(data, limit);
+  } finally {
+    inflater.close();
+  }
+}
+
+function isProtocolError(closeCode: number) {
+  return (err: unknown) => err instanceof ProtocolError && err.closeCode === closeCode;
+}
+
+test('MessageDeflater compresses "Hello" as in RFC 7692 §7.2.3.1, without the 00 00 ff ff tail', async () => {
+  await withPair(15, false, async (deflater) => {
+    assert.equal(toHex(await deflater.compress(Buffer.from('Hello'))), 'f2 48 cd c9 c9 07 00');
+  });
+});
+
+test('MessageInflater decodes the RFC 7692 §7.2.3 examples: compressed, shared window, stored block', async () => {
+  const inflater = new MessageInflater();
+  try {
+    assert.equal((await inflater.decompress(hex('f2 48 cd c9 c9 07 00'), 100)).toString(), 'Hello');
+    // §7.2.3.2: the second "Hello" refers back into the first message's window.
+    assert.equal((await inflater.decompress(hex('f2 00 11 00 00'), 100)).toString(), 'Hello');
+    // §7.2.3.3: a stored (uncompressed) block.
+    assert.equal((await inflater.decompress(hex('00 05 00 fa ff 48 65 6c 6c 6f 00'), 100)).toString(), 'Hello');
+  } finally {
+    inflater.close();
+  }
+});
+
+test('MessageDeflater and MessageInflater round-trip an empty message', async () => {
+  await withPair(15, false, async (deflater, inflater) => {
+    const compressed = await deflater.compress(Buffer.alloc(0));
+    assert.ok(compressed.length > 0);
+    assert.equal((await inflater.decompress(compressed, 100)).length, 0);
+  });
+});
+
+test('MessageDeflater with context takeover refers back to earlier messages, so a repeat costs little', async () => {
+  const message = Buffer.from('The quick brown fox jumps over the lazy dog. '.repeat(20) + 'unique tail 1234567890');
+  await withPair(15, false, async (deflater, inflater) => {
+    const first = await deflater.compress(message);
+    const second = await deflater.compress(message);
+    assert.ok(second.length < first.length / 2, `second ${second.length} bytes vs first ${first.length}`);
+    assert.deepEqual(await inflater.decompress(first, MiB), message);
+    assert.deepEqual(await inflater.decompress(second, MiB), message);
+  });
+});
+
+test('MessageDeflater without context takeover makes every message decodable on its own', async () => {
+  const message = Buffer.from('The quick brown fox jumps over the lazy dog. '.repeat(20) + 'unique tail 1234567890');
+  await withPair(15, true, async (deflater, inflater) => {
+    const outputs: Buffer[] = [];
+    for (let i = 0; i < 3; i++) outputs.push(await deflater.compress(message));
+    assert.deepEqual(outputs[1], outputs[0]);
+    assert.deepEqual(outputs[2], outputs[0]);
+    for (const out of outputs) {
+      // A fresh inflater has no earlier window to lean on.
+      assert.deepEqual(await inflateOnce(out), message);
+      assert.deepEqual(await inflater.decompress(out, MiB), message);
+    }
+  });
+});
+
+test('MessageDeflater and MessageInflater round-trip random messages for every window size, with and without context takeover', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 9, max: 15 }),
+      fc.boolean(),
+      fc.array(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 300 }),
+          fc.string({ maxLength: 200 }).map((s) => new Uint8Array(Buffer.from(s.repeat(5)))),
+        ),
+        { minLength: 1, maxLength: 6 },
+      ),
+      async (windowBits, noContextTakeover, messages) => {
+        await withPair(windowBits, noContextTakeover, async (deflater, inflater) => {
+          for (const message of messages) {
+            const compressed = await deflater.compress(Buffer.from(message));
+            assert.deepEqual(await inflater.decompress(compressed, message.length), Buffer.from(message));
+          }
+        });
+      },
+    ),
+    { seed: FUZZ_SEED, numRuns: fuzzRuns(100) },
+  );
+});
+
+test('MessageInflater accepts a message of exactly the limit and rejects one byte more with 1009', async () => {
+  const compressed = zlib.deflateRawSync(Buffer.alloc(5000, 7), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  assert.equal((await inflateOnce(compressed, 5000)).length, 5000);
+  await assert.rejects(inflateOnce(compressed, 4999), isProtocolError(CloseCode.MessageTooBig));
+});
+
+test('MessageInflater rejects a compression bomb (100 MiB of zeros) with 1009 and stops inflating near the limit', async () => {
+  const bomb = zlib.deflateRawSync(Buffer.alloc(100 * MiB), { level: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  assert.ok(bomb.length < 200 * 1024, `the bomb is ${bomb.length} bytes on the wire`);
+  // Count what zlib produces: without the brake it would inflate all 100 MiB.
+  let produced = 0;
+  const proto = zlib.InflateRaw.prototype as unknown as { push(chunk: Buffer | null, encoding?: BufferEncoding): boolean };
+  proto.push = function (this: Readable, chunk: Buffer | null, encoding?: BufferEncoding): boolean {
+    if (chunk) produced += chunk.length;
+    return Readable.prototype.push.call(this, chunk, encoding);
+  };
+  const inflater = new MessageInflater();
+  try {
+    await assert.rejects(inflater.decompress(bomb, MiB), isProtocolError(CloseCode.MessageTooBig));
+    // Let zlib run on if it would.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(produced > MiB, `produced ${produced}`);
+    assert.ok(produced < MiB + 512 * 1024, `zlib produced ${produced} bytes for a 1 MiB limit`);
+    // The inflater is finished: later messages are refused too.
+    await assert.rejects(inflater.decompress(hex('f2 48 cd c9 c9 07 00'), 100), isProtocolError(CloseCode.MessageTooBig));
+  } finally {
+    delete (proto as { push?: unknown }).push;
+    inflater.close();
+  }
+});
+
+test('MessageInflater rejects corrupt data with 1007', async () => {
+  // BTYPE 11 is reserved (RFC 1951 §3.2.3).
+  await assert.rejects(inflateOnce(hex('ff ff ff ff')), isProtocolError(CloseCode.InvalidPayloadData));
+  // A stored block whose length and its complement disagree.
+  await assert.rejects(inflateOnce(hex('00 05 00 00 00 48 65 6c 6c 6f')), isProtocolError(CloseCode.InvalidPayloadData));
+});
+
+test('MessageInflater refuses further messages after corrupt data', async () => {
+  const inflater = new MessageInflater();
+  try {
+    await assert.rejects(inflater.decompress(hex('ff ff ff ff'), 100), isProtocolError(CloseCode.InvalidPayloadData));
+    await assert.rejects(inflater.decompress(hex('f2 48 cd c9 c9 07 00'), 100), ProtocolError);
+  } finally {
+    inflater.close();
+  }
+});
