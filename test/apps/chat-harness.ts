@@ -77,6 +77,7 @@ export async function until(predicate: () => boolean, what: string, timeoutMs = 
 export class Peer {
   readonly frames: ServerFrame[] = [];
   readonly conn: Conn;
+  readonly #waiters = new Set<() => void>();
   /** Settles when the connection has ended, with the close code and reason. */
   readonly ended: Promise<{ code: number; reason: string }>;
 
@@ -97,10 +98,29 @@ export class Peer {
       for (;;) {
         const message = await this.conn.read();
         this.frames.push(JSON.parse(message.data.toString('utf8')) as ServerFrame);
+        for (const check of this.#waiters) check();
       }
     } catch {
       // closed: `ended` reports how
     }
+  }
+
+  /** Resolves as soon as `predicate` holds after a frame arrives; rejects with `what` after `timeoutMs`. */
+  waitFor(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+    if (predicate()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(check);
+        reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      const check = () => {
+        if (!predicate()) return;
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        resolve();
+      };
+      this.#waiters.add(check);
+    });
   }
 
   /** Starts reading a peer created with `read: false`. */
@@ -134,12 +154,12 @@ export class Peer {
   /** Waits until the latest presence lists exactly `users`. */
   waitUsers(users: string[], timeoutMs = 5000): Promise<void> {
     const want = JSON.stringify(users);
-    return until(() => JSON.stringify(this.users()) === want, `presence ${want} (last: ${JSON.stringify(this.users())})`, timeoutMs);
+    return this.waitFor(() => JSON.stringify(this.users()) === want, `presence ${want}`, timeoutMs);
   }
 
   /** Waits until `count` live messages have arrived. */
   waitMessages(count: number, timeoutMs = 5000): Promise<void> {
-    return until(() => this.messages().length >= count, `${count} messages (have ${this.messages().length})`, timeoutMs);
+    return this.waitFor(() => this.messages().length >= count, `${count} messages`, timeoutMs);
   }
 
   /** Closes normally and waits for the end. */
