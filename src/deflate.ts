@@ -56,12 +56,21 @@ export class MessageInflater {
   #limit = 0;
   #failed: ProtocolError | null = null;
   #reject: ((err: Error) => void) | null = null;
+  /** The peer ended its DEFLATE stream with a BFINAL block (RFC 7692 §7.2.3.4); its next message starts a new one. */
+  #ended = false;
 
   constructor() {
+    this.#stream = this.#open();
+  }
+
+  #open(): InflateRaw {
     // A 15-bit window decodes any window the peer may use.
-    this.#stream = createInflateRaw({ windowBits: 15 });
-    this.#stream.on('data', (chunk: Buffer) => this.#onData(chunk));
-    this.#stream.on('error', (err: Error) => {
+    const stream = createInflateRaw({ windowBits: 15 });
+    stream.on('data', (chunk: Buffer) => this.#onData(chunk));
+    stream.on('end', () => {
+      this.#ended = true;
+    });
+    stream.on('error', (err: Error) => {
       const protocolError = new ProtocolError(
         'ERR_INFLATE',
         `Invalid compressed message: ${err.message}`,
@@ -70,6 +79,7 @@ export class MessageInflater {
       this.#failed = protocolError;
       this.#reject?.(protocolError);
     });
+    return stream;
   }
 
   #onData(chunk: Buffer): void {
@@ -93,6 +103,12 @@ export class MessageInflater {
   /** Decompress one message of at most `limit` bytes; rejects ProtocolError (1009 or 1007). */
   decompress(data: Buffer, limit: number): Promise<Buffer> {
     if (this.#failed) return Promise.reject(this.#failed);
+    if (this.#ended) {
+      // zlib ignores input after a stream's end, which would turn every later message into nothing.
+      this.#stream.close();
+      this.#stream = this.#open();
+      this.#ended = false;
+    }
     this.#limit = limit;
     return new Promise((resolve, reject) => {
       this.#reject = reject;

@@ -58,6 +58,19 @@ test('MessageInflater decodes the RFC 7692 §7.2.3 examples: compressed, shared 
   }
 });
 
+test('MessageInflater goes on decoding after a message that ends its DEFLATE stream with BFINAL (RFC 7692 §7.2.3.4)', async () => {
+  const inflater = new MessageInflater();
+  try {
+    // "Hello" in a block with BFINAL set: the peer's compressor ended its stream and starts a new one.
+    assert.equal((await inflater.decompress(hex('f3 48 cd c9 c9 07 00'), 100)).toString(), 'Hello');
+    assert.equal((await inflater.decompress(hex('f2 48 cd c9 c9 07 00'), 100)).toString(), 'Hello');
+    assert.equal((await inflater.decompress(zlib.deflateRawSync(Buffer.from('third, with BFINAL')), 100)).toString(), 'third, with BFINAL');
+    assert.equal((await inflater.decompress(hex('f2 48 cd c9 c9 07 00'), 100)).toString(), 'Hello');
+  } finally {
+    inflater.close();
+  }
+});
+
 test('MessageDeflater and MessageInflater round-trip an empty message', async () => {
   await withPair(15, false, async (deflater, inflater) => {
     const compressed = await deflater.compress(Buffer.alloc(0));
