@@ -74,6 +74,12 @@ const READ_RETRY_MS = 250;
 const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 2_000;
 const CONNECT_TIMEOUT_MS = 2_000;
+/**
+ * Longest wait for a reply on an open connection. A Redis that stopped
+ * answering (paused, swapping) without closing TCP would otherwise hold a
+ * publish forever.
+ */
+const REPLY_TIMEOUT_MS = 5_000;
 
 // Append a message, recording the id before it so readers can tell a gap
 // (entries trimmed before they read them) from a quiet stream.
@@ -212,7 +218,9 @@ export class RedisBroker implements Broker {
       .subscribe(`${this.#prefix}presence`, (room: string) => {
         if (this.#watched.has(room)) this.#refreshRoom(room);
       })
-      .catch((err: Error) => this.#log(`redis broker: cannot subscribe to presence changes: ${err.message}`));
+      .catch((err: Error) => {
+        if (!this.#closed) this.#log(`redis broker: cannot subscribe to presence changes: ${err.message}`);
+      });
 
     this.#heartbeat = setInterval(() => void this.#beat(false), this.#heartbeatMs);
     this.#readLoop = this.#runReader();
@@ -257,13 +265,16 @@ export class RedisBroker implements Broker {
   async publish(room: string, from: string, text: string): Promise<ChatMessage> {
     if (this.#closed) throw new Error(`Cannot publish to room "${room}": the Redis broker is closed`);
     if (this.#state !== 'ready') {
-      throw new Error(`Cannot publish to room "${room}": Redis at ${this.#where} is unreachable; message not sent`);
+      throw new Error(`Cannot publish to room "${room}": Redis at ${this.#where} is unreachable; the message was not stored`);
     }
     let id: unknown;
     try {
-      id = await this.#script(PUBLISH_SCRIPT, [this.#streamKey(room)], [String(this.#historySize + STREAM_SLACK), from, text]);
+      id = await withTimeout(
+        this.#script(PUBLISH_SCRIPT, [this.#streamKey(room)], [String(this.#historySize + STREAM_SLACK), from, text]),
+        `Redis at ${this.#where} did not answer within ${REPLY_TIMEOUT_MS} ms; the message may or may not be stored`,
+      );
     } catch (err) {
-      throw new Error(`Cannot publish to room "${room}": Redis at ${this.#where} failed (${errorText(err)}); message not sent`, { cause: err });
+      throw new Error(`Cannot publish to room "${room}": ${errorText(err)}; the message was not acknowledged`, { cause: err });
     }
     return toMessage(room, String(id), from, text);
   }
@@ -301,9 +312,12 @@ export class RedisBroker implements Broker {
       throw new Error(`Cannot read history of room "${room}": Redis at ${this.#where} is unreachable`);
     }
     const key = this.#streamKey(room);
-    const reply = options.since === undefined
-      ? await this.#cmd.sendCommand(['XREVRANGE', key, '+', '-', 'COUNT', String(limit)])
-      : await this.#cmd.sendCommand(['XRANGE', key, `(${options.since}`, '+', 'COUNT', String(limit)]);
+    const reply = await withTimeout(
+      options.since === undefined
+        ? this.#cmd.sendCommand(['XREVRANGE', key, '+', '-', 'COUNT', String(limit)])
+        : this.#cmd.sendCommand(['XRANGE', key, `(${options.since}`, '+', 'COUNT', String(limit)]),
+      `Cannot read history of room "${room}": Redis at ${this.#where} did not answer within ${REPLY_TIMEOUT_MS} ms`,
+    );
     const messages = parseEntries(reply).map(([id, fields]) => entryMessage(room, id, fields));
     return options.since === undefined ? messages.reverse() : messages;
   }
@@ -340,7 +354,10 @@ export class RedisBroker implements Broker {
 
   async users(room: string): Promise<string[]> {
     if (this.#state !== 'ready') return this.#localUsers(room);
-    const reply = (await this.#script(USERS_SCRIPT, [this.#presenceKey(room)], [`${this.#prefix}node:`])) as [number, string[]];
+    const reply = (await withTimeout(
+      this.#script(USERS_SCRIPT, [this.#presenceKey(room)], [`${this.#prefix}node:`]),
+      `Cannot read users of room "${room}": Redis at ${this.#where} did not answer within ${REPLY_TIMEOUT_MS} ms`,
+    )) as [number, string[]];
     const [removed, names] = reply;
     if (removed > 0) {
       this.#log(`redis broker: removed ${removed} presence entries of expired nodes from room "${room}"`);
@@ -634,6 +651,15 @@ export class RedisBroker implements Broker {
 function backoff(retries: number): number {
   const base = Math.min(BACKOFF_FIRST_MS * 2 ** retries, BACKOFF_MAX_MS);
   return Math.round(base / 2 + Math.random() * (base / 2));
+}
+
+/** Rejects with `message` when `promise` has not settled within REPLY_TIMEOUT_MS. */
+function withTimeout<T>(promise: Promise<T>, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), REPLY_TIMEOUT_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 async function quit(client: Client): Promise<void> {

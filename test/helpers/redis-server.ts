@@ -57,6 +57,8 @@ export interface RedisServer {
   stop(options?: { kill?: boolean }): Promise<void>;
   /** Start the process again on the same port and directory. */
   start(): Promise<void>;
+  /** Freeze (SIGSTOP) or thaw (SIGCONT) the process: connections stay open but get no answers. */
+  freeze(frozen: boolean): void;
   /** Stop the server for good and remove its directory. */
   dispose(): Promise<void>;
 }
@@ -110,7 +112,11 @@ function makeHandle(port: number, dir: string, options: RedisServerOptions, firs
       }
       throw new Error(`Cannot restart redis-server on port ${port}: ${String(lastError)}`);
     },
+    freeze(frozen) {
+      child?.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
+    },
     async dispose() {
+      child?.kill('SIGCONT');
       await this.stop({ kill: true });
       rmSync(dir, { recursive: true, force: true });
     },
