@@ -15,7 +15,11 @@
  * subscribed room from the last id this node delivered, so each node sees each
  * message once and in stream order, and after a reconnect resumes exactly where
  * it stopped. The publishing node receives its own messages the same way, so
- * every node shows one order.
+ * every node shows one order. Each stream keeps historySize + 1000 entries:
+ * history and resume serve the last historySize, and the rest is room for a
+ * reader that fell behind. Each entry records the id before it, so a node so
+ * overloaded that entries were trimmed before it read them logs the gap (and
+ * counts it in `gaps`) instead of skipping it silently.
  *
  * Presence: users(room) are the names whose node key still exists. A node
  * killed without a goodbye stops refreshing its key; within `presenceTtlMs`
