@@ -489,7 +489,13 @@ export class Conn {
     if (code !== CloseCode.NoStatusReceived && !isValidCloseCode(code)) {
       return Promise.reject(new RangeError(`Close code ${code} may not be sent (RFC 6455 §7.4)`));
     }
-    const payload = encodeClosePayload(code, reason);
+    let payload: Buffer;
+    try {
+      payload = encodeClosePayload(code, reason);
+    } catch (err) {
+      // A reason over 123 bytes: reject like the other argument errors, never throw from a Promise API.
+      return Promise.reject(err);
+    }
     const done = this.#closed.then(() => undefined);
     if (this.#closeSent || this.#socket.destroyed) return done;
     this.#closeSent = true;

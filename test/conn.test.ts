@@ -311,6 +311,17 @@ test('Conn close rejects a code that may not be sent with RangeError', async (t)
   await assert.rejects(client.close(2000), RangeError);
 });
 
+test('Conn close rejects (does not throw) a reason over 123 bytes, and the connection stays open', async (t) => {
+  const { client, server } = await pair(t);
+  let result: Promise<void> | undefined;
+  assert.doesNotThrow(() => {
+    result = client.close(1000, 'x'.repeat(124));
+  });
+  await assert.rejects(result!, RangeError);
+  await client.write('text', 'still open');
+  assert.equal((await server.read()).data.toString(), 'still open');
+});
+
 test('Conn close timeout drops a peer that never answers the close frame', async (t) => {
   const server = await listen(t, { closeTimeout: 200 });
   const ws = new WsClient(server.url);
