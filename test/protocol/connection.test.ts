@@ -230,7 +230,7 @@ for (const role of ROLES) {
 
   // Masking (RFC 6455 §5.1, §5.3).
 
-  test(`Connection rejects a ${role === 'server' ? 'an unmasked frame from a client' : 'a masked frame from a server'} with 1002 ${as}`, () => {
+  test(`Connection rejects ${role === 'server' ? 'an unmasked frame from a client' : 'a masked frame from a server'} with 1002 ${as}`, () => {
     const wrong = frameBytes(0x81, Buffer.from('Hello'), role === 'server' ? null : RFC_KEY);
     expectFailure(wrong.subarray(0, role === 'server' ? 2 : 6), CloseCode.ProtocolError, role === 'server' ? 'ERR_UNMASKED' : 'ERR_MASKED', {
       role,

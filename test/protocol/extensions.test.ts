@@ -106,6 +106,8 @@ test('acceptDeflateOffer declines offers with bad, unknown or repeated parameter
     'permessage-deflate; server_no_context_takeover=1',
     'permessage-deflate; client_no_context_takeover=yes',
     'permessage-deflate; unknown_param',
+    'permessage-deflate; __proto__=10',
+    'permessage-deflate; constructor',
     'permessage-deflate; server_no_context_takeover; server_no_context_takeover',
     'permessage-deflate; client_max_window_bits=10; client_max_window_bits=11',
     'x-webkit-deflate-frame',
