@@ -134,6 +134,8 @@ export class RawClient {
   readonly #frames: RawFrame[] = [];
   #current: { header: FrameHeader; pieces: Buffer[] } | null = null;
   #parseError: Error | null = null;
+  /** When set, frames go here instead of the queue that {@link frame} reads (floods: count, do not keep). */
+  onFrame: ((frame: RawFrame) => void) | null = null;
   readonly #waiters = new Set<() => void>();
 
   private constructor(socket: net.Socket) {
@@ -148,7 +150,9 @@ export class RawClient {
       onFrameEnd: () => {
         const { header, pieces } = this.#current!;
         this.#current = null;
-        this.#frames.push({ fin: header.fin, rsv1: header.rsv1, opcode: header.opcode, payload: Buffer.concat(pieces) });
+        const frame = { fin: header.fin, rsv1: header.rsv1, opcode: header.opcode, payload: Buffer.concat(pieces) };
+        if (this.onFrame) this.onFrame(frame);
+        else this.#frames.push(frame);
       },
     });
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));

@@ -12,6 +12,8 @@ import type { ServerOptions } from '../../apps/server.js';
 /** Memory of the child after two forced GCs, in bytes. */
 export interface MemorySample {
   rss: number;
+  /** Peak RSS of the child's life so far (getrusage), in bytes. */
+  maxRss: number;
   heapUsed: number;
   external: number;
   arrayBuffers: number;
@@ -45,7 +47,7 @@ process.on('message', async (m) => {
   if (m.type === 'memory') {
     globalThis.gc(); await new Promise((r) => setImmediate(r)); globalThis.gc();
     const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
-    process.send({ id: m.id, value: { rss, heapUsed, external, arrayBuffers } });
+    process.send({ id: m.id, value: { rss, maxRss: process.resourceUsage().maxRSS * 1024, heapUsed, external, arrayBuffers } });
   } else if (m.type === 'connections') {
     process.send({ id: m.id, value: await server.connections() });
   } else if (m.type === 'log') {
