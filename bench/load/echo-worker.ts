@@ -37,6 +37,8 @@ let payload = Buffer.alloc(0);
 let sending = false;
 let measuring = false;
 let echoes = 0;
+/** total counts echoes since `go`, measured or not, so the runner can tell when a pipeline has filled. */
+let total = 0;
 let errors = 0;
 let histogram = new Histogram();
 let markTime = 0;
@@ -44,6 +46,7 @@ let markCpu = process.cpuUsage();
 const closedLoop = () => load!.inflight === 1;
 
 function onEcho(peer: Peer): void {
+  total++;
   if (measuring) {
     echoes++;
     if (closedLoop()) histogram.record((performance.now() - peer.sentAt) * 1000);
@@ -146,9 +149,12 @@ async function handle(req: Request): Promise<Reply> {
       return { ok: true };
     }
     case 'go':
+      total = 0;
       sending = true;
       for (const peer of peers) for (let i = 0; i < load!.inflight; i++) peer.send();
       return { ok: true };
+    case 'count':
+      return { ok: true, total, echoes };
     case 'mark':
       echoes = 0;
       histogram = new Histogram();

@@ -14,6 +14,12 @@ import { startEchoServer, type Server } from '../targets.js';
 /** MAX_INFLIGHT_BYTES caps a pipelined row's total outstanding payload; the row id shows a reduced depth. */
 export const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
 
+/** FILL_LIMIT_MS bounds the wait, after the warm-up, for the first echoes of a deep pipeline. */
+const FILL_LIMIT_MS = 8_000;
+/** MIN_ECHOES: a measured window is extended (by at most EXTEND_LIMIT_MS) until this many echoes are counted. */
+const MIN_ECHOES = 20;
+const EXTEND_LIMIT_MS = 5_000;
+
 /** EchoRow is one line of the echo table. */
 export interface EchoRow {
   id: string;
@@ -80,15 +86,20 @@ async function measure(pool: Pool, server: Server, impl: Impl, row: EchoRow, opt
   await pool.all((i) => (shares[i] ? { cmd: 'open', load: { url, transport, conns: shares[i], size: row.size, inflight: row.inflight, deflate: row.deflate } } : undefined));
   try {
     await pool.all(only({ cmd: 'go' }));
-    // Deep pipelines of large messages need longer to fill: allow for the bytes in flight at a
-    // modest rate (250 MB/s plain, 50 MB/s compressed) on top of the configured warm-up.
-    const inflightBytes = row.size * row.conns * row.inflight;
-    await sleep(opts.warmupMs + (inflightBytes / (row.deflate ? 50e6 : 250e6)) * 1000);
+    const count = async (key: 'total' | 'echoes') => (await pool.all(only({ cmd: 'count' }))).reduce((n, r) => n + ((r[key] as number) || 0), 0);
+    await sleep(opts.warmupMs);
+    // Deep pipelines of large (or compressed) messages take longer than the warm-up to fill:
+    // wait, within a bound, until about one echo per connection has come back.
+    const filled = performance.now() + FILL_LIMIT_MS;
+    while ((await count('total')) < row.conns && performance.now() < filled) await sleep(50);
     await pool.all(only({ cmd: 'mark' }));
     const cpu0 = cpuMs(server.pid);
     const busy0 = busyCpuMs();
     const t0 = performance.now();
     await sleep(opts.measureMs);
+    // Slow rows (1 MiB compressed over 50 connections) may need a longer window for a meaningful count.
+    const extended = performance.now() + EXTEND_LIMIT_MS;
+    while ((await count('echoes')) < MIN_ECHOES && performance.now() < extended) await sleep(100);
     const stops = (await pool.all(only({ cmd: 'stop' }))).filter((r) => !r.skipped);
     const cpu1 = cpuMs(server.pid);
     const busy1 = busyCpuMs();
