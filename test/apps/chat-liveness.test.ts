@@ -30,7 +30,7 @@ async function silentClient(server: ChatServer, room: string, name: string): Pro
   return socket;
 }
 
-test('chat: a client that stops reading is evicted with 1008 while the others receive everything', async (t) => {
+test('chat: a client that stops reading is evicted with 1008 while the others receive everything', { timeout: 30_000 }, async (t) => {
   const sendQueue = 64;
   const server = await chat(t, { sendQueue });
   const writer = await enter(t, server, 'r', 'writer');
@@ -79,7 +79,7 @@ test('chat: a client that stops reading is evicted with 1008 while the others re
   assert.match(metrics, /^wskit_chat_evictions_total 1$/m);
 });
 
-test('chat: a client that stops answering pings is dropped after pongWait; one that answers stays', async (t) => {
+test('chat: a client that stops answering pings is dropped after pongWait; one that answers stays', { timeout: 30_000 }, async (t) => {
   const server = await chat(t, { pingPeriodMs: 100, pongWaitMs: 300 });
   const alive = await enter(t, server, 'r', 'alive');
   const silent = await silentClient(server, 'r', 'silent');
@@ -98,4 +98,26 @@ test('chat: a client that stops answering pings is dropped after pongWait; one t
   await alive.say('still here');
   await alive.waitMessages(1);
   assert.deepEqual(alive.users(), ['alive']);
+});
+
+test('chat: a client whose writes stall past writeWait is dropped even while its queue has room', { timeout: 30_000 }, async (t) => {
+  const server = await chat(t, { sendQueue: 100_000, writeWaitMs: 300 });
+  const writer = await enter(t, server, 'r', 'writer');
+  const stalled = await enter(t, server, 'r', 'stalled', false);
+  await writer.waitUsers(['stalled', 'writer']);
+  const text = 'w'.repeat(4000);
+  let sent = 0;
+  // Bounded: the loopback buffers hold a few MB, far below 4000 messages.
+  while (sent < 4000 && writer.users()?.includes('stalled')) {
+    await writer.say(`${sent} ${text}`);
+    sent++;
+    if (sent % 16 === 0) await writer.waitMessages(sent);
+  }
+  await writer.waitUsers(['writer']);
+  t.diagnostic(`stalled client dropped after ${sent} messages`);
+  // A client that never reads cannot see the end of its connection either.
+  stalled.startReading();
+  assert.equal((await stalled.ended).code, 1006, 'dropped without a closing handshake');
+  const metrics = await (await fetch(server.httpUrl('/metrics'))).text();
+  assert.match(metrics, /^wskit_chat_evictions_total 0$/m, 'not a queue eviction');
 });

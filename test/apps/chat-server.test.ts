@@ -30,7 +30,7 @@ async function refusal(url: string, headers: Record<string, string> = {}): Promi
   assert.fail(`${url} was accepted`);
 }
 
-test('chat: 30 clients in one room each get every message exactly once, in the same order', async (t) => {
+test('chat: 30 clients in one room each get every message exactly once, in the same order', { timeout: 30_000 }, async (t) => {
   const server = await chat(t);
   const peers: Peer[] = [];
   for (let i = 0; i < 30; i++) peers.push(await enter(t, server, 'lobby', `user${i}`));
@@ -55,7 +55,7 @@ test('chat: 30 clients in one room each get every message exactly once, in the s
   assert.equal(message.room, 'lobby');
 });
 
-test('chat: rooms are isolated', async (t) => {
+test('chat: rooms are isolated', { timeout: 30_000 }, async (t) => {
   const server = await chat(t);
   const a = await enter(t, server, 'a', 'ada');
   const b = await enter(t, server, 'b', 'bob');
@@ -72,7 +72,7 @@ test('chat: rooms are isolated', async (t) => {
   assert.deepEqual(a.users(), ['ada']);
 });
 
-test('chat: presence follows joins, leaves, a dropped socket and a second tab of the same name', async (t) => {
+test('chat: presence follows joins, leaves, a dropped socket and a second tab of the same name', { timeout: 30_000 }, async (t) => {
   const server = await chat(t);
   const ada = await enter(t, server, 'r', 'ada');
   await ada.waitUsers(['ada']);
@@ -97,7 +97,7 @@ test('chat: presence follows joins, leaves, a dropped socket and a second tab of
   await ada.waitUsers(['ada']);
 });
 
-test('chat: history gives the last N, and since gives exactly the missed messages', async (t) => {
+test('chat: history gives the last N, and since gives exactly the missed messages', { timeout: 30_000 }, async (t) => {
   const server = await chat(t, { historySize: 5 });
   const writer = await enter(t, server, 'r', 'w');
   for (let i = 0; i < 8; i++) await writer.say(`m${i}`);
@@ -119,7 +119,7 @@ test('chat: history gives the last N, and since gives exactly the missed message
   assert.deepEqual(late.texts(), ['live']);
 });
 
-test('chat: a restart on the same data directory keeps history and ids keep increasing', async (t) => {
+test('chat: a restart on the same data directory keeps history and ids keep increasing', { timeout: 30_000 }, async (t) => {
   const dataDir = tempDataDir(t);
   const first = await startChat({ dataDir, rateLimit: 0 });
   t.after(() => first.stop());
@@ -140,7 +140,7 @@ test('chat: a restart on the same data directory keeps history and ids keep incr
   assert.ok(compareIds(reader.messages()[0]!.id, acknowledged.at(-1)!.id) > 0);
 });
 
-test('chat: too long text gets an error frame and the connection stays; an oversized frame closes with 1009', async (t) => {
+test('chat: too long text gets an error frame and the connection stays; an oversized frame closes with 1009', { timeout: 30_000 }, async (t) => {
   const server = await chat(t, { maxMessageSize: 16 * 1024 });
   const peer = await enter(t, server, 'r', 'p');
   await peer.waitUsers(['p']);
@@ -156,7 +156,7 @@ test('chat: too long text gets an error frame and the connection stays; an overs
   assert.equal((await peer.ended).code, 1009);
 });
 
-test('chat: the rate limit answers each dropped message with an error frame', async (t) => {
+test('chat: the rate limit answers each dropped message with an error frame', { timeout: 30_000 }, async (t) => {
   const server = await chat(t, { rateLimit: 1, rateBurst: 3 });
   const peer = await enter(t, server, 'r', 'p');
   await peer.waitUsers(['p']);
@@ -166,7 +166,7 @@ test('chat: the rate limit answers each dropped message with an error frame', as
   assert.match(peer.of('error')[0]!.error, /rate/i);
 });
 
-test('chat: a bad room or name is refused with 400 and a reason', async (t) => {
+test('chat: a bad room or name is refused with 400 and a reason', { timeout: 30_000 }, async (t) => {
   const server = await chat(t);
   for (const query of [{ room: 'a b', name: 'x' }, { room: 'r', name: '<script>' }, { room: 'r' }, { room: 'r', name: 'x'.repeat(65) }, { room: 'r', name: 'n', since: 'x' }]) {
     const err = await refusal(server.wsUrl(query as Record<string, string>));
@@ -175,7 +175,7 @@ test('chat: a bad room or name is refused with 400 and a reason', async (t) => {
   }
 });
 
-test('chat: a foreign Origin is refused with 403; the own origin and --allow-origin pass', async (t) => {
+test('chat: a foreign Origin is refused with 403; the own origin and --allow-origin pass', { timeout: 30_000 }, async (t) => {
   const server = await chat(t, { allowOrigins: ['https://chat.example'] });
   const url = server.wsUrl({ room: 'r', name: 'n' });
   assert.equal((await refusal(url, { origin: 'http://evil.example' })).status, 403);
@@ -187,7 +187,7 @@ test('chat: a foreign Origin is refused with 403; the own origin and --allow-ori
   }
 });
 
-test('chat: connections beyond --max-connections and rooms beyond --max-rooms get 503', async (t) => {
+test('chat: connections beyond --max-connections and rooms beyond --max-rooms get 503', { timeout: 30_000 }, async (t) => {
   const server = await chat(t, { maxConnections: 3, maxRooms: 2 });
   const one = await enter(t, server, 'a', 'one');
   await enter(t, server, 'b', 'two');
@@ -203,7 +203,7 @@ test('chat: connections beyond --max-connections and rooms beyond --max-rooms ge
   await four.waitUsers(['four', 'one']);
 });
 
-test('chat: shutdown closes every client with 1001 and refuses new ones', async (t) => {
+test('chat: shutdown closes every client with 1001 and refuses new ones', { timeout: 30_000 }, async (t) => {
   const server = await chat(t);
   const peers = [await enter(t, server, 'a', 'x'), await enter(t, server, 'b', 'y')];
   await Promise.all(peers.map((p) => p.waitUsers(p === peers[0] ? ['x'] : ['y'])));
@@ -212,7 +212,7 @@ test('chat: shutdown closes every client with 1001 and refuses new ones', async 
   assert.equal((await refusal(server.wsUrl({ room: 'a', name: 'z' }))).status, 503);
 });
 
-test('chat: serves the page, its assets, /healthz and /metrics, and nothing outside the page', async (t) => {
+test('chat: serves the page, its assets, /healthz and /metrics, and nothing outside the page', { timeout: 30_000 }, async (t) => {
   const server = await chat(t);
   const page = await fetch(server.httpUrl('/'));
   assert.equal(page.status, 200);
@@ -243,7 +243,7 @@ test('chat: serves the page, its assets, /healthz and /metrics, and nothing outs
   assert.equal((await fetch(server.httpUrl('/healthz'), { method: 'POST' })).status, 405);
 });
 
-test('createChat throws a readable Error when the data directory cannot be used', async (t) => {
+test('createChat throws a readable Error when the data directory cannot be used', { timeout: 30_000 }, async (t) => {
   const dir = tempDataDir(t);
   const file = join(dir, 'file');
   writeFileSync(file, 'not a directory');

@@ -14,7 +14,7 @@ async function wsClient(url: string, origin: string): Promise<{ socket: WebSocke
   return { socket, frames };
 }
 
-test('chat: npm ws clients and wskit clients in one room get the same messages in the same order', async (t) => {
+test('chat: npm ws clients and wskit clients in one room get the same messages in the same order', { timeout: 30_000 }, async (t) => {
   const server = await startChat({ dataDir: tempDataDir(t), rateLimit: 0 });
   t.after(() => server.stop());
   const origin = server.httpUrl('');
