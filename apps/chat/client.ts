@@ -46,6 +46,8 @@ export class ChatClient implements HubMember<PreparedMessage> {
   #wake: (() => void) | undefined;
   #done = false;
   #pingTimer: NodeJS.Timeout | undefined;
+  /** When the read deadline (pong wait) falls; a TimeoutError before it came from the write deadline. */
+  #readDeadline = 0;
   #finished: Promise<void> | undefined;
 
   constructor(conn: Conn, join: JoinRequest, hub: Hub<PreparedMessage>, metrics: ChatMetrics, options: ChatClientOptions) {
@@ -113,8 +115,12 @@ export class ChatClient implements HubMember<PreparedMessage> {
   async #run(): Promise<void> {
     this.#options.log(`chat: open ${this.#describe()}`);
     const { pongWaitMs, pingPeriodMs } = this.#options;
-    this.#conn.setReadDeadline(Date.now() + pongWaitMs);
-    this.#conn.setPongHandler(() => this.#conn.setReadDeadline(Date.now() + pongWaitMs));
+    const extend = () => {
+      this.#readDeadline = Date.now() + pongWaitMs;
+      this.#conn.setReadDeadline(this.#readDeadline);
+    };
+    extend();
+    this.#conn.setPongHandler(extend);
     this.#pingTimer = setInterval(() => {
       this.#pingDue = true;
       this.#wakeWriter();
@@ -144,7 +150,10 @@ export class ChatClient implements HubMember<PreparedMessage> {
         message = await this.#conn.read();
       } catch (err) {
         if (err instanceof TimeoutError) {
-          this.#options.log(`chat: dropping ${this.#describe()}: no pong within ${this.#options.pongWaitMs} ms`);
+          // A passed write deadline fails reads too; the write loop reports that one.
+          if (Date.now() >= this.#readDeadline) {
+            this.#options.log(`chat: dropping ${this.#describe()}: no pong within ${this.#options.pongWaitMs} ms`);
+          }
           this.#conn.terminate();
         } else if (!isCloseError(err)) {
           // The library has already answered a protocol error with its close code.
