@@ -7,39 +7,19 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { dial, HandshakeError } from '../../src/index.js';
 import { Bystander, Cleanups, tempDir } from '../helpers/attack-server.js';
+import { spawnServe } from '../helpers/server-child.js';
 
-const BIN = fileURLToPath(new URL('../../../bin/wskit', import.meta.url));
 const ALLOWED = 'https://chat.example.com';
 
-let child: ChildProcess;
 let base: string;
 let bystander: Bystander;
 const suite = new Cleanups();
 before(async () => {
-  child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data', tempDir(suite), '--allow-origin', ALLOWED], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  suite.after(async () => {
-    if (child.exitCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
-  });
-  base = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (text: string) => {
-      out += text;
-      const match = /wskit listening on http:\/\/(127\.0\.0\.1:\d+)/.exec(out);
-      if (match) resolve(`ws://${match[1]}`);
-    });
-    child.once('exit', (code) => reject(new Error(`wskit serve exited with ${code}: ${out}`)));
-  });
+  const serve = await spawnServe(['--data', tempDir(suite), '--allow-origin', ALLOWED]);
+  suite.after(() => serve.stop().then(() => undefined));
+  base = serve.wsBase;
   bystander = await Bystander.join(suite, base);
 });
 after(() => suite.run());

@@ -119,3 +119,64 @@ export async function startChildServer(options: Omit<ServerOptions, 'log' | 'por
     },
   };
 }
+
+/** The `wskit` binary of this checkout. */
+export const WSKIT_BIN = fileURLToPath(new URL('../../../bin/wskit', import.meta.url));
+
+/** A `wskit serve` process started from the binary. */
+export interface ServeProcess {
+  process: ChildProcess;
+  /** `ws://127.0.0.1:port`. */
+  wsBase: string;
+  port: number;
+  /** Everything it printed on stdout so far. */
+  stdout(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Send `signal` (default SIGTERM) and wait for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * spawnServe runs `wskit serve --port 0 --host 127.0.0.1 ...args` and
+ * resolves once it prints its listening line.
+ */
+export async function spawnServe(args: string[]): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [WSKIT_BIN, 'serve', '--port', '0', '--host', '127.0.0.1', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (text: string) => (out = (out + text).slice(-200_000)));
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => (err = (err + text).slice(-20_000)));
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`wskit serve did not start within 10 s: ${out}${err}`)), 10_000);
+    const check = () => {
+      const match = /wskit listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout!.off('data', check);
+        resolve(Number(match[1]));
+      }
+    };
+    child.stdout!.on('data', check);
+    void exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`wskit serve exited with ${code} before listening: ${err}`));
+    });
+  });
+  return {
+    process: child,
+    port,
+    wsBase: `ws://127.0.0.1:${port}`,
+    stdout: () => out,
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const result = await exited;
+      clearTimeout(timer);
+      return result;
+    },
+  };
+}
