@@ -88,6 +88,7 @@ export class Conn {
   readonly #readers: Reader[] = [];
   #inflating = false;
   #pendingError: Error | null = null;
+  #failScheduled = false;
 
   /** Set when reading can yield nothing more: the error reads reject with. */
   #terminal: Error | null = null;
@@ -237,9 +238,14 @@ export class Conn {
   #drainEvents(): void {
     const events = this.#core.events;
     while (events.length > 0 && !this.#inflating) this.#handle(events.shift()!);
-    if (events.length === 0 && !this.#inflating && this.#pendingError) {
+    if (events.length === 0 && !this.#inflating && this.#pendingError && !this.#failScheduled) {
+      this.#failScheduled = true;
       const err = this.#pendingError;
-      this.#fail(err instanceof ProtocolError ? err : new ProtocolError('ERR_INTERNAL', String(err), CloseCode.InternalServerError));
+      // Fail after the current microtasks: readers woken by messages that came before the error
+      // act on them first, so an echo of earlier data leaves before the close frame (Autobahn 3.2, 4.1.3, 5.15).
+      setImmediate(() =>
+        this.#fail(err instanceof ProtocolError ? err : new ProtocolError('ERR_INTERNAL', String(err), CloseCode.InternalServerError)),
+      );
     }
   }
 
@@ -534,12 +540,16 @@ export class Conn {
     this.#terminal ??= err;
     this.#closeResult ??= new CloseError(err.closeCode, err.message);
     this.#rejectReaders();
-    if (!this.#closeSent) {
-      this.#closeSent = true;
-      this.#writeControl(Opcode.Close, encodeClosePayload(err.closeCode, truncateReason(err.message)));
-    }
-    this.#socket.end();
-    this.#armCloseTimer();
+    const sendClose = !this.#closeSent;
+    this.#closeSent = true;
+    const finish = () => {
+      if (sendClose) this.#writeControl(Opcode.Close, encodeClosePayload(err.closeCode, truncateReason(err.message)));
+      this.#socket.end();
+      this.#armCloseTimer();
+    };
+    // Writes queued before the failure (a message still compressing) go out before the close frame.
+    if (this.#sendChain !== null) this.#enqueue(finish).catch(() => {});
+    else finish();
   }
 
   /** Drop the connection for a timeout or other local reason. */
