@@ -142,11 +142,14 @@ export class Connection implements FrameHandler {
     }
     this.#messageFin = header.fin;
     // Checked before a byte of payload is stored, so an announced 1 GiB costs nothing.
+    // The limit is on the inflated size (checked while inflating); deflate may expand
+    // incompressible data slightly, so a compressed message may be that much larger on the wire.
     const size = this.#messageSize + header.length;
-    if (size > this.#maxMessageSize) {
+    const limit = this.#messageCompressed ? deflateBound(this.#maxMessageSize) : this.#maxMessageSize;
+    if (size > limit) {
       throw new ProtocolError(
         'ERR_MESSAGE_TOO_BIG',
-        `Message of ${size} bytes or more exceeds the limit of ${this.#maxMessageSize}`,
+        `${this.#messageCompressed ? 'Compressed message' : 'Message'} of ${size} bytes or more exceeds the limit of ${limit}`,
         CloseCode.MessageTooBig,
       );
     }
@@ -223,6 +226,15 @@ export class Connection implements FrameHandler {
     piece.copy(this.#joined, this.#joinedLength);
     this.#joinedLength += piece.length;
   }
+}
+
+/**
+ * deflateBound is the most bytes DEFLATE can turn `size` bytes into with any
+ * zlib settings (its deflateBound for non-default memLevel or window, which
+ * peers such as Python's websockets use), plus the sync flush's empty block.
+ */
+export function deflateBound(size: number): number {
+  return size + Math.ceil(size / 8) + Math.ceil(size / 64) + 10;
 }
 
 function unknownOpcode(opcode: number): ProtocolError {

@@ -127,6 +127,34 @@ export const compressionCases: ConformanceCase[] = [
     },
   },
   {
+    id: '12.5.3',
+    title: 'a compressed 16 MiB incompressible binary message (larger than 16 MiB on the wire) is echoed',
+    deflate: {},
+    timeoutMs: 30_000,
+    async run(f) {
+      f.timeoutMs = 20_000;
+      // Deflate expands random bytes a little: the limit is on the inflated size, as documented.
+      const data = bytes(LIMIT, 1253);
+      await f.sendMessage('binary', data, { compress: true });
+      await f.expectMessage('binary', data);
+      await f.closeNormally();
+    },
+  },
+  {
+    id: '12.5.4',
+    title: 'a compressed frame announcing 20 MiB fails with 1009 before its payload is sent',
+    deflate: {},
+    async run(f) {
+      const masked = f.role === 'client';
+      const head = Buffer.alloc(10);
+      head[0] = 0xc2; // FIN, RSV1, binary
+      head[1] = (masked ? 0x80 : 0) | 127;
+      head.writeUInt32BE(20 * 1024 * 1024, 6);
+      await f.sendRaw(masked ? Buffer.concat([head, Buffer.from([1, 2, 3, 4])]) : head);
+      await f.expectClose(1009);
+    },
+  },
+  {
     id: '12.6.1',
     title: 'RSV1 on a continuation frame fails with 1002',
     deflate: {},
