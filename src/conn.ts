@@ -49,6 +49,8 @@ export interface ConnOptions {
 type Reader = { resolve: (message: Message) => void; reject: (err: Error) => void };
 
 const RESOLVED = Promise.resolve();
+/** Smallest window zlib compresses with; a smaller agreed window means sending uncompressed. */
+const MIN_ZLIB_WINDOW_BITS = 9;
 const NORMAL_CLOSES: ReadonlySet<number> = new Set([
   CloseCode.NormalClosure,
   CloseCode.GoingAway,
@@ -320,7 +322,8 @@ export class Conn {
     const blocked = this.#writeBlocked();
     if (blocked) return Promise.reject(blocked);
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    if (this.#deflate !== null && payload.length >= this.#threshold) {
+    // An agreed 8-bit window is honoured by not compressing: zlib's smallest is 9 (RFC 7692 lets each message choose).
+    if (this.#deflate !== null && this.#deflate.windowBits >= MIN_ZLIB_WINDOW_BITS && payload.length >= this.#threshold) {
       this.#deflater ??= new MessageDeflater(this.#deflate.windowBits, this.#deflate.noContextTakeover, this.#level);
       const deflater = this.#deflater;
       return this.#enqueue(() =>

@@ -173,8 +173,8 @@ export function acceptDeflateAnswer(
   if (p.client_max_window_bits !== undefined) {
     const bits = windowBits(p.client_max_window_bits);
     if (bits === null) return `invalid client_max_window_bits ${String(p.client_max_window_bits)}`;
-    // zlib cannot compress raw deflate with an 8-bit window, so we could not honour it.
-    if (bits < 9) return 'client_max_window_bits=8 is not supported';
+    // Offering client_max_window_bits told the server any value 8–15 is fine (RFC 7692 §7.1.2.2).
+    // zlib cannot compress with an 8-bit window, so at 8 the client sends its messages uncompressed.
     clientBits = Math.min(clientBits, bits);
   }
   const noContext = p.client_no_context_takeover === true || (options.noContextTakeover ?? false);

@@ -50,6 +50,8 @@ export class Fuzzer {
   readonly #inflater: PeerInflater | null;
   #closeSent = false;
   #finished = false;
+  /** Messages received so far with RSV1 set (compressed by the peer). */
+  compressedReceived = 0;
   #socketClosed: Promise<unknown>;
 
   constructor(socket: Socket, role: 'client' | 'server', leftover: Buffer, deflate: AgreedDeflate | null, timeoutMs = 5000) {
@@ -186,7 +188,10 @@ export class Fuzzer {
       last = frame;
     }
     let payload: Buffer = Buffer.concat(pieces);
-    if (first.rsv1) payload = await this.#inflater!.decompress(payload);
+    if (first.rsv1) {
+      this.compressedReceived++;
+      payload = await this.#inflater!.decompress(payload);
+    }
     const gotType = first.opcode === OP.TEXT ? 'text' : 'binary';
     if (gotType !== type) throw new Error(`Expected ${what}, got a ${gotType} message of ${payload.length} bytes`);
     if (!payload.equals(expected)) {

@@ -145,6 +145,8 @@ test('acceptDeflateAnswer accepts valid answers and reports how the client compr
   const cases: [string, DeflateOptions, number, boolean][] = [
     ['permessage-deflate', {}, 15, false],
     ['permessage-deflate; client_max_window_bits=9', {}, 9, false],
+    // Our offer's bare client_max_window_bits accepts 8 too (RFC 7692 §7.1.2.2); Conn then sends uncompressed.
+    ['permessage-deflate; client_max_window_bits=8', {}, 8, false],
     ['permessage-deflate; client_max_window_bits=12', { maxWindowBits: 10 }, 10, false],
     ['permessage-deflate; client_no_context_takeover', {}, 15, true],
     ['permessage-deflate', { noContextTakeover: true }, 15, true],
@@ -159,7 +161,7 @@ test('acceptDeflateAnswer accepts valid answers and reports how the client compr
 
 test('acceptDeflateAnswer rejects answers the client may not accept', () => {
   const cases: [string, DeflateOptions][] = [
-    ['permessage-deflate; client_max_window_bits=8', {}],
+    ['permessage-deflate; client_max_window_bits=7', {}],
     ['permessage-deflate; client_max_window_bits', {}],
     ['permessage-deflate; client_max_window_bits=16', {}],
     ['permessage-deflate; server_max_window_bits=16', {}],

@@ -221,7 +221,7 @@ test('checkResponse rejects an extension that was not offered', () => {
 
 test('checkResponse rejects bad permessage-deflate parameters', () => {
   for (const answer of [
-    'permessage-deflate; client_max_window_bits=8',
+    'permessage-deflate; client_max_window_bits=7',
     'permessage-deflate; client_max_window_bits=16',
     'permessage-deflate; client_max_window_bits',
     'permessage-deflate; server_max_window_bits=7',

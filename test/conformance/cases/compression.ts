@@ -222,6 +222,17 @@ export const compressionCases: ConformanceCase[] = [
   paramCase('13.2.3', 'no context takeover both ways', { serverNoContextTakeover: true, clientNoContextTakeover: true }),
   // Our client never offers server_max_window_bits, and a server may only answer it when offered (RFC 7692 §7.1.2.1).
   ...WINDOWS.map((w, i) => paramCase(`13.3.${i + 1}`, `server_max_window_bits=${w}`, { serverMaxWindowBits: w }, 'server')),
+  {
+    id: '13.4.0',
+    title: 'client_max_window_bits=8 (Autobahn 13.3/13.5 answer it): accepted, the client echoes uncompressed',
+    // zlib has no 8-bit window, so honouring 8 means not compressing; a server cannot ask it of our server.
+    deflate: { clientMaxWindowBits: 8 },
+    applies: 'client',
+    async run(f) {
+      await compressedEchoes(f, 'text', [64, 1500, 65536]);
+      if (f.compressedReceived !== 0) throw new Error(`The client compressed ${f.compressedReceived} messages with a window it cannot keep to 8 bits`);
+    },
+  },
   ...WINDOWS.map((w, i) => paramCase(`13.4.${i + 1}`, `client_max_window_bits=${w}`, { clientMaxWindowBits: w })),
   paramCase('13.5.1', 'server_max_window_bits=9 with server_no_context_takeover', { serverMaxWindowBits: 9, serverNoContextTakeover: true }, 'server'),
   paramCase('13.5.2', 'client_max_window_bits=9 with client_no_context_takeover', { clientMaxWindowBits: 9, clientNoContextTakeover: true }),
