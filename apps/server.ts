@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { CloseCode, type Conn, rejectUpgrade, Upgrader } from '../src/index.js';
 import { serveAdd, ADD_IDLE_TIMEOUT_MS } from './add/handler.js';
 import { CHAT_DEFAULTS, type ChatApp, type ChatOptions, createChat } from './chat/index.js';
-import { ECHO_MAX_MESSAGE_SIZE, serveEcho } from './echo/handler.js';
+import { ECHO_IDLE_TIMEOUT_MS, ECHO_MAX_MESSAGE_SIZE, serveEcho } from './echo/handler.js';
 
 /** Settings of {@link startServer}. */
 export interface ServerOptions {
@@ -19,6 +19,8 @@ export interface ServerOptions {
   host?: string;
   /** Idle time after which `/add` closes a connection, in ms. Default 20 s. */
   addIdleTimeoutMs?: number;
+  /** Idle time after which `/echo` closes a connection, in ms. Default 60 s. */
+  echoIdleTimeoutMs?: number;
   /** Largest message `/echo` accepts. Default 16 MiB. */
   echoMaxMessageSize?: number;
   /** Time allowed for an HTTP request head and WebSocket handshake, in ms. Default 10 s. */
@@ -110,7 +112,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       const idle = options.addIdleTimeoutMs ?? ADD_IDLE_TIMEOUT_MS;
       return accept(addUpgrader, req, socket, head, (conn) => serveAdd(conn, log, idle));
     }
-    if (path === '/echo') return accept(echoUpgrader, req, socket, head, serveEcho);
+    if (path === '/echo') return accept(echoUpgrader, req, socket, head, (conn) => serveEcho(conn, log, options.echoIdleTimeoutMs ?? ECHO_IDLE_TIMEOUT_MS));
     if (chat.handleUpgrade(req, socket, head)) return;
     rejectUpgrade(socket, 404, `No WebSocket endpoint at ${path}`);
   });

@@ -152,6 +152,28 @@ test('server /add closes an idle connection after addIdleTimeoutMs', async () =>
   }
 });
 
+test('server /echo closes an idle connection after echoIdleTimeoutMs, with reason "idle timeout"', async () => {
+  const idleLines: string[] = [];
+  const idleServer = await startServer({
+    port: 0,
+    host: '127.0.0.1',
+    echoIdleTimeoutMs: 300,
+    chat: { dataDir: join(dataDir, 'echo-idle') },
+    log: (line) => idleLines.push(line),
+  });
+  try {
+    const { conn } = await dial(`${idleServer.url.replace('http:', 'ws:')}/echo`);
+    await conn.write('text', 'still here');
+    assert.equal((await conn.read()).data.toString(), 'still here');
+    const err = await conn.read().catch((e: unknown) => e);
+    assert.ok(isCloseError(err, 1000), `got ${String(err)}`);
+    assert.equal((err as { reason: string }).reason, 'idle timeout');
+    await until(() => idleLines.some((l) => /^echo: 127\.0\.0\.1:\d+ idle for 300 ms/.test(l)), 'the idle log line');
+  } finally {
+    await idleServer.shutdown();
+  }
+});
+
 test('server shutdown closes open connections with 1001', async () => {
   const lines2: string[] = [];
   const other = await startServer({ port: 0, host: '127.0.0.1', chat: { dataDir: join(dataDir, 'shutdown') }, log: (l) => lines2.push(l) });

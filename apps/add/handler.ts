@@ -4,6 +4,7 @@
  * connection stays open; an idle connection is closed.
  */
 import { CloseCode, type Conn, isUnexpectedCloseError, parseJSON, TimeoutError } from '../../src/index.js';
+import { closeWhenIdle } from '../idle-timer.js';
 import { add, type AddResponse } from './add.js';
 
 /** How long the add service waits for the next message before closing: 20 s. */
@@ -15,14 +16,11 @@ export const ADD_IDLE_TIMEOUT_MS = 20_000;
  * logs the timeout; closes other than 1000/1001 are logged as unexpected.
  */
 export async function serveAdd(conn: Conn, log: (line: string) => void, idleTimeoutMs = ADD_IDLE_TIMEOUT_MS): Promise<void> {
-  const idle = setTimeout(() => {
-    log(`add: ${conn.remoteAddress} idle for ${idleTimeoutMs} ms, closing`);
-    conn.close(CloseCode.NormalClosure, 'idle timeout').catch(() => {});
-  }, idleTimeoutMs);
+  const idle = closeWhenIdle(conn, idleTimeoutMs, log, 'add');
   try {
     for (;;) {
       const message = await conn.read();
-      idle.refresh();
+      idle.touch();
       let response: AddResponse;
       if (message.type !== 'text') response = { error: 'requests must be text messages holding JSON' };
       else {
@@ -40,6 +38,6 @@ export async function serveAdd(conn: Conn, log: (line: string) => void, idleTime
       log(`add: unexpected close from ${conn.remoteAddress}: ${(err as Error).message}`);
     }
   } finally {
-    clearTimeout(idle);
+    idle.stop();
   }
 }
