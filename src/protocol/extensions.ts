@@ -113,8 +113,7 @@ export function acceptDeflateOffer(offers: ExtensionOffer[], options: DeflateOpt
     if (p.server_max_window_bits !== undefined) {
       const bits = windowBits(p.server_max_window_bits);
       if (bits === null) continue;
-      // zlib cannot compress with an 8-bit raw window; decline rather than break the peer's limit.
-      if (bits < 9) continue;
+      // At 8 bits the server sends uncompressed (zlib's smallest raw window is 9; Conn decides per message).
       serverBits = Math.min(serverBits, bits);
     }
     let clientBits: number | null = null;

@@ -97,7 +97,6 @@ test('acceptDeflateOffer answers each RFC 7692 §7.1 parameter', () => {
 test('acceptDeflateOffer declines offers with bad, unknown or repeated parameters', () => {
   for (const offered of [
     'permessage-deflate; server_max_window_bits',
-    'permessage-deflate; server_max_window_bits=8',
     'permessage-deflate; server_max_window_bits=7',
     'permessage-deflate; server_max_window_bits=16',
     'permessage-deflate; server_max_window_bits=abc',
@@ -116,9 +115,17 @@ test('acceptDeflateOffer declines offers with bad, unknown or repeated parameter
   }
 });
 
+test('acceptDeflateOffer accepts server_max_window_bits=8, which the server honours by not compressing', () => {
+  assert.deepEqual(acceptDeflateOffer(parseExtensions('permessage-deflate; server_max_window_bits=8')!), {
+    windowBits: 8,
+    noContextTakeover: false,
+    header: 'permessage-deflate; server_max_window_bits=8',
+  });
+});
+
 test('acceptDeflateOffer takes the first acceptable offer', () => {
   assert.equal(
-    answer('x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=8, permessage-deflate; server_max_window_bits=11'),
+    answer('x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=7, permessage-deflate; server_max_window_bits=11'),
     'permessage-deflate; server_max_window_bits=11',
   );
 });

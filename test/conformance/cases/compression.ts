@@ -233,6 +233,17 @@ export const compressionCases: ConformanceCase[] = [
       if (f.compressedReceived !== 0) throw new Error(`The client compressed ${f.compressedReceived} messages with a window it cannot keep to 8 bits`);
     },
   },
+  {
+    id: '13.3.0',
+    title: 'server_max_window_bits=8 (Autobahn 13.3.1/13.5.1 offer it): accepted, the server echoes uncompressed',
+    // zlib has no 8-bit window, so the server honours 8 by not compressing (RFC 7692 §6 lets each message choose).
+    deflate: { serverMaxWindowBits: 8 },
+    applies: 'server',
+    async run(f) {
+      await compressedEchoes(f, 'text', [64, 1500, 65536]);
+      if (f.compressedReceived !== 0) throw new Error(`The server compressed ${f.compressedReceived} messages with a window it cannot keep to 8 bits`);
+    },
+  },
   ...WINDOWS.map((w, i) => paramCase(`13.4.${i + 1}`, `client_max_window_bits=${w}`, { clientMaxWindowBits: w })),
   paramCase('13.5.1', 'server_max_window_bits=9 with server_no_context_takeover', { serverMaxWindowBits: 9, serverNoContextTakeover: true }, 'server'),
   paramCase('13.5.2', 'client_max_window_bits=9 with client_no_context_takeover', { clientMaxWindowBits: 9, clientNoContextTakeover: true }),
