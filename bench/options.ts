@@ -5,7 +5,7 @@
  */
 
 /** Section names a run can include. */
-export const Sections = ['echo', 'deflate', 'memory', 'fanout', 'core'] as const;
+export const Sections = ['echo', 'deflate', 'memory', 'fanout', 'fanout-redis', 'core'] as const;
 /** One bench section. */
 export type Section = (typeof Sections)[number];
 
@@ -39,6 +39,8 @@ export interface BenchOptions {
   fanoutClients: number;
   /** rounds of the fan-out search per server; default 2. */
   fanoutRounds: number;
+  /** rounds of the Redis fan-out search (2 nodes through redis-server); default 2 (about 40 s in all), 1 with --quick. */
+  fanoutRedisRounds: number;
   /** publishing time of one fan-out trial, ms; default 1500. */
   fanoutTrialMs: number;
   /** most trials of one fan-out search; default 10. */
@@ -73,7 +75,8 @@ function positive(name: string, text: string, max: number): number {
  * Flags: --quick, --core (core micro-benchmarks only), --only a,b, --skip a,b,
  * --rows s1,s2 (BENCH_ROWS), --gen ws|raw (BENCH_GEN), --rounds N, --warmup MS, --measure MS, --workers N,
  * --sizes 32,1k,64k,1m, --conns 1,50, --inflight 1,16, --idle-conns N,
- * --fanout-clients N, --fanout-rounds N, --out DIR.
+ * --fanout-clients N, --fanout-rounds N, --fanout-redis-rounds N, --out DIR.
+ * Sections: echo, deflate, memory, fanout, fanout-redis (2 nodes through Redis), core.
  */
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): BenchOptions {
   const quick = argv.includes('--quick') || env.BENCH_QUICK === '1';
@@ -93,6 +96,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         memoryRounds: 1,
         fanoutClients: 200,
         fanoutRounds: 1,
+        fanoutRedisRounds: 1,
         fanoutTrialMs: 800,
         fanoutMaxTrials: 5,
         outDir: 'bench/results',
@@ -113,6 +117,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         memoryRounds: 2,
         fanoutClients: 1000,
         fanoutRounds: 2,
+        fanoutRedisRounds: 2,
         fanoutTrialMs: 1500,
         fanoutMaxTrials: 10,
         outDir: 'bench/results',
@@ -177,6 +182,9 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         break;
       case '--fanout-rounds':
         o.fanoutRounds = positive('fanout-rounds', next(), 10);
+        break;
+      case '--fanout-redis-rounds':
+        o.fanoutRedisRounds = positive('fanout-redis-rounds', next(), 10);
         break;
       case '--out':
         o.outDir = next();

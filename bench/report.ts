@@ -5,7 +5,7 @@
  */
 import type { CoreResult } from './core.js';
 import { sizeLabel, type EchoResult, type Impl, type Sample } from './suites/echo.js';
-import { bestRates, medianOfBest, type FanoutResult, type FanoutSample } from './suites/fanout.js';
+import { bestRates, medianOfBest, REDIS_NODES, type FanoutRedisResult, type FanoutResult, type FanoutSample } from './suites/fanout.js';
 import { memoryMedians, type MemoryResult } from './suites/memory.js';
 import { median } from './stats.js';
 
@@ -77,27 +77,51 @@ export function memoryTable(result: MemoryResult): string {
   );
 }
 
-/** fanoutTable renders the fan-out row: best sustainable rate and what it took. */
-export function fanoutTable(result: FanoutResult): string {
+/** NO_WS marks a cell with no ws counterpart (the Redis row has no ws cluster to compare with). */
+const NO_WS = '—';
+
+/**
+ * fanoutTable renders the fan-out rows, one per configuration: the single-node
+ * row against the ws broadcast server, and the 2-node Redis row (wskit only,
+ * "—" for ws and the ratio). Either result may be absent when its section was
+ * not run.
+ */
+export function fanoutTable(result: FanoutResult | undefined, redis: FanoutRedisResult | undefined): string {
   const side = (samples: FanoutSample[]) => ({
     rate: median(bestRates(samples)),
     deliveries: medianOfBest(samples, 'deliveriesPerSec'),
     p99: medianOfBest(samples, 'p99ms'),
-    srv: medianOfBest(samples, 'serverCpu'),
-    gen: medianOfBest(samples, 'genCpu'),
+    cpu: `${fmt(medianOfBest(samples, 'serverCpu'), 2)} / ${fmt(medianOfBest(samples, 'genCpu'), 2)}`,
     tried: samples.map((s) => s.trials.map((t) => `${t.rate}${t.pass ? '✓' : '✗'}`).join(' ')).join('; '),
   });
-  const w = side(result.samples.wskit);
-  const s = side(result.samples.ws);
+  const rows: string[][] = [];
+  if (result) {
+    const w = side(result.samples.wskit);
+    const s = side(result.samples.ws);
+    rows.push([
+      `chat fan-out, 1 node (${result.wskitLabel} vs ws broadcast)`,
+      fmt(w.rate),
+      fmt(s.rate),
+      ratio(w.rate, s.rate),
+      fmt(w.deliveries),
+      fmt(s.deliveries),
+      `${fmt(w.p99)} / ${fmt(s.p99)}`,
+      `${w.cpu}; ${s.cpu}`,
+      `wskit: ${w.tried} — ws: ${s.tried}`,
+    ]);
+  }
+  if (redis) {
+    const label = `chat fan-out across ${REDIS_NODES} nodes through Redis`;
+    if (redis.skipped) {
+      rows.push([label, '–', NO_WS, NO_WS, '–', NO_WS, '–', '–', `skipped: ${redis.skipped}`]);
+    } else {
+      const r = side(redis.samples);
+      rows.push([label, fmt(r.rate), NO_WS, NO_WS, fmt(r.deliveries), NO_WS, `${fmt(r.p99)} / ${NO_WS}`, `${r.cpu}; ${NO_WS}`, `wskit: ${r.tried}`]);
+    }
+  }
   return table(
-    ['', `${result.wskitLabel} (\`wskit serve\` /ws)`, 'ws broadcast (bench/servers/chat-ws.ts)', 'wskit/ws'],
-    [
-      ['sustainable publish rate, msg/s', fmt(w.rate), fmt(s.rate), ratio(w.rate, s.rate)],
-      ['deliveries/s at that rate', fmt(w.deliveries), fmt(s.deliveries), ratio(w.deliveries, s.deliveries)],
-      ['delivery p99 at that rate, ms', fmt(w.p99), fmt(s.p99), ratio(w.p99, s.p99)],
-      ['CPU % server / subscribers', `${fmt(w.srv, 2)} / ${fmt(w.gen, 2)}`, `${fmt(s.srv, 2)} / ${fmt(s.gen, 2)}`, ''],
-      ['rates tried (✓ pass, ✗ loss or p99 > 50 ms)', w.tried, s.tried, ''],
-    ],
+    ['row', 'wskit publish msg/s', 'ws publish msg/s', 'wskit/ws', 'wskit deliveries/s', 'ws deliveries/s', 'p99 ms wskit / ws', 'CPU % server / subscribers (wskit; ws)', 'rates tried (✓ pass, ✗ loss, repeat or p99 > 50 ms)'],
+    rows,
   );
 }
 

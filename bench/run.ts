@@ -14,7 +14,7 @@ import { parseOptions, type BenchOptions } from './options.js';
 import { runCore } from './core.js';
 import { coreTable, echoTable, fanoutTable, memoryTable } from './report.js';
 import { runEcho, type EchoResult } from './suites/echo.js';
-import { P99_LIMIT_MS, runFanout, type FanoutResult } from './suites/fanout.js';
+import { P99_LIMIT_MS, REDIS_NODES, runFanout, runFanoutRedis, type FanoutResult } from './suites/fanout.js';
 import { median } from './stats.js';
 import { runMemory } from './suites/memory.js';
 import { wskitAvailable } from './targets.js';
@@ -68,10 +68,18 @@ async function main(): Promise<void> {
     raw.memory = result;
     sections.push(`## Memory per idle connection\n\n${result.conns.toLocaleString('en-US')} idle WebSocket connections to the echo server (no permessage-deflate), opened from ${Math.ceil(result.conns / 2500)} client processes; deltas after a full GC inside the server, divided by N; medians of ${opts.memoryRounds} fresh-server rounds.${result.note ? ` **Note:** ${result.note}.` : ''}\n\n${memoryTable(result)}`);
   }
-  if (opts.sections.includes('fanout')) {
-    const result = await timed('fanout', () => runFanout(opts, log));
-    raw.fanout = result;
-    sections.push(`## Chat fan-out\n\n${opts.fanoutClients.toLocaleString('en-US')} subscribers in one room (2 subscriber processes, ${opts.gen === 'ws' ? 'npm \`ws\` clients' : 'raw clients'}) and one publisher; each trial publishes for ${opts.fanoutTrialMs} ms and passes when every subscriber gets every message within ${P99_LIMIT_MS} ms at p99 (2 s drain allowed). Highest passing rate by doubling then bisection, at most ${opts.fanoutMaxTrials} trials; medians of ${opts.fanoutRounds} searches.\n\n${fanoutTable(result)}`);
+  const fanout = opts.sections.includes('fanout') ? await timed('fanout', () => runFanout(opts, log)) : undefined;
+  const fanoutRedis = opts.sections.includes('fanout-redis') ? await timed('fanout-redis', () => runFanoutRedis(opts, log)) : undefined;
+  if (fanout) raw.fanout = fanout;
+  if (fanoutRedis) raw.fanoutRedis = fanoutRedis;
+  if (fanout || fanoutRedis) {
+    const clients = opts.fanoutClients.toLocaleString('en-US');
+    const half = Math.ceil(opts.fanoutClients / REDIS_NODES).toLocaleString('en-US');
+    const rows = [
+      fanout ? `The 1-node row runs \`wskit serve --rate-limit 0\` and the ws broadcast server of bench/servers/chat-ws.ts in turn; medians of ${opts.fanoutRounds} searches each.` : '',
+      fanoutRedis ? `The Redis row runs ${REDIS_NODES} \`wskit serve --rate-limit 0 --redis\` nodes sharing one redis-server, ${half} subscribers on each node (one subscriber process per node), the publisher on node 1; server CPU sums both nodes and redis-server; median of ${opts.fanoutRedisRounds} search(es). ws has no clustered counterpart, so its cells are "—" (compare with the 1-node wskit row above it).` : '',
+    ].filter(Boolean).join(' ');
+    sections.push(`## Chat fan-out\n\n${clients} subscribers in one room (${opts.gen === 'ws' ? 'npm \`ws\` clients' : 'raw clients'}, every one a distinct name) and one publisher; each trial publishes for ${opts.fanoutTrialMs} ms and passes when every subscriber gets every message exactly once and the delivery p99 is within ${P99_LIMIT_MS} ms (2 s drain allowed). Highest passing rate by doubling then bisection, a failing rate tried twice, at most ${opts.fanoutMaxTrials} trials per search. ${rows}\n\n${fanoutTable(fanout, fanoutRedis)}`);
   }
   if (opts.sections.includes('core')) {
     const results = await timed('core', async () => runCore(opts.quick ? 100 : 300, log));
@@ -80,7 +88,7 @@ async function main(): Promise<void> {
   }
   const other = [
     ...[...((raw.echo as EchoResult[] | undefined) ?? []), ...((raw.deflate as EchoResult[] | undefined) ?? [])].flatMap((r) => Object.values(r.samples).flat().map((x) => x.otherCpu)),
-    ...[...((raw.fanout as FanoutResult | undefined)?.samples.wskit ?? []), ...((raw.fanout as FanoutResult | undefined)?.samples.ws ?? [])].flatMap((x) => x.trials.map((t) => t.otherCpu)),
+    ...[...(fanout?.samples.wskit ?? []), ...(fanout?.samples.ws ?? []), ...(fanoutRedis?.samples ?? [])].flatMap((x) => x.trials.map((t) => t.otherCpu)),
   ];
   const noisy = other.filter((x) => x > NOISY_OTHER_CPU).length;
   if (noisy > other.length / 5) {

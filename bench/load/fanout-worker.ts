@@ -4,7 +4,9 @@
  * history and presence frames are ignored), and records how many arrived per
  * trial and how long each took from the publisher's send. Send times are
  * process.hrtime, which reads the machine-wide monotonic clock, so they
- * compare across processes.
+ * compare across processes. Each client also checks that the bench messages
+ * of a trial reach it in sequence: a message seen twice or out of order is
+ * counted in `repeats`, so a trial can demand exactly-once delivery.
  */
 import WebSocket from 'ws';
 import { serveRequests, type Reply, type Request } from '../ipc.js';
@@ -19,6 +21,7 @@ let closers: Array<() => void> = [];
 let trial = -1;
 let delivered = 0;
 let stray = 0;
+let repeats = 0;
 let histogram = new Histogram();
 let markCpu = process.cpuUsage();
 
@@ -33,7 +36,13 @@ function readInt(buf: Buffer, at: number): [number, number] {
   return [value, i + 1];
 }
 
-function onFrame(payload: Buffer): void {
+/** Seen is one client's progress through the current trial: the last sequence number it got. */
+interface Seen {
+  trial: number;
+  last: number;
+}
+
+function onFrame(payload: Buffer, seen: Seen): void {
   const at = payload.indexOf(TEXT_MARK);
   if (at < 0) return;
   const [t, next] = readInt(payload, at + TEXT_MARK.length);
@@ -41,7 +50,14 @@ function onFrame(payload: Buffer): void {
     stray++;
     return;
   }
-  const [, next2] = readInt(payload, next);
+  const [seq, next2] = readInt(payload, next);
+  // The publisher numbers each trial's messages 0, 1, 2, … and a room keeps one order, so anything not above the last is a repeat.
+  if (seen.trial !== trial) {
+    seen.trial = trial;
+    seen.last = -1;
+  }
+  if (seq <= seen.last) repeats++;
+  else seen.last = seq;
   // Nanosecond times exceed 2^53 only after 104 days of uptime; Number keeps µs precision until then.
   const [sentNs] = readInt(payload, next2);
   delivered++;
@@ -51,14 +67,16 @@ function onFrame(payload: Buffer): void {
 function openWs(url: string): Promise<() => void> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 10_000 });
+    const seen: Seen = { trial: -1, last: -1 };
     ws.on('open', () => resolve(() => ws.terminate()));
-    ws.on('message', (data) => onFrame(data as Buffer));
+    ws.on('message', (data) => onFrame(data as Buffer, seen));
     ws.on('error', reject);
   });
 }
 
 async function openRaw(port: number, path: string): Promise<() => void> {
-  const conn = await rawConnect(port, path, '', true, (_fin, _opcode, payload) => onFrame(payload!));
+  const seen: Seen = { trial: -1, last: -1 };
+  const conn = await rawConnect(port, path, '', true, (_fin, _opcode, payload) => onFrame(payload!, seen));
   conn.socket.on('error', () => conn.socket.destroy());
   return () => conn.socket.destroy();
 }
@@ -80,6 +98,7 @@ async function handle(req: Request): Promise<Reply> {
       trial = req.trial as number;
       delivered = 0;
       stray = 0;
+      repeats = 0;
       histogram = new Histogram();
       markCpu = process.cpuUsage();
       return { ok: true };
@@ -87,7 +106,7 @@ async function handle(req: Request): Promise<Reply> {
       return { ok: true, delivered };
     case 'report': {
       const cpu = process.cpuUsage(markCpu);
-      return { ok: true, delivered, stray, histogram: histogram.counts, cpuMs: (cpu.user + cpu.system) / 1000 };
+      return { ok: true, delivered, stray, repeats, histogram: histogram.counts, cpuMs: (cpu.user + cpu.system) / 1000 };
     }
     case 'close':
       for (const close of closers) close();
