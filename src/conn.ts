@@ -49,6 +49,11 @@ export interface ConnOptions {
 type Reader = { resolve: (message: Message) => void; reject: (err: Error) => void };
 
 const RESOLVED = Promise.resolve();
+/** Where a socket keeps its Conn, so the shared listeners find it. */
+const OWNER = Symbol('wskit.conn');
+type OwnedSocket = Socket & { [OWNER]: Conn };
+/** 'close' always follows a socket error; the connection ends there (1006 unless a close frame came). */
+function ignoreError(): void {}
 /** Smallest window zlib compresses with; a smaller agreed window means sending uncompressed. */
 const MIN_ZLIB_WINDOW_BITS = 9;
 const NORMAL_CLOSES: ReadonlySet<number> = new Set([
@@ -97,8 +102,11 @@ export class Conn {
   #closeSent = false;
   #closeResult: CloseError | null = null;
   #closeTimer: NodeJS.Timeout | null = null;
-  readonly #closed: Promise<CloseError>;
-  #resolveClosed!: (result: CloseError) => void;
+  /** Made when first asked for: most connections never need it before they end. */
+  #closed: Promise<CloseError> | null = null;
+  #resolveClosed: ((result: CloseError) => void) | null = null;
+  /** How the connection ended, once it has. */
+  #ended: CloseError | null = null;
 
   #sendChain: Promise<void> | null = null;
   #corked = false;
@@ -107,8 +115,9 @@ export class Conn {
   #resolveDrain: (() => void) | null = null;
   #rejectDrain: ((err: Error) => void) | null = null;
 
-  readonly #readDeadline: Deadline;
-  readonly #writeDeadline: Deadline;
+  /** Deadlines are made on first use, so an idle connection without one carries no timers. */
+  #readDeadline: Deadline | null = null;
+  #writeDeadline: Deadline | null = null;
   #pingHandler: ((data: Buffer) => void) | null = null;
   #pongHandler: ((data: Buffer) => void) | null = null;
 
@@ -140,27 +149,48 @@ export class Conn {
         : socket.remoteFamily === 'IPv6'
           ? `[${socket.remoteAddress}]:${socket.remotePort}`
           : `${socket.remoteAddress}:${socket.remotePort}`;
-    this.#closed = new Promise((resolve) => {
-      this.#resolveClosed = resolve;
-    });
-    this.#readDeadline = new Deadline(() =>
+    socket.setNoDelay(true);
+    socket.setTimeout(0);
+    // One set of listeners shared by every connection, finding its Conn through the socket.
+    (socket as OwnedSocket)[OWNER] = this;
+    socket.on('data', Conn.#onSocketData);
+    socket.on('end', Conn.#onSocketEnd);
+    socket.on('close', Conn.#onSocketClosed);
+    socket.on('error', ignoreError);
+    if (head && head.length > 0) this.#onData(head);
+  }
+
+  static #onSocketData(this: Socket, chunk: Buffer): void {
+    (this as OwnedSocket)[OWNER].#onData(chunk);
+  }
+
+  static #onSocketEnd(this: Socket): void {
+    (this as OwnedSocket)[OWNER].#onEnd();
+  }
+
+  static #onSocketClosed(this: Socket): void {
+    (this as OwnedSocket)[OWNER].#onSocketClose();
+  }
+
+  static #uncorkSocket(conn: Conn): void {
+    conn.#corked = false;
+    conn.#socket.uncork();
+  }
+
+  #readDeadlineTimer(): Deadline {
+    this.#readDeadline ??= new Deadline(() =>
       this.#abort(new TimeoutError(`Read deadline passed on connection from ${this.remoteAddress}`)),
     );
-    this.#writeDeadline = new Deadline(() => {
+    return this.#readDeadline;
+  }
+
+  #writeDeadlineTimer(): Deadline {
+    this.#writeDeadline ??= new Deadline(() => {
       if (this.#socket.writableLength > 0 || this.#sendChain !== null) {
         this.#abort(new TimeoutError(`Write deadline passed with ${this.bufferedAmount} bytes unsent`));
       }
     });
-
-    socket.setNoDelay(true);
-    socket.setTimeout(0);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => this.#onEnd());
-    socket.on('close', () => this.#onSocketClose());
-    socket.on('error', () => {
-      // 'close' follows; the connection ends there with 1006 unless a close frame came.
-    });
-    if (head && head.length > 0) this.#onData(head);
+    return this.#writeDeadline;
   }
 
   /** Bytes written but not yet handed to the kernel. */
@@ -174,6 +204,10 @@ export class Conn {
    * connection for a protocol error; 1006 when TCP closed without either.
    */
   get closed(): Promise<CloseError> {
+    if (this.#closed === null) {
+      if (this.#ended !== null) this.#closed = Promise.resolve(this.#ended);
+      else this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    }
     return this.#closed;
   }
 
@@ -407,7 +441,8 @@ export class Conn {
    * gorilla/websocket. Extending it on every message is cheap.
    */
   setReadDeadline(deadline: Date | number | null): void {
-    this.#readDeadline.set(deadline);
+    if (deadline === null && this.#readDeadline === null) return;
+    this.#readDeadlineTimer().set(deadline);
   }
 
   /**
@@ -416,7 +451,8 @@ export class Conn {
    * writes reject with TimeoutError; a write started after it passed fails.
    */
   setWriteDeadline(deadline: Date | number | null): void {
-    this.#writeDeadline.set(deadline);
+    if (deadline === null && this.#writeDeadline === null) return;
+    this.#writeDeadlineTimer().set(deadline);
   }
 
   #writeBlocked(): Error | null {
@@ -424,7 +460,7 @@ export class Conn {
     if (this.#closeSent || this.#terminal) {
       return new CloseError(this.#closeResult?.closeCode ?? CloseCode.AbnormalClosure, this.#closeResult?.reason ?? '', 'Cannot write: the connection is closing or closed');
     }
-    if (this.#writeDeadline.passed) {
+    if (this.#writeDeadline?.passed) {
       const err = new TimeoutError('Cannot write: the write deadline has passed');
       this.#abort(err);
       return err;
@@ -447,13 +483,8 @@ export class Conn {
     if (this.#corked) return;
     this.#corked = true;
     this.#socket.cork();
-    process.nextTick(this.#uncork);
+    process.nextTick(Conn.#uncorkSocket, this);
   }
-
-  readonly #uncork = (): void => {
-    this.#corked = false;
-    this.#socket.uncork();
-  };
 
   #writeControl(opcode: number, payload: Uint8Array): void {
     this.#writeFrame(opcode, payload, false);
@@ -505,7 +536,7 @@ export class Conn {
       // A reason over 123 bytes: reject like the other argument errors, never throw from a Promise API.
       return Promise.reject(err);
     }
-    const done = this.#closed.then(() => undefined);
+    const done = this.closed.then(() => undefined);
     if (this.#closeSent || this.#socket.destroyed) return done;
     this.#closeSent = true;
     const send = () => {
@@ -577,8 +608,8 @@ export class Conn {
 
   #onSocketClose(): void {
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
-    this.#readDeadline.clear();
-    this.#writeDeadline.clear();
+    this.#readDeadline?.clear();
+    this.#writeDeadline?.clear();
     const result = this.#closeResult ?? new CloseError(CloseCode.AbnormalClosure, '');
     this.#terminal ??= result;
     this.#closeSent = true;
@@ -586,7 +617,8 @@ export class Conn {
     this.#rejectDrain?.(this.#terminal);
     this.#deflater?.close();
     this.#inflater?.close();
-    this.#resolveClosed(result);
+    this.#ended = result;
+    this.#resolveClosed?.(result);
   }
 
   #rejectReaders(): void {
