@@ -13,7 +13,8 @@ const USAGE = `Usage:
       the echo service (/echo), /healthz and /metrics. PORT and HOST env work too.
       Chat flags: --data DIR  --history N  --ping-period 54s  --pong-wait 60s
         --write-wait 10s  --send-queue 256  --rate-limit 20  --rate-burst 40
-        --allow-origin URL (repeatable)  --max-connections N  --max-rooms N
+        --allow-origin URL (repeatable)  --max-rooms N
+        --max-connections N (WebSocket connections on all routes; more get 503)
         --redis redis://HOST:PORT
   wskit add [--url ws://localhost:8080/add] [--a 7] [--b 4] [--count 10]
             [--interval 1s] [--header 'Cookie: name=zcy'] (repeatable)
