@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { add } from '../apps/add/add.js';
 import { startServer } from '../apps/server.js';
 import { dial } from '../src/index.js';
@@ -71,6 +71,32 @@ test('add service over the wire answers pipelined requests in order', async (t) 
   await conn.writeJSON({ A: 1 });
   assert.equal(typeof ((await conn.readJSON()) as { error?: string }).error, 'string');
   await conn.close();
+});
+
+test('add service answers an external client (npm ws): sums, errors on bad JSON, and the connection stays open', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'wskit-add-ws-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const server = await startServer({ port: 0, host: '127.0.0.1', chat: { dataDir }, log: () => {} });
+  t.after(() => server.shutdown());
+  const client = new WebSocket(`${server.url.replace('http:', 'ws:')}/add`);
+  await once(client, 'open');
+  const answers: unknown[] = [];
+  client.on('message', (data, isBinary) => {
+    assert.equal(isBinary, false);
+    answers.push(JSON.parse(String(data)));
+  });
+  client.send('{"A":7,"B":4}');
+  client.send('{"A":7,');
+  client.send(JSON.stringify({ A: 2 ** 53, B: 1 }));
+  client.send('{"A":-5,"B":3}');
+  for (let i = 0; i < 100 && answers.length < 4; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(answers[0], { Sum: 11 });
+  assert.equal(typeof (answers[1] as { error?: unknown }).error, 'string');
+  assert.equal(typeof (answers[2] as { error?: unknown }).error, 'string');
+  assert.deepEqual(answers[3], { Sum: -2 });
+  client.close(1000, 'done');
+  const [code] = (await once(client, 'close')) as [number];
+  assert.equal(code, 1000);
 });
 
 /** An npm ws server implementing /add on its own, requiring a cookie, with a marker response header. */
