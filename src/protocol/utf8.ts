@@ -28,6 +28,8 @@ export class Utf8Validator {
 
   /** Feed the next piece; false as soon as it cannot be valid UTF-8, whatever follows. */
   feed(bytes: Uint8Array): boolean {
+    // A stream that failed stays failed until reset, whatever follows.
+    if (this.#need < 0) return false;
     if (this.#need === 0) {
       // Fast path: the native validator takes whole pieces; only a piece
       // that ends inside a code point needs the byte loop, and only its tail.

@@ -147,3 +147,14 @@ test('Utf8Validator fed in random pieces agrees with isUtf8 on valid strings wit
     { seed: FUZZ_SEED, numRuns: fuzzRuns(2000) },
   );
 });
+
+test('Utf8Validator stays failed after an invalid byte until reset', () => {
+  const validator = new Utf8Validator();
+  assert.equal(validator.feed(Buffer.from([0x61, 0xff])), false);
+  assert.equal(validator.feed(Buffer.from('plain ascii')), false);
+  assert.equal(validator.feed(Buffer.from([0x80, 0x80, 0x80])), false);
+  assert.equal(validator.complete, false);
+  validator.reset();
+  assert.equal(validator.feed(Buffer.from('plain ascii')), true);
+  assert.equal(validator.complete, true);
+});
