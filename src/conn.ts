@@ -398,25 +398,22 @@ export class Conn {
 
   /** ping sends a ping with up to 125 bytes of data; the peer answers with a pong. */
   ping(data: string | Uint8Array = ''): Promise<void> {
-    const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    if (payload.length > MAX_CONTROL_PAYLOAD) {
-      return Promise.reject(new RangeError(`Ping data is ${payload.length} bytes, over the limit of ${MAX_CONTROL_PAYLOAD}`));
-    }
-    const blocked = this.#writeBlocked();
-    if (blocked) return Promise.reject(blocked);
-    this.#writeControl(Opcode.Ping, payload);
-    return this.#flushed();
+    return this.#sendControl(Opcode.Ping, 'Ping', data);
   }
 
   /** pong sends an unsolicited pong (a one-way heartbeat, RFC 6455 §5.5.3). */
   pong(data: string | Uint8Array = ''): Promise<void> {
+    return this.#sendControl(Opcode.Pong, 'Pong', data);
+  }
+
+  #sendControl(opcode: number, name: string, data: string | Uint8Array): Promise<void> {
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     if (payload.length > MAX_CONTROL_PAYLOAD) {
-      return Promise.reject(new RangeError(`Pong data is ${payload.length} bytes, over the limit of ${MAX_CONTROL_PAYLOAD}`));
+      return Promise.reject(new RangeError(`${name} data is ${payload.length} bytes, over the limit of ${MAX_CONTROL_PAYLOAD}`));
     }
     const blocked = this.#writeBlocked();
     if (blocked) return Promise.reject(blocked);
-    this.#writeControl(Opcode.Pong, payload);
+    this.#writeControl(opcode, payload);
     return this.#flushed();
   }
 

@@ -99,3 +99,16 @@ export function frameBytes(b0: number, payload: Uint8Array, key: Uint8Array | nu
   }
   return Buffer.concat([Buffer.from(head), body]);
 }
+
+/** A deterministic payload of any size, cheaper than drawing every byte from fast-check. */
+export function filled(length: number, seed: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  let x = seed | 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}

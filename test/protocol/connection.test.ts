@@ -6,7 +6,7 @@ import { CloseCode, Opcode } from '../../src/constants.js';
 import { ProtocolError } from '../../src/errors.js';
 import { Connection, type ConnectionEvent, type ConnectionOptions } from '../../src/protocol/connection.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
-import { FUZZ_SEED, RFC_KEY, concat, frameBytes, fuzzRuns, hex, splitAt, threeWays } from '../helpers/bytes.js';
+import { FUZZ_SEED, RFC_KEY, concat, filled, frameBytes, fuzzRuns, hex, splitAt, threeWays } from '../helpers/bytes.js';
 
 type Role = ConnectionOptions['role'];
 const ROLES: readonly Role[] = ['server', 'client'];
@@ -373,19 +373,6 @@ test('Connection keeps each message intact when the next frames arrive in the sa
 });
 
 // Properties.
-
-/** A deterministic payload of any size, cheaper than drawing every byte from fast-check. */
-function filled(length: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const messageArb = fc.oneof(
   { weight: 5, arbitrary: fc.string({ unit: 'binary', maxLength: 80 }).map((s) => ({ type: 'text' as const, data: Buffer.from(s) })) },

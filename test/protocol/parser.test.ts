@@ -5,7 +5,7 @@ import { CloseCode } from '../../src/constants.js';
 import { ProtocolError } from '../../src/errors.js';
 import { encodeFrame, type FrameHeader } from '../../src/protocol/frame.js';
 import { type FrameHandler, FrameParser } from '../../src/protocol/parser.js';
-import { FUZZ_SEED, RFC_KEY, concat, frameBytes, fuzzRuns, hex, splitAt, threeWays } from '../helpers/bytes.js';
+import { FUZZ_SEED, RFC_KEY, concat, filled, frameBytes, fuzzRuns, hex, splitAt, threeWays } from '../helpers/bytes.js';
 
 /** A frame as the parser reported it, with copies of the key and the joined payload. */
 interface Parsed {
@@ -218,19 +218,6 @@ test('FrameParser.stop ignores the rest of the chunk and all later input', () =>
   );
   assert.equal(parser.stopped, true);
 });
-
-/** A deterministic payload of any size, cheaper than drawing every byte from fast-check. */
-function filled(length: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const payloadArb = fc.oneof(
   { weight: 20, arbitrary: fc.uint8Array({ maxLength: 140 }).map((a) => Buffer.from(a)) },
