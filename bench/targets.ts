@@ -35,7 +35,7 @@ export function wskitAvailable(): boolean {
  */
 export async function startBenchServer(label: string, file: string, args: string[] = [], exposeGc = false): Promise<Server> {
   const execArgv = exposeGc ? ['--expose-gc'] : [];
-  // BENCH_CPU_PROF=DIR profiles every bench server; summarise with dist/bench/profile-summary.js.
+  // BENCH_CPU_PROF=DIR profiles every bench server (and `wskit serve`, below); summarise with dist/bench/profile-summary.js.
   if (process.env.BENCH_CPU_PROF) execArgv.push('--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF, '--cpu-prof-name', `${label}-${file}-${Date.now()}.cpuprofile`);
   const child = new Child(label, here(`./servers/${file}.js`), args, execArgv);
   await child.nextEvent(15_000);
@@ -73,9 +73,10 @@ export function startEchoServer(impl: 'wskit' | 'ws' | 'tcp', deflate: boolean, 
  */
 export function startWskitServe(extraArgs: string[] = []): Promise<Server> {
   const dataDir = mkdtempSync(join(tmpdir(), 'wskit-bench-'));
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF, '--cpu-prof-name', `wskit-serve-${Date.now()}.cpuprofile`] : [];
   const proc = spawn(
     process.execPath,
-    [join(repoRoot, 'bin/wskit'), 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-limit', '0', '--data', dataDir, ...extraArgs],
+    [...profile, join(repoRoot, 'bin/wskit'), 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-limit', '0', '--data', dataDir, ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const cleanup = () => rmSync(dataDir, { recursive: true, force: true });

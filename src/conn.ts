@@ -199,6 +199,24 @@ export class Conn {
   }
 
   /**
+   * True while a write would be taken: the connection is open, no close
+   * frame has been sent and the write deadline has not passed. A write made
+   * while it is true never rejects at once, so a broadcast loop can skip the
+   * promise it returns.
+   */
+  get writable(): boolean {
+    return this.#terminal === null && !this.#closeSent && this.#socket.writable && !this.#writeDeadline?.passed;
+  }
+
+  /**
+   * True while more than the write buffer size waits to be sent: a write
+   * made now would return a promise that waits for the peer to catch up.
+   */
+  get needsDrain(): boolean {
+    return this.#socket.writableLength > this.#writeBufferSize;
+  }
+
+  /**
    * Settles (never rejects) once the connection has ended, with the close
    * code and reason: those of the peer's close frame; ours when we failed the
    * connection for a protocol error; 1006 when TCP closed without either.
@@ -385,14 +403,8 @@ export class Conn {
     if (this.#role === 'client') return this.write(prepared.type, prepared.data);
     const blocked = this.#writeBlocked();
     if (blocked) return Promise.reject(blocked);
-    if (this.#sendChain !== null) {
-      return this.#enqueue(() => {
-        this.#batch();
-        this.#socket.write(prepared.frame);
-      });
-    }
-    this.#batch();
-    this.#socket.write(prepared.frame);
+    if (this.#sendChain !== null) return this.#enqueue(() => this.#writeRaw(prepared.frame));
+    this.#writeRaw(prepared.frame);
     return this.#flushed();
   }
 
@@ -470,6 +482,13 @@ export class Conn {
     const parts = encodeFrame(opcode, payload, { rsv1: compressed, mask: this.#role === 'client' });
     this.#batch();
     for (const part of parts) this.#socket.write(part);
+  }
+
+  /** Write an encoded frame; a socket already ended or dropped (its 'close' still to come) is skipped, as Node would only make an error of it. */
+  #writeRaw(frame: Buffer): void {
+    if (!this.#socket.writable) return;
+    this.#batch();
+    this.#socket.write(frame);
   }
 
   /**

@@ -72,6 +72,16 @@ export class ChatClient implements HubMember<PreparedMessage> {
    */
   send(frame: PreparedMessage): void {
     if (this.#done) return;
+    const conn = this.#conn;
+    if (this.#wake !== undefined && this.#queue.length === 0 && !this.#pingDue && conn.writable && !conn.needsDrain) {
+      // The write loop is idle and the socket keeps up: write now, with no
+      // queue entry, wake-up or promise to wait for (a broadcast does this
+      // once per member). The deadline still bounds how long it may take.
+      this.#metrics.countOut(frame.data.length);
+      conn.setWriteDeadline(Date.now() + this.#options.writeWaitMs);
+      void conn.writePrepared(frame);
+      return;
+    }
     if (this.#queue.length >= this.#options.sendQueue) {
       this.#metrics.evictions.inc();
       this.#options.log(`chat: evicting ${this.#describe()}: send queue full (${this.#options.sendQueue} messages)`);
@@ -79,8 +89,7 @@ export class ChatClient implements HubMember<PreparedMessage> {
       return;
     }
     this.#queue.push(frame);
-    this.#metrics.messagesOut.inc();
-    this.#metrics.bytesOut.inc(frame.data.length);
+    this.#metrics.countOut(frame.data.length);
     this.#wakeWriter();
   }
 

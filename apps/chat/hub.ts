@@ -61,6 +61,8 @@ interface Room<E> {
 /** A message and its frame, encoded on first use and shared by every member. */
 class Delivery {
   #frame: unknown;
+  #comparedWith: string | undefined;
+  #isAfter = false;
   constructor(
     readonly message: ChatMessage,
     readonly encode: (json: string) => unknown,
@@ -68,6 +70,18 @@ class Delivery {
   frame<E>(): E {
     this.#frame ??= this.encode(JSON.stringify(this.message));
     return this.#frame as E;
+  }
+  /**
+   * isAfter tells whether this message comes after message `id`. The members
+   * of a room nearly always share one last id (the previous message's), so
+   * the answer is kept for it: one comparison per broadcast, not per member.
+   */
+  isAfter(id: string): boolean {
+    if (id !== this.#comparedWith) {
+      this.#comparedWith = id;
+      this.#isAfter = compareIds(this.message.id, id) > 0;
+    }
+    return this.#isAfter;
   }
 }
 
@@ -207,7 +221,7 @@ export class Hub<E> {
   }
 
   #deliver(member: HubMember<E>, state: MemberState, delivery: Delivery): void {
-    if (state.lastId !== undefined && compareIds(delivery.message.id, state.lastId) <= 0) return;
+    if (state.lastId !== undefined && !delivery.isAfter(state.lastId)) return;
     state.lastId = delivery.message.id;
     member.send(delivery.frame<E>());
   }

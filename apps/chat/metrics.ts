@@ -28,6 +28,9 @@ export class ChatMetrics {
   readonly bytesIn: Counter;
   /** Payload bytes queued to clients. */
   readonly bytesOut: Counter;
+  /** Frames and bytes sent since the last scrape: counted as plain numbers because a broadcast counts once per member. */
+  #pendingFramesOut = 0;
+  #pendingBytesOut = 0;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -57,7 +60,16 @@ export class ChatMetrics {
       },
     });
     this.messagesIn = new Counter({ name: 'wskit_chat_messages_in_total', help: 'Chat messages received and published.', registers });
-    this.messagesOut = new Counter({ name: 'wskit_chat_messages_out_total', help: 'Frames queued to chat clients.', registers });
+    const metrics = this;
+    this.messagesOut = new Counter({
+      name: 'wskit_chat_messages_out_total',
+      help: 'Frames queued to chat clients.',
+      registers,
+      collect() {
+        this.inc(metrics.#pendingFramesOut);
+        metrics.#pendingFramesOut = 0;
+      },
+    });
     this.dropped = new Counter({
       name: 'wskit_chat_messages_dropped_total',
       help: 'Client frames answered with an error frame, by reason.',
@@ -66,6 +78,20 @@ export class ChatMetrics {
     });
     this.evictions = new Counter({ name: 'wskit_chat_evictions_total', help: 'Clients closed because their send queue was full.', registers });
     this.bytesIn = new Counter({ name: 'wskit_chat_bytes_in_total', help: 'Payload bytes received from chat clients.', registers });
-    this.bytesOut = new Counter({ name: 'wskit_chat_bytes_out_total', help: 'Payload bytes queued to chat clients.', registers });
+    this.bytesOut = new Counter({
+      name: 'wskit_chat_bytes_out_total',
+      help: 'Payload bytes queued to chat clients.',
+      registers,
+      collect() {
+        this.inc(metrics.#pendingBytesOut);
+        metrics.#pendingBytesOut = 0;
+      },
+    });
+  }
+
+  /** countOut records one frame of `bytes` payload bytes sent to a client (added to the counters at the next scrape). */
+  countOut(bytes: number): void {
+    this.#pendingFramesOut++;
+    this.#pendingBytesOut += bytes;
   }
 }
