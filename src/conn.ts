@@ -321,30 +321,41 @@ export class Conn {
   }
 
   #inflate(type: MessageType, data: Buffer): void {
+    this.#inflater ??= new MessageInflater(this.#deflate?.peerNoContextTakeover ?? false);
+    let now: Buffer | null;
+    try {
+      now = this.#inflater.inflateNow(data, this.#maxMessageSize);
+    } catch (err) {
+      return this.#inflateFailed(err as Error);
+    }
+    if (now !== null) return this.#inflated(type, now);
     this.#inflating = true;
-    this.#inflater ??= new MessageInflater();
     this.#inflater.decompress(data, this.#maxMessageSize).then(
       (inflated) => {
         this.#inflating = false;
-        if (type === MessageType.Text && !isUtf8(inflated)) {
-          this.#pendingError = new ProtocolError(
-            'ERR_INVALID_UTF8',
-            'Invalid text message: not valid UTF-8',
-            CloseCode.InvalidPayloadData,
-          );
-          this.#core.events.length = 0;
-        } else {
-          this.#deliver({ type, data: inflated });
-        }
+        this.#inflated(type, inflated);
         this.#drainEvents();
       },
       (err: Error) => {
         this.#inflating = false;
-        this.#core.events.length = 0;
-        this.#pendingError = err;
+        this.#inflateFailed(err);
         this.#drainEvents();
       },
     );
+  }
+
+  #inflated(type: MessageType, data: Buffer): void {
+    if (type === MessageType.Text && !isUtf8(data)) {
+      this.#inflateFailed(new ProtocolError('ERR_INVALID_UTF8', 'Invalid text message: not valid UTF-8', CloseCode.InvalidPayloadData));
+    } else {
+      this.#deliver({ type, data });
+    }
+  }
+
+  /** Nothing after a message that cannot be inflated is delivered: the connection fails with its code. */
+  #inflateFailed(err: Error): void {
+    this.#core.events.length = 0;
+    this.#pendingError = err;
   }
 
   #deliver(message: Message): void {

@@ -3,12 +3,22 @@
  * file that imports zlib. The size limit is enforced on the inflated bytes as
  * they are produced, so a compression bomb stops at the limit.
  */
-import { constants, createDeflateRaw, createInflateRaw, type DeflateRaw, type InflateRaw } from 'node:zlib';
+import { kMaxLength } from 'node:buffer';
+import { constants, createDeflateRaw, createInflateRaw, inflateRawSync, type DeflateRaw, type InflateRaw } from 'node:zlib';
 import { CloseCode } from './constants.js';
 import { ProtocolError } from './errors.js';
 
 /** The four bytes every sync flush ends with, removed on send and restored on receive (§7.2.1, §7.2.2). */
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+/** An empty message compressed: one empty stored block, its sync-flush tail removed. */
+const EMPTY_MESSAGE = Buffer.from([0x00]);
+/**
+ * Compressed messages up to this size are inflated at once on the calling
+ * thread when each stands alone (the peer resets its context): a few
+ * microseconds, against a round trip through zlib's thread pool. Larger ones
+ * go to the pool, so a big message never stalls the event loop.
+ */
+export const SYNC_INFLATE_MAX = 16 * 1024;
 
 /** MessageDeflater compresses outgoing messages, one at a time. */
 export class MessageDeflater {
@@ -18,7 +28,8 @@ export class MessageDeflater {
   #length = 0;
 
   constructor(windowBits: number, noContextTakeover: boolean, level: number) {
-    this.#stream = createDeflateRaw({ windowBits, level, memLevel: 8 });
+    // Every write ends in a sync flush: one trip through zlib per message.
+    this.#stream = createDeflateRaw({ windowBits, level, memLevel: 8, flush: constants.Z_SYNC_FLUSH });
     this.#noContextTakeover = noContextTakeover;
     this.#stream.on('data', (chunk: Buffer) => {
       this.#chunks.push(chunk);
@@ -28,9 +39,10 @@ export class MessageDeflater {
 
   /** Compress one message. Calls must not overlap: the shell sends in order. */
   compress(data: Buffer): Promise<Buffer> {
+    // zlib makes nothing of an empty write; an empty stored block (RFC 7692 §7.2.3.6) is the whole message.
+    if (data.length === 0) return Promise.resolve(Buffer.from(EMPTY_MESSAGE));
     return new Promise((resolve, reject) => {
-      this.#stream.write(data);
-      this.#stream.flush(constants.Z_SYNC_FLUSH, () => {
+      const done = () => {
         let out = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#length);
         this.#chunks = [];
         this.#length = 0;
@@ -38,7 +50,8 @@ export class MessageDeflater {
         else if (out.length === 0) return reject(new Error('Compressor produced no output'));
         if (this.#noContextTakeover) this.#stream.reset();
         resolve(out);
-      });
+      };
+      this.#stream.write(data, done);
     });
   }
 
@@ -50,7 +63,9 @@ export class MessageDeflater {
 
 /** MessageInflater decompresses incoming messages, one at a time, under a size limit. */
 export class MessageInflater {
-  #stream: InflateRaw;
+  /** Made on first use: a peer that resets its context may never need one. */
+  #stream: InflateRaw | null = null;
+  readonly #peerResetsContext: boolean;
   #chunks: Buffer[] = [];
   #length = 0;
   #limit = 0;
@@ -59,25 +74,39 @@ export class MessageInflater {
   /** The peer ended its DEFLATE stream with a BFINAL block (RFC 7692 §7.2.3.4); its next message starts a new one. */
   #ended = false;
 
-  constructor() {
-    this.#stream = this.#open();
+  /** `peerResetsContext`: the peer agreed to no context takeover, so each message inflates on its own. */
+  constructor(peerResetsContext = false) {
+    this.#peerResetsContext = peerResetsContext;
+  }
+
+  /**
+   * inflateNow decompresses a small message that stands alone on the calling
+   * thread, or returns null when the message must go through
+   * {@link decompress} (the peer keeps its context, or it is over
+   * {@link SYNC_INFLATE_MAX}). Throws ProtocolError (1009 or 1007).
+   */
+  inflateNow(data: Buffer, limit: number): Buffer | null {
+    if (!this.#peerResetsContext || data.length > SYNC_INFLATE_MAX || this.#failed) return null;
+    try {
+      // maxOutputLength stops a bomb once it passes the limit, before the rest is made.
+      return inflateRawSync(Buffer.concat([data, TAIL]), { windowBits: 15, finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: Math.min(Math.max(limit, 1), kMaxLength) });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'ERR_BUFFER_TOO_LARGE') throw tooBig(limit);
+      throw new ProtocolError('ERR_INFLATE', `Invalid compressed message: ${(err as Error).message}`, CloseCode.InvalidPayloadData);
+    }
   }
 
   #open(): InflateRaw {
-    // A 15-bit window decodes any window the peer may use.
-    const stream = createInflateRaw({ windowBits: 15 });
+    // A 15-bit window decodes any window the peer may use; every write ends in a sync flush.
+    const stream = createInflateRaw({ windowBits: 15, flush: constants.Z_SYNC_FLUSH });
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('end', () => {
       this.#ended = true;
     });
     stream.on('error', (err: Error) => {
-      const protocolError = new ProtocolError(
-        'ERR_INFLATE',
-        `Invalid compressed message: ${err.message}`,
-        CloseCode.InvalidPayloadData,
-      );
-      this.#failed = protocolError;
-      this.#reject?.(protocolError);
+      this.#failed ??= new ProtocolError('ERR_INFLATE', `Invalid compressed message: ${err.message}`, CloseCode.InvalidPayloadData);
+      this.#reject?.(this.#failed);
     });
     return stream;
   }
@@ -86,14 +115,10 @@ export class MessageInflater {
     if (this.#failed) return;
     this.#length += chunk.length;
     if (this.#length > this.#limit) {
-      this.#failed = new ProtocolError(
-        'ERR_MESSAGE_TOO_BIG',
-        `Decompressed message of more than ${this.#limit} bytes exceeds the limit`,
-        CloseCode.MessageTooBig,
-      );
+      this.#failed = tooBig(this.#limit);
       this.#chunks = [];
       // Stop zlib from producing more: the bomb is defused here, not at the end.
-      this.#stream.pause();
+      this.#stream?.pause();
       this.#reject?.(this.#failed);
       return;
     }
@@ -105,17 +130,19 @@ export class MessageInflater {
     if (this.#failed) return Promise.reject(this.#failed);
     if (this.#ended) {
       // zlib ignores input after a stream's end, which would turn every later message into nothing.
-      this.#stream.close();
-      this.#stream = this.#open();
+      this.#stream?.close();
+      this.#stream = null;
       this.#ended = false;
     }
+    const stream = (this.#stream ??= this.#open());
     this.#limit = limit;
     return new Promise((resolve, reject) => {
       this.#reject = reject;
-      this.#stream.write(data);
-      this.#stream.write(TAIL);
-      this.#stream.flush(() => {
+      stream.write(Buffer.concat([data, TAIL]), (err) => {
         this.#reject = null;
+        if (err && !this.#failed) {
+          this.#failed = new ProtocolError('ERR_INFLATE', `Invalid compressed message: ${err.message}`, CloseCode.InvalidPayloadData);
+        }
         if (this.#failed) return reject(this.#failed);
         const out = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#length);
         this.#chunks = [];
@@ -127,6 +154,10 @@ export class MessageInflater {
 
   /** Release zlib's memory. */
   close(): void {
-    this.#stream.close();
+    this.#stream?.close();
   }
+}
+
+function tooBig(limit: number): ProtocolError {
+  return new ProtocolError('ERR_MESSAGE_TOO_BIG', `Decompressed message of more than ${limit} bytes exceeds the limit`, CloseCode.MessageTooBig);
 }

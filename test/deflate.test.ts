@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { CloseCode } from '../src/constants.js';
-import { MessageDeflater, MessageInflater } from '../src/deflate.js';
+import { MessageDeflater, MessageInflater, SYNC_INFLATE_MAX } from '../src/deflate.js';
 import { ProtocolError } from '../src/errors.js';
 import { FUZZ_SEED, fuzzRuns, hex, toHex } from './helpers/bytes.js';
 
@@ -119,9 +119,12 @@ test('MessageDeflater and MessageInflater round-trip random messages for every w
       ),
       async (windowBits, noContextTakeover, messages) => {
         await withPair(windowBits, noContextTakeover, async (deflater, inflater) => {
+          // Without context takeover each message stands alone, so the synchronous path decodes it too.
+          const standalone = new MessageInflater(true);
           for (const message of messages) {
             const compressed = await deflater.compress(Buffer.from(message));
             assert.deepEqual(await inflater.decompress(compressed, message.length), Buffer.from(message));
+            if (noContextTakeover) assert.deepEqual(standalone.inflateNow(compressed, message.length), Buffer.from(message));
           }
         });
       },
@@ -176,4 +179,34 @@ test('MessageInflater refuses further messages after corrupt data', async () => 
   } finally {
     inflater.close();
   }
+});
+
+test('MessageInflater.inflateNow takes only small messages of a peer that resets its context', async () => {
+  const small = zlib.deflateRawSync(Buffer.from('hello hello hello'), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+  assert.equal(new MessageInflater(false).inflateNow(small, MiB), null, 'a peer that keeps its context needs the stream');
+  assert.equal(new MessageInflater(true).inflateNow(small, MiB)?.toString(), 'hello hello hello');
+  const random = Buffer.from(Array.from({ length: SYNC_INFLATE_MAX * 2 }, (_, i) => (i * 7919) % 251));
+  const large = zlib.deflateRawSync(random, { level: 0, finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+  assert.ok(large.length > SYNC_INFLATE_MAX);
+  const inflater = new MessageInflater(true);
+  assert.equal(inflater.inflateNow(large, MiB), null, 'a large message goes to the thread pool');
+  try {
+    assert.deepEqual(await inflater.decompress(large, MiB), random);
+  } finally {
+    inflater.close();
+  }
+});
+
+test('MessageInflater.inflateNow holds the limit (1009, a bomb stopped at it) and refuses corrupt data (1007)', () => {
+  const inflater = new MessageInflater(true);
+  const exact = zlib.deflateRawSync(Buffer.alloc(5000, 7), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  assert.equal(inflater.inflateNow(exact, 5000)?.length, 5000);
+  assert.throws(() => inflater.inflateNow(exact, 4999), isProtocolError(CloseCode.MessageTooBig));
+  // 16 MiB of zeros in under 16 KiB on the wire: stopped at the 1 MiB limit, not inflated whole.
+  const bomb = zlib.deflateRawSync(Buffer.alloc(16 * MiB), { level: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  assert.ok(bomb.length <= SYNC_INFLATE_MAX, `the bomb is ${bomb.length} bytes`);
+  const before = process.memoryUsage().arrayBuffers;
+  assert.throws(() => inflater.inflateNow(bomb, MiB), isProtocolError(CloseCode.MessageTooBig));
+  assert.ok(process.memoryUsage().arrayBuffers - before < 8 * MiB, 'the bomb was not inflated whole');
+  assert.throws(() => inflater.inflateNow(hex('ff ff ff ff'), 100), isProtocolError(CloseCode.InvalidPayloadData));
 });

@@ -31,6 +31,8 @@ export interface DeflateParams {
   windowBits: number;
   /** Reset our compressor after each message. */
   noContextTakeover: boolean;
+  /** The peer resets its compressor after each message, so each of its messages inflates on its own. */
+  peerNoContextTakeover: boolean;
   /** The agreed `Sec-WebSocket-Extensions` value. */
   header: string;
 }
@@ -124,12 +126,11 @@ export function acceptDeflateOffer(offers: ExtensionOffer[], options: DeflateOpt
     const serverNoContext = p.server_no_context_takeover === true || (options.noContextTakeover ?? false);
     const parts = ['permessage-deflate'];
     if (serverNoContext) parts.push('server_no_context_takeover');
-    if (options.requestNoContextTakeover || p.client_no_context_takeover === true) {
-      parts.push('client_no_context_takeover');
-    }
+    const clientNoContext = options.requestNoContextTakeover === true || p.client_no_context_takeover === true;
+    if (clientNoContext) parts.push('client_no_context_takeover');
     if (p.server_max_window_bits !== undefined || serverBits < 15) parts.push(`server_max_window_bits=${serverBits}`);
     if (clientBits !== null && clientBits < 15) parts.push(`client_max_window_bits=${clientBits}`);
-    return { windowBits: serverBits, noContextTakeover: serverNoContext, header: parts.join('; ') };
+    return { windowBits: serverBits, noContextTakeover: serverNoContext, peerNoContextTakeover: clientNoContext, header: parts.join('; ') };
   }
   return null;
 }
@@ -177,7 +178,12 @@ export function acceptDeflateAnswer(
     clientBits = Math.min(clientBits, bits);
   }
   const noContext = p.client_no_context_takeover === true || (options.noContextTakeover ?? false);
-  return { windowBits: clientBits, noContextTakeover: noContext, header: formatOffer(answer) };
+  return {
+    windowBits: clientBits,
+    noContextTakeover: noContext,
+    peerNoContextTakeover: p.server_no_context_takeover === true,
+    header: formatOffer(answer),
+  };
 }
 
 function formatOffer(offer: ExtensionOffer): string {

@@ -68,30 +68,35 @@ test('acceptDeflateOffer accepts a plain offer with the defaults', () => {
   assert.deepEqual(acceptDeflateOffer(parseExtensions('permessage-deflate')!), {
     windowBits: 15,
     noContextTakeover: false,
+    peerNoContextTakeover: false,
     header: 'permessage-deflate',
   });
 });
 
 test('acceptDeflateOffer answers each RFC 7692 §7.1 parameter', () => {
-  const cases: [string, string, number, boolean][] = [
-    // offer, answer header, our window bits, our no-context-takeover
-    ['permessage-deflate; server_no_context_takeover', 'permessage-deflate; server_no_context_takeover', 15, true],
-    ['permessage-deflate; client_no_context_takeover', 'permessage-deflate; client_no_context_takeover', 15, false],
-    ['permessage-deflate; server_max_window_bits=10', 'permessage-deflate; server_max_window_bits=10', 10, false],
-    ['permessage-deflate; server_max_window_bits=15', 'permessage-deflate; server_max_window_bits=15', 15, false],
-    ['permessage-deflate; server_max_window_bits=9', 'permessage-deflate; server_max_window_bits=9', 9, false],
-    ['permessage-deflate; client_max_window_bits', 'permessage-deflate', 15, false],
-    ['permessage-deflate; client_max_window_bits=10', 'permessage-deflate; client_max_window_bits=10', 15, false],
+  const cases: [string, string, number, boolean, boolean][] = [
+    // offer, answer header, our window bits, our no-context-takeover, the client's
+    ['permessage-deflate; server_no_context_takeover', 'permessage-deflate; server_no_context_takeover', 15, true, false],
+    ['permessage-deflate; client_no_context_takeover', 'permessage-deflate; client_no_context_takeover', 15, false, true],
+    ['permessage-deflate; server_max_window_bits=10', 'permessage-deflate; server_max_window_bits=10', 10, false, false],
+    ['permessage-deflate; server_max_window_bits=15', 'permessage-deflate; server_max_window_bits=15', 15, false, false],
+    ['permessage-deflate; server_max_window_bits=9', 'permessage-deflate; server_max_window_bits=9', 9, false, false],
+    ['permessage-deflate; client_max_window_bits', 'permessage-deflate', 15, false, false],
+    ['permessage-deflate; client_max_window_bits=10', 'permessage-deflate; client_max_window_bits=10', 15, false, false],
     [
       'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=11',
       'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=11',
       12,
       true,
+      true,
     ],
   ];
-  for (const [offered, header, windowBits, noContextTakeover] of cases) {
-    assert.deepEqual(acceptDeflateOffer(parseExtensions(offered)!), { windowBits, noContextTakeover, header }, offered);
+  for (const [offered, header, windowBits, noContextTakeover, peerNoContextTakeover] of cases) {
+    assert.deepEqual(acceptDeflateOffer(parseExtensions(offered)!), { windowBits, noContextTakeover, peerNoContextTakeover, header }, offered);
   }
+  // Asked for by the server's options, the client's reset is agreed even when not offered.
+  const asked = acceptDeflateOffer(parseExtensions('permessage-deflate')!, { requestNoContextTakeover: true });
+  assert.deepEqual(asked && [asked.header, asked.peerNoContextTakeover], ['permessage-deflate; client_no_context_takeover', true]);
 });
 
 test('acceptDeflateOffer declines offers with bad, unknown or repeated parameters', () => {
@@ -119,6 +124,7 @@ test('acceptDeflateOffer accepts server_max_window_bits=8, which the server hono
   assert.deepEqual(acceptDeflateOffer(parseExtensions('permessage-deflate; server_max_window_bits=8')!), {
     windowBits: 8,
     noContextTakeover: false,
+    peerNoContextTakeover: false,
     header: 'permessage-deflate; server_max_window_bits=8',
   });
 });
@@ -149,20 +155,24 @@ test('deflateOfferHeader offers client_max_window_bits and the context-takeover 
 });
 
 test('acceptDeflateAnswer accepts valid answers and reports how the client compresses', () => {
-  const cases: [string, DeflateOptions, number, boolean][] = [
-    ['permessage-deflate', {}, 15, false],
-    ['permessage-deflate; client_max_window_bits=9', {}, 9, false],
+  const cases: [string, DeflateOptions, number, boolean, boolean][] = [
+    ['permessage-deflate', {}, 15, false, false],
+    ['permessage-deflate; client_max_window_bits=9', {}, 9, false, false],
     // Our offer's bare client_max_window_bits accepts 8 too (RFC 7692 §7.1.2.2); Conn then sends uncompressed.
-    ['permessage-deflate; client_max_window_bits=8', {}, 8, false],
-    ['permessage-deflate; client_max_window_bits=12', { maxWindowBits: 10 }, 10, false],
-    ['permessage-deflate; client_no_context_takeover', {}, 15, true],
-    ['permessage-deflate', { noContextTakeover: true }, 15, true],
-    ['permessage-deflate; server_no_context_takeover; server_max_window_bits=10', { requestNoContextTakeover: true }, 15, false],
+    ['permessage-deflate; client_max_window_bits=8', {}, 8, false, false],
+    ['permessage-deflate; client_max_window_bits=12', { maxWindowBits: 10 }, 10, false, false],
+    ['permessage-deflate; client_no_context_takeover', {}, 15, true, false],
+    ['permessage-deflate', { noContextTakeover: true }, 15, true, false],
+    ['permessage-deflate; server_no_context_takeover; server_max_window_bits=10', { requestNoContextTakeover: true }, 15, false, true],
   ];
-  for (const [header, options, windowBits, noContextTakeover] of cases) {
+  for (const [header, options, windowBits, noContextTakeover, peerNoContextTakeover] of cases) {
     const result = acceptDeflateAnswer(offer(header), options);
     assert.ok(typeof result !== 'string', `${header}: ${String(result)}`);
-    assert.deepEqual([result.windowBits, result.noContextTakeover, result.header], [windowBits, noContextTakeover, header], header);
+    assert.deepEqual(
+      [result.windowBits, result.noContextTakeover, result.peerNoContextTakeover, result.header],
+      [windowBits, noContextTakeover, peerNoContextTakeover, header],
+      header,
+    );
   }
 });
 

@@ -141,7 +141,7 @@ test('checkRequest negotiates permessage-deflate only when compression is enable
   assert.ok(off.ok && off.deflate === null);
   const on = checkRequest('GET', '1.1', headers, { compression: {} });
   assert.ok(on.ok);
-  assert.deepEqual(on.deflate, { windowBits: 15, noContextTakeover: false, header: 'permessage-deflate' });
+  assert.deepEqual(on.deflate, { windowBits: 15, noContextTakeover: false, peerNoContextTakeover: false, header: 'permessage-deflate' });
 });
 
 test('checkRequest answers a malformed Sec-WebSocket-Extensions header with 400', () => {
@@ -151,7 +151,7 @@ test('checkRequest answers a malformed Sec-WebSocket-Extensions header with 400'
 
 test('buildAcceptResponse writes the 101 head with accept key, subprotocol, extension and extra headers', () => {
   const head = buildAcceptResponse(
-    { ok: true, key: KEY, protocols: ['chat'], protocol: 'chat', deflate: { windowBits: 15, noContextTakeover: false, header: 'permessage-deflate' } },
+    { ok: true, key: KEY, protocols: ['chat'], protocol: 'chat', deflate: { windowBits: 15, noContextTakeover: false, peerNoContextTakeover: false, header: 'permessage-deflate' } },
     { 'Set-Cookie': ['a=1', 'b=2'] },
   );
   assert.equal(
@@ -245,6 +245,7 @@ test('checkResponse accepts a permessage-deflate answer and reports how to compr
   assert.deepEqual(check.deflate, {
     windowBits: 10,
     noContextTakeover: true,
+    peerNoContextTakeover: false,
     header: 'permessage-deflate; client_no_context_takeover; client_max_window_bits=10',
   });
   assert.equal(check.extensions, 'permessage-deflate; client_no_context_takeover; client_max_window_bits=10');
