@@ -95,8 +95,19 @@ async function openRaw(l: Load): Promise<Peer> {
     close: () => conn.socket.destroy(),
   };
   const offer = l.deflate ? 'permessage-deflate; client_no_context_takeover' : '';
-  const conn = await rawConnect(Number(url.port), url.pathname, offer, false, (fin) => {
-    if (fin) onEcho(peer);
+  // An echo is a whole text message; uncompressed, it must be as long as what was sent.
+  let messageLength = 0;
+  let compressedEcho = false;
+  const conn = await rawConnect(Number(url.port), url.pathname, offer, false, (fin, opcode, _payload, length, rsv1) => {
+    if (opcode >= 8) return;
+    if (opcode === 0x1) {
+      messageLength = 0;
+      compressedEcho = rsv1;
+    }
+    messageLength += length;
+    if (!fin) return;
+    if (opcode > 0x1 || (!compressedEcho && messageLength !== l.size)) errors++;
+    onEcho(peer);
   });
   conn.socket.on('error', () => errors++);
   const compressed = l.deflate && conn.extensions.includes('permessage-deflate');

@@ -10,8 +10,13 @@ import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { constants, deflateRawSync } from 'node:zlib';
 
-/** FrameHandler receives each complete frame; `payload` is null for data frames when payloads are not kept. */
-export type FrameHandler = (fin: boolean, opcode: number, payload: Buffer | null) => void;
+/**
+ * FrameHandler receives each complete frame: `payload` is null for data
+ * frames when payloads are not kept; `length` is the frame's payload length
+ * and `rsv1` its compression bit, so a caller can check what came back
+ * without keeping it.
+ */
+export type FrameHandler = (fin: boolean, opcode: number, payload: Buffer | null, length: number, rsv1: boolean) => void;
 
 /** maskedFrame encodes one masked client frame (RFC 6455 §5.2) with a fresh random key. */
 export function maskedFrame(opcode: number, payload: Buffer, rsv1 = false): Buffer {
@@ -53,6 +58,8 @@ export class FrameReader {
   private opcode = 0;
   private parts: Buffer[] = [];
   private keepThis = false;
+  private length = 0;
+  private rsv1 = false;
 
   constructor(
     private readonly keepData: boolean,
@@ -86,6 +93,8 @@ export class FrameReader {
     this.fin = (b0 & 0x80) !== 0;
     this.opcode = b0 & 0x0f;
     this.remaining = len7 === 126 ? this.head.readUInt16BE(2) : len7 === 127 ? this.head.readUInt32BE(2) * 2 ** 32 + this.head.readUInt32BE(6) : len7;
+    this.length = this.remaining;
+    this.rsv1 = (b0 & 0x40) !== 0;
     this.keepThis = this.keepData || this.opcode >= 8;
     this.inHeader = false;
     if (this.remaining === 0) this.emit();
@@ -97,7 +106,7 @@ export class FrameReader {
     this.inHeader = true;
     this.headLen = 0;
     this.need = 2;
-    this.onFrame(this.fin, this.opcode, payload);
+    this.onFrame(this.fin, this.opcode, payload, this.length, this.rsv1);
   }
 }
 
@@ -121,10 +130,10 @@ export function rawConnect(port: number, path: string, extensions: string, keepD
       socket.destroy();
       reject(new Error(`handshake with 127.0.0.1:${port}${path} took over 10 s`));
     }, 10_000);
-    const reader = new FrameReader(keepData, (fin, opcode, payload) => {
+    const reader = new FrameReader(keepData, (fin, opcode, payload, length, rsv1) => {
       if (opcode === 0x9) socket.write(maskedFrame(0xa, payload!));
       else if (opcode === 0x8) socket.end(maskedFrame(0x8, payload!.subarray(0, 2)));
-      else if (opcode < 0x8) onData(fin, opcode, payload);
+      else if (opcode < 0x8) onData(fin, opcode, payload, length, rsv1);
     });
     let head = Buffer.alloc(0);
     const onHandshake = (chunk: Buffer) => {
