@@ -431,6 +431,7 @@ test('Conn backpressure: an unread 100 MiB from an npm ws client stays in the cl
 test('Conn write waits while the peer does not read and resolves once it reads', async (t) => {
   const { client, server } = await pair(t, { writeBufferSize: 64 * 1024 }, { maxMessageSize: 8 * 1024 * 1024 });
   const big = Buffer.alloc(8 * 1024 * 1024, 3);
+  assert.equal(server.needsDrain, false);
   // Loopback buffers take a few MiB; keep writing until a write has to wait (bounded).
   let blocked: Promise<void> | null = null;
   let written = 0;
@@ -441,9 +442,33 @@ test('Conn write waits while the peer does not read and resolves once it reads',
   }
   assert.ok(blocked, 'a write should wait while the client does not read');
   assert.ok(server.bufferedAmount > 64 * 1024, `bufferedAmount ${server.bufferedAmount}`);
+  assert.equal(server.needsDrain, true, 'needsDrain tells a broadcaster to queue instead of writing');
+  assert.equal(server.writable, true, 'a slow peer does not make the connection unwritable');
   for (let i = 0; i < written; i++) assert.equal((await client.read()).data.length, big.length);
   await blocked;
   assert.ok(server.bufferedAmount <= 64 * 1024);
+  assert.equal(server.needsDrain, false);
+});
+
+test('Conn writable is true while open and false once a close frame is sent or received, or the socket dropped', async (t) => {
+  const first = await pair(t);
+  assert.equal(first.server.writable, true);
+  assert.equal(first.client.writable, true);
+  const closing = first.server.close(1000, 'bye');
+  assert.equal(first.server.writable, false, 'after sending a close frame');
+  await assert.rejects(first.server.write('text', 'late'), CloseError);
+  await assert.rejects(first.client.read(), CloseError);
+  assert.equal(first.client.writable, false, 'after receiving a close frame');
+  await closing;
+
+  const second = await pair(t);
+  second.client.terminate();
+  await second.server.closed;
+  assert.equal(second.server.writable, false, 'after the peer dropped TCP');
+
+  const third = await pair(t);
+  third.server.setWriteDeadline(Date.now() - 1);
+  assert.equal(third.server.writable, false, 'after the write deadline passed');
 });
 
 test('PreparedMessage sent to many connections arrives intact at each', async (t) => {
