@@ -389,6 +389,12 @@ export class Conn {
     if (this.#deflate !== null && this.#deflate.windowBits >= MIN_ZLIB_WINDOW_BITS && payload.length >= this.#threshold) {
       this.#deflater ??= new MessageDeflater(this.#deflate.windowBits, this.#deflate.noContextTakeover, this.#level);
       const deflater = this.#deflater;
+      // A small message that stands alone is compressed here and now, unless earlier sends are still queued.
+      const now = this.#sendChain === null ? deflater.compressNow(Buffer.isBuffer(payload) ? payload : Buffer.from(payload)) : null;
+      if (now !== null) {
+        this.#writeFrame(opcode, now, true);
+        return this.#flushed();
+      }
       return this.#enqueue(() =>
         deflater.compress(Buffer.isBuffer(payload) ? payload : Buffer.from(payload)).then((compressed) => {
           this.#writeFrame(opcode, compressed, true);

@@ -73,6 +73,14 @@ export const Defaults = {
   writeBufferSize: 64 * 1024,
   /** Messages smaller than this are sent uncompressed even with permessage-deflate. */
   compressionThreshold: 1024,
+  /**
+   * A server compresses each message on its own (server_no_context_takeover):
+   * no zlib state of hundreds of KiB kept per connection, and small messages
+   * compressed at once instead of through the thread pool. The ratio is worse
+   * for runs of similar messages; `compression: { noContextTakeover: false }`
+   * keeps the context.
+   */
+  serverNoContextTakeover: true,
 } as const;
 
 /** Longest payload of a control frame (RFC 6455 §5.5). */

@@ -4,7 +4,7 @@
  * they are produced, so a compression bomb stops at the limit.
  */
 import { kMaxLength } from 'node:buffer';
-import { constants, createDeflateRaw, createInflateRaw, inflateRawSync, type DeflateRaw, type InflateRaw } from 'node:zlib';
+import { constants, createDeflateRaw, createInflateRaw, deflateRawSync, inflateRawSync, type DeflateRaw, type InflateRaw } from 'node:zlib';
 import { CloseCode } from './constants.js';
 import { ProtocolError } from './errors.js';
 
@@ -19,46 +19,77 @@ const EMPTY_MESSAGE = Buffer.from([0x00]);
  * go to the pool, so a big message never stalls the event loop.
  */
 export const SYNC_INFLATE_MAX = 16 * 1024;
+/**
+ * Messages up to this size are compressed at once on the calling thread when
+ * we reset our context after each message anyway (tens of microseconds,
+ * against a thread-pool round trip); larger ones go to the pool.
+ */
+export const SYNC_DEFLATE_MAX = 8 * 1024;
 
 /** MessageDeflater compresses outgoing messages, one at a time. */
 export class MessageDeflater {
-  readonly #stream: DeflateRaw;
+  /** Made on first use: without context takeover, small messages never need it. */
+  #stream: DeflateRaw | null = null;
+  readonly #windowBits: number;
+  readonly #level: number;
   readonly #noContextTakeover: boolean;
   #chunks: Buffer[] = [];
   #length = 0;
 
   constructor(windowBits: number, noContextTakeover: boolean, level: number) {
-    // Every write ends in a sync flush: one trip through zlib per message.
-    this.#stream = createDeflateRaw({ windowBits, level, memLevel: 8, flush: constants.Z_SYNC_FLUSH });
+    this.#windowBits = windowBits;
+    this.#level = level;
     this.#noContextTakeover = noContextTakeover;
-    this.#stream.on('data', (chunk: Buffer) => {
-      this.#chunks.push(chunk);
-      this.#length += chunk.length;
-    });
+  }
+
+  /**
+   * compressNow compresses a small message on the calling thread when every
+   * message stands alone (no context takeover), or returns null when it must
+   * go through {@link compress} (context kept, or over {@link SYNC_DEFLATE_MAX}).
+   */
+  compressNow(data: Buffer): Buffer | null {
+    if (!this.#noContextTakeover || data.length > SYNC_DEFLATE_MAX) return null;
+    if (data.length === 0) return Buffer.from(EMPTY_MESSAGE);
+    const out = deflateRawSync(data, { windowBits: this.#windowBits, level: this.#level, memLevel: 8, finishFlush: constants.Z_SYNC_FLUSH });
+    return withoutTail(out);
   }
 
   /** Compress one message. Calls must not overlap: the shell sends in order. */
   compress(data: Buffer): Promise<Buffer> {
     // zlib makes nothing of an empty write; an empty stored block (RFC 7692 §7.2.3.6) is the whole message.
     if (data.length === 0) return Promise.resolve(Buffer.from(EMPTY_MESSAGE));
+    const stream = (this.#stream ??= this.#open());
     return new Promise((resolve, reject) => {
-      const done = () => {
-        let out = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#length);
+      stream.write(data, () => {
+        const out = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#length);
         this.#chunks = [];
         this.#length = 0;
-        if (out.length >= 4 && out.subarray(out.length - 4).equals(TAIL)) out = out.subarray(0, out.length - 4);
-        else if (out.length === 0) return reject(new Error('Compressor produced no output'));
-        if (this.#noContextTakeover) this.#stream.reset();
-        resolve(out);
-      };
-      this.#stream.write(data, done);
+        if (out.length === 0) return reject(new Error('Compressor produced no output'));
+        if (this.#noContextTakeover) stream.reset();
+        resolve(withoutTail(out));
+      });
     });
+  }
+
+  #open(): DeflateRaw {
+    // Every write ends in a sync flush: one trip through zlib per message.
+    const stream = createDeflateRaw({ windowBits: this.#windowBits, level: this.#level, memLevel: 8, flush: constants.Z_SYNC_FLUSH });
+    stream.on('data', (chunk: Buffer) => {
+      this.#chunks.push(chunk);
+      this.#length += chunk.length;
+    });
+    return stream;
   }
 
   /** Release zlib's memory. */
   close(): void {
-    this.#stream.close();
+    this.#stream?.close();
   }
+}
+
+/** Removes the 00 00 ff ff that ends every sync flush (RFC 7692 §7.2.1). */
+function withoutTail(out: Buffer): Buffer {
+  return out.length >= 4 && out.subarray(out.length - 4).equals(TAIL) ? out.subarray(0, out.length - 4) : out;
 }
 
 /** MessageInflater decompresses incoming messages, one at a time, under a size limit. */

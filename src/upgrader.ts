@@ -34,7 +34,11 @@ export interface UpgraderOptions {
   checkOrigin?: (req: IncomingMessage) => boolean;
   /** Subprotocols this server speaks, in order of preference. Default none. */
   subprotocols?: string[];
-  /** Accept permessage-deflate (true, or settings). Default false. */
+  /**
+   * Accept permessage-deflate (true, or settings). Default false. When on, the
+   * server resets its compressor after each message unless `noContextTakeover`
+   * is set to false (see `Defaults.serverNoContextTakeover`).
+   */
   compression?: boolean | DeflateOptions;
   /** Time the closing handshake may take, in ms. Default 5 s. */
   closeTimeout?: number;
@@ -77,8 +81,9 @@ export class Upgrader {
 
   constructor(options: UpgraderOptions = {}) {
     this.#options = options;
-    this.#compression =
-      options.compression === true ? {} : options.compression ? options.compression : false;
+    this.#compression = options.compression
+      ? { noContextTakeover: Defaults.serverNoContextTakeover, ...(options.compression === true ? {} : options.compression) }
+      : false;
   }
 
   /** The handshake timeout in ms (the option, or the default). */

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { CloseCode } from '../src/constants.js';
-import { MessageDeflater, MessageInflater, SYNC_INFLATE_MAX } from '../src/deflate.js';
+import { MessageDeflater, MessageInflater, SYNC_DEFLATE_MAX, SYNC_INFLATE_MAX } from '../src/deflate.js';
 import { ProtocolError } from '../src/errors.js';
 import { FUZZ_SEED, fuzzRuns, hex, toHex } from './helpers/bytes.js';
 
@@ -209,4 +209,23 @@ test('MessageInflater.inflateNow holds the limit (1009, a bomb stopped at it) an
   assert.throws(() => inflater.inflateNow(bomb, MiB), isProtocolError(CloseCode.MessageTooBig));
   assert.ok(process.memoryUsage().arrayBuffers - before < 8 * MiB, 'the bomb was not inflated whole');
   assert.throws(() => inflater.inflateNow(hex('ff ff ff ff'), 100), isProtocolError(CloseCode.InvalidPayloadData));
+});
+
+test('MessageDeflater.compressNow compresses a small message on the spot only when every message stands alone', async () => {
+  const message = Buffer.from('The quick brown fox jumps over the lazy dog. '.repeat(40));
+  const keeping = new MessageDeflater(15, false, 1);
+  assert.equal(keeping.compressNow(message), null, 'with context takeover the stream must see every message');
+  const resetting = new MessageDeflater(15, true, 1);
+  const now = resetting.compressNow(message)!;
+  assert.ok(now.length < message.length / 4, `${now.length} bytes`);
+  assert.notDeepEqual(now.subarray(-4), hex('00 00 ff ff'), 'the sync-flush tail is removed');
+  assert.deepEqual(await inflateOnce(now), message);
+  assert.deepEqual(new MessageInflater(true).inflateNow(now, MiB), message);
+  // The pool's output for the same message decodes the same way, and the two can alternate.
+  assert.deepEqual(await inflateOnce(await resetting.compress(message)), message);
+  assert.deepEqual(await inflateOnce(resetting.compressNow(message)!), message);
+  assert.deepEqual(await inflateOnce(resetting.compressNow(Buffer.alloc(0))!), Buffer.alloc(0));
+  assert.equal(resetting.compressNow(Buffer.alloc(SYNC_DEFLATE_MAX + 1)), null, 'a large message goes to the thread pool');
+  resetting.close();
+  keeping.close();
 });

@@ -181,6 +181,28 @@ test('Upgrader maxMessageSize counts the inflated size of a compressed message',
   assert.ok(isCloseError(err, 1009), `got ${String(err)}`);
 });
 
+test('Upgrader compression resets the server context by default, keeps it on request, and both carry messages both ways', async (t) => {
+  const message = Buffer.from('{"price":101.25,"symbol":"WSKT"} '.repeat(100));
+  for (const [compression, header] of [
+    [true, 'permessage-deflate; server_no_context_takeover'],
+    [{ noContextTakeover: false }, 'permessage-deflate'],
+    // Every message compressed, the empty one too (64 KiB goes through the thread pool in each case).
+    [{ threshold: 0 }, 'permessage-deflate; server_no_context_takeover'],
+  ] as const) {
+    const server = await listen(t, { compression });
+    const { conn } = await dial(server.url, { compression: true });
+    assert.equal(conn.extensions, header);
+    const accepted = (await server.next()).conn!;
+    for (const payload of [message, message, Buffer.alloc(64 * 1024, 'x'), Buffer.alloc(0)]) {
+      await accepted.write('text', payload);
+      assert.deepEqual((await conn.read()).data, payload);
+      await conn.write('text', payload);
+      assert.deepEqual((await accepted.read()).data, payload);
+    }
+    conn.terminate();
+  }
+});
+
 test('Upgrader adds the given response headers to the 101', async (t) => {
   const server = await listen(t, {}, { 'X-Served-By': 'wskit-test', 'Set-Cookie': 'session=abc' });
   const { conn, response } = await dial(server.url);

@@ -13,7 +13,7 @@ export interface ExtensionOffer {
 
 /** Settings for permessage-deflate, for `Upgrader` and `dial`. */
 export interface DeflateOptions {
-  /** Reset our compressor after every message (less memory, worse ratio). Default false. */
+  /** Reset our compressor after every message (less memory, worse ratio). Default: true for `Upgrader` (`Defaults.serverNoContextTakeover`), false for `dial`. */
   noContextTakeover?: boolean;
   /** Ask the peer to reset its compressor after every message. Default false. */
   requestNoContextTakeover?: boolean;
