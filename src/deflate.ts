@@ -35,6 +35,8 @@ export class MessageDeflater {
   readonly #noContextTakeover: boolean;
   #chunks: Buffer[] = [];
   #length = 0;
+  /** Set by close: a compression still in flight then rejects instead of touching the released stream. */
+  #closed = false;
 
   constructor(windowBits: number, noContextTakeover: boolean, level: number) {
     this.#windowBits = windowBits;
@@ -58,9 +60,12 @@ export class MessageDeflater {
   compress(data: Buffer): Promise<Buffer> {
     // zlib makes nothing of an empty write; an empty stored block (RFC 7692 §7.2.3.6) is the whole message.
     if (data.length === 0) return Promise.resolve(Buffer.from(EMPTY_MESSAGE));
+    if (this.#closed) return Promise.reject(new Error('Compressor closed: the connection has ended'));
     const stream = (this.#stream ??= this.#open());
     return new Promise((resolve, reject) => {
       stream.write(data, () => {
+        // The connection ended while zlib worked: the stream is released, so reset would crash.
+        if (this.#closed) return reject(new Error('Compressor closed: the connection has ended'));
         const out = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#length);
         this.#chunks = [];
         this.#length = 0;
@@ -83,6 +88,7 @@ export class MessageDeflater {
 
   /** Release zlib's memory. */
   close(): void {
+    this.#closed = true;
     this.#stream?.close();
   }
 }

@@ -229,3 +229,17 @@ test('MessageDeflater.compressNow compresses a small message on the spot only wh
   resetting.close();
   keeping.close();
 });
+
+test('MessageDeflater closed while zlib is compressing rejects the message instead of crashing the process', async () => {
+  // 8 MiB of scrambled bytes keeps zlib busy for tens of milliseconds, so the close lands mid-message.
+  const big = Buffer.alloc(8 * MiB);
+  for (let i = 0; i < big.length; i++) big[i] = ((i * 2654435761) >>> 24) & 0xff;
+  for (const noContextTakeover of [true, false]) {
+    const deflater = new MessageDeflater(15, noContextTakeover, 1);
+    const compressing = deflater.compress(big);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    deflater.close();
+    await assert.rejects(compressing, /Compressor closed/);
+    await assert.rejects(deflater.compress(Buffer.from('after close')), /Compressor closed/);
+  }
+});
