@@ -8,7 +8,7 @@ import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { CloseCode, Defaults, MAX_CONTROL_PAYLOAD, MessageType, Opcode } from './constants.js';
 import { Deadline } from './deadline.js';
-import { MessageDeflater, MessageInflater } from './deflate.js';
+import { MIN_RAW_WINDOW_BITS, MessageDeflater, MessageInflater } from './deflate.js';
 import { CloseError, ProtocolError, TimeoutError } from './errors.js';
 import { parseJSON } from './json.js';
 import type { PreparedMessage } from './prepared-message.js';
@@ -54,8 +54,6 @@ const OWNER = Symbol('wskit.conn');
 type OwnedSocket = Socket & { [OWNER]: Conn };
 /** 'close' always follows a socket error; the connection ends there (1006 unless a close frame came). */
 function ignoreError(): void {}
-/** Smallest window zlib compresses with; a smaller agreed window means sending uncompressed. */
-const MIN_ZLIB_WINDOW_BITS = 9;
 const NORMAL_CLOSES: ReadonlySet<number> = new Set([
   CloseCode.NormalClosure,
   CloseCode.GoingAway,
@@ -386,7 +384,7 @@ export class Conn {
     if (blocked) return Promise.reject(blocked);
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     // An agreed 8-bit window is honoured by not compressing: zlib's smallest is 9 (RFC 7692 lets each message choose).
-    if (this.#deflate !== null && this.#deflate.windowBits >= MIN_ZLIB_WINDOW_BITS && payload.length >= this.#threshold) {
+    if (this.#deflate !== null && this.#deflate.windowBits >= MIN_RAW_WINDOW_BITS && payload.length >= this.#threshold) {
       this.#deflater ??= new MessageDeflater(this.#deflate.windowBits, this.#deflate.noContextTakeover, this.#level);
       const deflater = this.#deflater;
       // A small message that stands alone is compressed here and now, unless earlier sends are still queued.
