@@ -46,7 +46,12 @@ export interface ConnOptions {
   closeTimeout?: number;
 }
 
-type Reader = { resolve: (message: Message) => void; reject: (err: Error) => void };
+/**
+ * A pending read. `iterate` readers come from `for await` and get iterator
+ * results straight away, so a waiting loop costs one promise, not a chain.
+ */
+type Reader = { resolve: (value: Message | IteratorResult<Message>) => void; reject: (err: Error) => void; iterate: boolean };
+const DONE: IteratorResult<Message> = Object.freeze({ value: undefined, done: true });
 
 const RESOLVED = Promise.resolve();
 /** Where a socket keeps its Conn, so the shared listeners find it. */
@@ -59,6 +64,28 @@ const NORMAL_CLOSES: ReadonlySet<number> = new Set([
   CloseCode.GoingAway,
   CloseCode.NoStatusReceived,
 ]);
+
+/** Conn's internal hook for its iterator; not exported from the package. */
+const NEXT_RESULT = Symbol('wskit.nextResult');
+
+/** The `for await` iterator of a Conn: one small object per loop, its methods shared. */
+class MessageIterator implements AsyncIterator<Message> {
+  readonly #conn: Conn;
+  constructor(conn: Conn) {
+    this.#conn = conn;
+  }
+  next(): Promise<IteratorResult<Message>> {
+    return this.#conn[NEXT_RESULT]();
+  }
+  return(): Promise<IteratorResult<Message>> {
+    return Promise.resolve(DONE);
+  }
+}
+
+/** `for await` ends quietly after a normal close; any other end is thrown. */
+function endsIteration(err: Error): boolean {
+  return err instanceof CloseError && NORMAL_CLOSES.has(err.closeCode);
+}
 
 /**
  * Conn is an open WebSocket connection. Create one with `Upgrader.upgrade`
@@ -90,7 +117,9 @@ export class Conn {
   readonly #inbox: Message[] = [];
   #inboxBytes = 0;
   #paused = false;
-  readonly #readers: Reader[] = [];
+  /** The first waiting reader; more than one at a time is rare, so the rest queue in an array made when needed. */
+  #reader: Reader | null = null;
+  #moreReaders: Reader[] | null = null;
   #inflating = false;
   #pendingError: Error | null = null;
   #failScheduled = false;
@@ -235,6 +264,10 @@ export class Conn {
    * the protocol, or TimeoutError once the read deadline passed.
    */
   read(): Promise<Message> {
+    return this.#read(false) as Promise<Message>;
+  }
+
+  #read(iterate: boolean): Promise<Message | IteratorResult<Message>> {
     const message = this.#inbox.shift();
     if (message !== undefined) {
       this.#inboxBytes -= message.data.length;
@@ -242,10 +275,22 @@ export class Conn {
         this.#paused = false;
         this.#socket.resume();
       }
-      return Promise.resolve(message);
+      return Promise.resolve(iterate ? { value: message, done: false } : message);
     }
-    if (this.#terminal) return Promise.reject(this.#terminal);
-    return new Promise((resolve, reject) => this.#readers.push({ resolve, reject }));
+    if (this.#terminal) {
+      return iterate && endsIteration(this.#terminal) ? Promise.resolve(DONE) : Promise.reject(this.#terminal);
+    }
+    return new Promise((resolve, reject) => {
+      const reader: Reader = { resolve, reject, iterate };
+      if (this.#reader === null) this.#reader = reader;
+      else (this.#moreReaders ??= []).push(reader);
+    });
+  }
+
+  #takeReader(): Reader | null {
+    const reader = this.#reader;
+    this.#reader = this.#moreReaders?.shift() ?? null;
+    return reader;
   }
 
   /**
@@ -262,19 +307,12 @@ export class Conn {
    * throws the CloseError, ProtocolError or TimeoutError otherwise.
    */
   [Symbol.asyncIterator](): AsyncIterator<Message> {
-    return {
-      next: () =>
-        this.read().then(
-          (value) => ({ value, done: false }),
-          (err: unknown) => {
-            if (err instanceof CloseError && NORMAL_CLOSES.has(err.closeCode)) {
-              return { value: undefined, done: true };
-            }
-            throw err;
-          },
-        ),
-      return: () => Promise.resolve({ value: undefined, done: true }),
-    };
+    return new MessageIterator(this);
+  }
+
+  /** @internal The next iterator result, for {@link MessageIterator}. */
+  [NEXT_RESULT](): Promise<IteratorResult<Message>> {
+    return this.#read(true) as Promise<IteratorResult<Message>>;
   }
 
   #onData(chunk: Buffer): void {
@@ -358,8 +396,8 @@ export class Conn {
 
   #deliver(message: Message): void {
     if (this.#closeSent && this.#terminal) return;
-    const reader = this.#readers.shift();
-    if (reader) return reader.resolve(message);
+    const reader = this.#takeReader();
+    if (reader) return reader.resolve(reader.iterate ? { value: message, done: false } : message);
     this.#inbox.push(message);
     this.#inboxBytes += message.data.length;
     if (!this.#paused && this.#inboxBytes > this.#readBufferSize) {
@@ -655,6 +693,10 @@ export class Conn {
   #rejectReaders(): void {
     if (this.#inbox.length > 0) return;
     const err = this.#terminal!;
-    for (const reader of this.#readers.splice(0)) reader.reject(err);
+    const done = endsIteration(err);
+    for (let reader = this.#takeReader(); reader !== null; reader = this.#takeReader()) {
+      if (reader.iterate && done) reader.resolve(DONE);
+      else reader.reject(err);
+    }
   }
 }

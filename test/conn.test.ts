@@ -161,6 +161,30 @@ test('Conn for await ends after a normal close and yields every message before i
   }
 });
 
+test('Conn readers waiting at once get messages in call order, and a close ends a waiting for await quietly', async (t) => {
+  const { client, server } = await pair(t);
+  // Three reads and an iterator all waiting before anything arrives.
+  const reads = [client.read(), client.read(), client.read()];
+  const iterator = client[Symbol.asyncIterator]();
+  const fromLoop = iterator.next();
+  for (let i = 0; i < 4; i++) await server.write('text', `m${i}`);
+  assert.deepEqual((await Promise.all(reads)).map((m) => m.data.toString()), ['m0', 'm1', 'm2']);
+  const result = await fromLoop;
+  assert.equal(result.done, false);
+  assert.equal(result.value?.data.toString(), 'm3');
+  // Waiting again when the peer says goodbye: the loop ends, a plain read rejects.
+  const waitingLoop = iterator.next();
+  const waitingRead = client.read().then(
+    () => null,
+    (err: unknown) => err,
+  );
+  await server.close(1000, 'bye');
+  assert.deepEqual(await waitingLoop, { value: undefined, done: true });
+  const err = await waitingRead;
+  assert.ok(isCloseError(err, 1000), `the read rejected with ${String(err)}`);
+  assert.deepEqual(await iterator.next(), { value: undefined, done: true }, 'and stays ended');
+});
+
 test('Conn for await throws CloseError for a 1002-class close', async (t) => {
   const { client, server } = await pair(t);
   await server.write('text', 'before');
