@@ -60,15 +60,10 @@ export class ChatMetrics {
       },
     });
     this.messagesIn = new Counter({ name: 'wskit_chat_messages_in_total', help: 'Chat messages received and published.', registers });
-    const metrics = this;
-    this.messagesOut = new Counter({
-      name: 'wskit_chat_messages_out_total',
-      help: 'Frames queued to chat clients.',
-      registers,
-      collect() {
-        this.inc(metrics.#pendingFramesOut);
-        metrics.#pendingFramesOut = 0;
-      },
+    this.messagesOut = scrapedCounter('wskit_chat_messages_out_total', 'Frames queued to chat clients.', registers, () => {
+      const frames = this.#pendingFramesOut;
+      this.#pendingFramesOut = 0;
+      return frames;
     });
     this.dropped = new Counter({
       name: 'wskit_chat_messages_dropped_total',
@@ -78,14 +73,10 @@ export class ChatMetrics {
     });
     this.evictions = new Counter({ name: 'wskit_chat_evictions_total', help: 'Clients closed because their send queue was full.', registers });
     this.bytesIn = new Counter({ name: 'wskit_chat_bytes_in_total', help: 'Payload bytes received from chat clients.', registers });
-    this.bytesOut = new Counter({
-      name: 'wskit_chat_bytes_out_total',
-      help: 'Payload bytes queued to chat clients.',
-      registers,
-      collect() {
-        this.inc(metrics.#pendingBytesOut);
-        metrics.#pendingBytesOut = 0;
-      },
+    this.bytesOut = scrapedCounter('wskit_chat_bytes_out_total', 'Payload bytes queued to chat clients.', registers, () => {
+      const bytes = this.#pendingBytesOut;
+      this.#pendingBytesOut = 0;
+      return bytes;
     });
   }
 
@@ -94,4 +85,16 @@ export class ChatMetrics {
     this.#pendingFramesOut++;
     this.#pendingBytesOut += bytes;
   }
+}
+
+/** A counter that adds what `take` returns (the count since the last scrape) each time it is scraped. */
+function scrapedCounter(name: string, help: string, registers: Registry[], take: () => number): Counter {
+  return new Counter({
+    name,
+    help,
+    registers,
+    collect() {
+      this.inc(take());
+    },
+  });
 }

@@ -237,9 +237,18 @@ test('chat: serves the page, its assets, /healthz and /metrics, and nothing outs
   assert.match(metrics, /^wskit_chat_connections 1$/m);
   assert.match(metrics, /^wskit_chat_rooms 1$/m);
   assert.match(metrics, /^wskit_chat_messages_in_total 1$/m);
-  assert.match(metrics, /^wskit_chat_messages_out_total \d+$/m);
+  // History, presence and the message itself went out to the one member.
+  const framesOut = (text: string) => Number(/^wskit_chat_messages_out_total (\d+)$/m.exec(text)?.[1]);
+  const bytesOut = (text: string) => Number(/^wskit_chat_bytes_out_total (\d+)$/m.exec(text)?.[1]);
+  assert.ok(framesOut(metrics) >= 3, `messages out: ${framesOut(metrics)}`);
   assert.match(metrics, /^wskit_chat_bytes_in_total \d+$/m);
   assert.match(metrics, /^process_cpu_seconds_total /m);
+  // Counts keep adding up across scrapes: one more message, one more frame out.
+  await peer.say('and me');
+  await peer.waitMessages(2);
+  const later = await (await fetch(server.httpUrl('/metrics'))).text();
+  assert.equal(framesOut(later), framesOut(metrics) + 1);
+  assert.ok(bytesOut(later) > bytesOut(metrics) + 'and me'.length, `bytes out ${bytesOut(metrics)} → ${bytesOut(later)}`);
   assert.equal((await fetch(server.httpUrl('/healthz'), { method: 'POST' })).status, 405);
 });
 
