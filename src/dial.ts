@@ -32,6 +32,14 @@ export interface DialOptions {
   maxHeaderSize?: number;
   /** TLS settings for wss:// (ca, servername, rejectUnauthorized, ...). */
   tls?: TlsOptions;
+  /**
+   * Cancels the dial: connecting and the handshake stop and `dial` rejects
+   * with the signal's reason (an `AbortError` by default). As with gorilla's
+   * DialContext, an established connection is not affected.
+   */
+  signal?: AbortSignal;
+  /** Time the closing handshake may take before the TCP connection is dropped, in ms. Default 5 s. */
+  closeTimeout?: number;
 }
 
 /** The server's handshake response. */
@@ -77,6 +85,8 @@ export function dial(url: string | URL, options: DialOptions = {}): Promise<Dial
     return Promise.reject(new TypeError(`WebSocket URL must use ws: or wss:, not ${target.protocol}`));
   }
   if (target.hash) return Promise.reject(new TypeError('WebSocket URL must not have a fragment'));
+  const signal = options.signal;
+  if (signal?.aborted) return Promise.reject(abortReason(signal));
   const secure = target.protocol === 'wss:';
   const key = generateKey();
   const compression: DeflateOptions | false =
@@ -109,6 +119,7 @@ export function dial(url: string | URL, options: DialOptions = {}): Promise<Dial
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       if (err) reject(err);
       else resolve(result!);
     };
@@ -116,6 +127,11 @@ export function dial(url: string | URL, options: DialOptions = {}): Promise<Dial
       settle(new TimeoutError(`WebSocket handshake with ${target.host} took longer than ${timeout} ms`));
       request.destroy();
     }, timeout);
+    const onAbort = () => {
+      settle(abortReason(signal!));
+      request.destroy();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     request.on('error', (err) => settle(err));
     request.on('response', (res) => {
       // Anything but 101: keep a bounded part of the body for the error.
@@ -161,6 +177,7 @@ export function dial(url: string | URL, options: DialOptions = {}): Promise<Dial
           compression: compression || undefined,
           subprotocol: check.protocol,
           extensions: check.extensions,
+          closeTimeout: options.closeTimeout,
         },
         head,
       );
@@ -172,4 +189,10 @@ export function dial(url: string | URL, options: DialOptions = {}): Promise<Dial
     });
     request.end();
   });
+}
+
+/** The error an aborted dial rejects with: the signal's reason, or an AbortError when it has none. */
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new DOMException('The WebSocket dial was aborted', 'AbortError');
 }

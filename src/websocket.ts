@@ -147,7 +147,8 @@ export class WebSocket extends EventTarget {
   /** Set while a Blob is being read: later sends wait behind it to keep their order. */
   #sendTail: Promise<void> | null = null;
   /** Close requested while connecting. */
-  #abortedWhileConnecting = false;
+  /** Aborts the dial when close() comes while connecting. */
+  readonly #dialing = new AbortController();
   /** The connection was failed (protocol error, timeout): close reports 1006. */
   #failed = false;
   readonly #handlers = new Map<HandlerName, { handler: Handler<Event>; listener: (event: Event) => void }>();
@@ -171,6 +172,7 @@ export class WebSocket extends EventTarget {
       tls: options.tls,
       subprotocols,
       compression: options.compression ?? true,
+      signal: this.#dialing.signal,
     }).then(
       ({ conn }) => this.#onOpen(conn),
       () => this.#failBeforeOpen(),
@@ -298,8 +300,8 @@ export class WebSocket extends EventTarget {
     }
     if (this.#readyState === ReadyState.CLOSING || this.#readyState === ReadyState.CLOSED) return;
     if (this.#readyState === ReadyState.CONNECTING) {
-      // "Fail the WebSocket connection": report it now; the dial is dropped when it settles.
-      this.#abortedWhileConnecting = true;
+      // "Fail the WebSocket connection": report it now and stop the dial, socket and all.
+      this.#dialing.abort();
       this.#readyState = ReadyState.CLOSING;
       setImmediate(() => this.#failBeforeOpen());
       return;
@@ -372,7 +374,7 @@ export class WebSocket extends EventTarget {
   }
 
   #onOpen(conn: Conn): void {
-    if (this.#abortedWhileConnecting) {
+    if (this.#dialing.signal.aborted) {
       conn.terminate();
       return;
     }

@@ -156,6 +156,69 @@ test('dial handshake timeout: a server that accepts TCP but never answers gives 
   assert.equal(await closesWithin(held[0]!, 2000), true, 'the client must close the socket');
 });
 
+test('dial with an AbortSignal: aborted before, during the handshake, and after it (no effect once open)', async (t) => {
+  const held: Socket[] = [];
+  const silent = net.createServer((socket) => {
+    held.push(socket);
+    socket.on('error', () => {});
+  });
+  t.after(() => held.forEach((s) => s.destroy()));
+  const silentPort = await start(t, silent);
+
+  // Already aborted: rejected at once with the signal's reason, nothing connects.
+  const reason = new Error('user left the page');
+  const before = await dial(`ws://127.0.0.1:${silentPort}/`, { signal: AbortSignal.abort(reason) }).catch((e: unknown) => e);
+  assert.equal(before, reason);
+
+  // Aborted while the server sits on the request: an AbortError, and the socket is closed.
+  const controller = new AbortController();
+  const dialing = dial(`ws://127.0.0.1:${silentPort}/`, { signal: controller.signal, handshakeTimeout: 10_000 }).catch((e: unknown) => e);
+  while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  controller.abort();
+  const during = await dialing;
+  assert.ok(during instanceof DOMException && during.name === 'AbortError', `got ${String(during)}`);
+  assert.equal(await closesWithin(held[0]!, 2000), true, 'the client must close the socket');
+  assert.equal(held.length, 1, 'only the aborted dial connected');
+
+  // Aborted after the handshake: the connection carries on.
+  const upgrader = new Upgrader();
+  const echo = createServer();
+  const accepted: Socket[] = [];
+  echo.on('upgrade', (req, socket, head) => {
+    accepted.push(socket as Socket);
+    upgrader.upgrade(req, socket, head).then(
+      async (conn) => {
+        // Ends with 1006 when the test tears the socket down.
+        for await (const m of conn) await conn.write(m.type, m.data).catch(() => {});
+      },
+      () => {},
+    ).catch(() => {});
+  });
+  // Registered first: server.close() waits for the upgraded sockets.
+  t.after(() => accepted.forEach((s) => s.destroy()));
+  const port = await start(t, echo);
+  const later = new AbortController();
+  const { conn } = await dial(`ws://127.0.0.1:${port}/`, { signal: later.signal });
+  later.abort();
+  await conn.write('text', 'still here');
+  assert.equal((await conn.read()).data.toString(), 'still here');
+});
+
+test('dial closeTimeout drops the TCP connection when the server never answers the close frame', async (t) => {
+  const { url, sockets } = await rawServer(
+    t,
+    (req) =>
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      `Sec-WebSocket-Accept: ${computeAccept(String(req.headers['sec-websocket-key']))}\r\n\r\n`,
+  );
+  const { conn } = await dial(url, { closeTimeout: 150 });
+  const started = Date.now();
+  await conn.close(1000, 'bye');
+  const took = Date.now() - started;
+  assert.ok(took >= 140 && took < 3000, `closed after ${took} ms`);
+  assert.equal(await closesWithin(sockets[0]!, 2000), true);
+});
+
 test('dial against a closed port rejects with the socket error, not a HandshakeError', async (t) => {
   const server = createServer();
   const port = await start(t, server);
@@ -199,9 +262,13 @@ test('dial wss:// to an https server with a self-signed certificate', async (t) 
   const server = createHttpsServer(tls);
   const upgrader = new Upgrader();
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    upgrader.upgrade(req, socket, head).then(async (conn) => {
-      for await (const m of conn) await conn.write(m.type, m.data);
-    }, () => {});
+    upgrader.upgrade(req, socket, head).then(
+      async (conn) => {
+        // Ends with 1006 when the test tears the socket down.
+        for await (const m of conn) await conn.write(m.type, m.data).catch(() => {});
+      },
+      () => {},
+    ).catch(() => {});
   });
   const port = await start(t, server);
   const url = `wss://127.0.0.1:${port}/`;

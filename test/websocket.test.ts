@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket as WsPeer } from 'ws';
 import { CloseEvent, type Conn, rejectUpgrade, Upgrader, type UpgraderOptions, WebSocket } from '../src/index.js';
@@ -310,6 +310,29 @@ test('WebSocket close while connecting fires error then close 1006 and never ope
   // Give a late handshake time to complete: it must not fire open.
   await new Promise((resolve) => setTimeout(resolve, 100));
   assert.deepEqual(log, [['error'], ['close', 1006, '', false]]);
+});
+
+test('WebSocket close while connecting to a server that never answers drops the socket at once, not at the handshake timeout', async (t) => {
+  const held: net.Socket[] = [];
+  const silent = net.createServer((socket) => {
+    held.push(socket);
+    socket.on('error', () => {});
+  });
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  t.after(() => {
+    held.forEach((s) => s.destroy());
+    return new Promise((resolve) => silent.close(resolve));
+  });
+  const ws = new WebSocket(`ws://127.0.0.1:${(silent.address() as AddressInfo).port}/`, [], { handshakeTimeout: 30_000 });
+  while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  const socketClosed = once(held[0]!, 'close');
+  held[0]!.resume();
+  ws.close();
+  await closeEvent(ws);
+  const started = Date.now();
+  await socketClosed;
+  assert.ok(Date.now() - started < 2000, 'the half-open handshake was dropped with the close');
 });
 
 test('WebSocket fails the connection on invalid UTF-8 from the server: error, then close 1006', async (t) => {
