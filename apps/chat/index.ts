@@ -15,11 +15,14 @@ import type { Broker } from './broker.js';
 import { ChatClient } from './client.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { Hub } from './hub.js';
-import { parseJoinQuery } from './messages.js';
+import { chatRules, parseJoinQuery } from './messages.js';
 import { ChatMetrics } from './metrics.js';
 import { resolveChatOptions, type ChatOptions, type ResolvedChatOptions } from './options.js';
 import { checkOrigin } from './origin.js';
-import { defaultPageDir, pageFile, servePageFile } from './static-files.js';
+import { defaultPageDir, pageFile, servePageFile, servePageScript } from './static-files.js';
+
+/** The page's copy of the name, room and text rules, made from apps/chat/messages.ts (served as /chat-rules.js). */
+const RULES_SCRIPT = `window.WSKIT_CHAT_RULES = ${JSON.stringify(chatRules())};\n`;
 
 export { CHAT_DEFAULTS, CHAT_FLAGS, chatOptionsFromFlags, parseDuration } from './options.js';
 export type { ChatFlagValues, ChatOptions } from './options.js';
@@ -105,6 +108,7 @@ class ChatServer implements ChatApp {
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
     if (pathname === '/healthz') return this.#only(req, res, () => this.#health(res));
     if (pathname === '/metrics') return this.#only(req, res, () => void this.#metricsText(res));
+    if (pathname === '/chat-rules.js') return this.#only(req, res, () => servePageScript(req, res, RULES_SCRIPT));
     if (pathname === '/ws') {
       return this.#only(req, res, () => plain(res, 426, 'Upgrade Required: connect with a WebSocket client to /ws?room=<room>&name=<name>\n', { upgrade: 'websocket' }));
     }

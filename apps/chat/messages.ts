@@ -49,11 +49,29 @@ export type ServerFrame = ChatMessage | PresenceFrame | HistoryFrame | ErrorFram
 /** A successful check carries the value; a failed one a reason meant for the client. */
 export type Checked<T> = { ok: true; value: T } | { ok: false; error: string };
 
-const ROOM_PATTERN = /^[\p{L}\p{M}\p{N}_.-]+$/u;
-const NAME_PATTERN = /^[\p{L}\p{M}\p{N}_.-]+(?: [\p{L}\p{M}\p{N}_.-]+)*$/u;
+/** One character of a room or name (spaces aside): letters and marks of any script, digits, `_`, `.`, `-`. */
+const LABEL_CHAR = '[\\p{L}\\p{M}\\p{N}_.-]';
+const ROOM_PATTERN = new RegExp(`^${LABEL_CHAR}+$`, 'u');
+const NAME_PATTERN = new RegExp(`^${LABEL_CHAR}+(?: ${LABEL_CHAR}+)*$`, 'u');
 const ID_PATTERN = /^\d{1,16}-\d{1,16}$/;
 // With the u flag a lone surrogate is a code point of category Cs; a valid pair is not.
 const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * The rules the page checks before joining or sending, taken from the
+ * definitions above: the page is served them (`/chat-rules.js`) instead of
+ * keeping a copy. Patterns are RegExp sources for the `u` flag.
+ */
+export function chatRules(): { roomPattern: string; namePattern: string; labelChar: string; loneSurrogate: string; maxNameLength: number; maxTextBytes: number } {
+  return {
+    roomPattern: ROOM_PATTERN.source,
+    namePattern: NAME_PATTERN.source,
+    labelChar: `^${LABEL_CHAR}$`,
+    loneSurrogate: LONE_SURROGATE.source,
+    maxNameLength: MAX_NAME_LENGTH,
+    maxTextBytes: MAX_TEXT_BYTES,
+  };
+}
 
 function checkLabel(kind: 'room' | 'name', value: string | null, pattern: RegExp): Checked<string> {
   if (value === null || value === '') return { ok: false, error: `Missing ${kind}: give ?${kind}=<1 to ${MAX_NAME_LENGTH} characters>` };

@@ -59,16 +59,7 @@ export function pageFile(root: string, pathname: string): string | undefined {
 
 /** servePageFile answers GET or HEAD with the file, its content type and no-cache headers. */
 export function servePageFile(req: IncomingMessage, res: ServerResponse, file: string): void {
-  const type = CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
-  res.writeHead(200, {
-    'content-type': type,
-    'content-length': statSync(file).size,
-    'cache-control': 'no-cache',
-    'x-content-type-options': 'nosniff',
-    // The page also sets a CSP in a meta tag; frame-ancestors only works as a header.
-    'content-security-policy': "frame-ancestors 'none'",
-    'referrer-policy': 'no-referrer',
-  });
+  writePageHead(res, CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream', statSync(file).size);
   if (req.method === 'HEAD') {
     res.end();
     return;
@@ -76,4 +67,23 @@ export function servePageFile(req: IncomingMessage, res: ServerResponse, file: s
   const stream = createReadStream(file);
   stream.on('error', () => res.destroy());
   stream.pipe(res);
+}
+
+/** servePageScript answers GET or HEAD with a script made by the server, under the same headers as the page's files. */
+export function servePageScript(req: IncomingMessage, res: ServerResponse, source: string): void {
+  const body = Buffer.from(source, 'utf8');
+  writePageHead(res, CONTENT_TYPES['.js']!, body.length);
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+function writePageHead(res: ServerResponse, type: string, length: number): void {
+  res.writeHead(200, {
+    'content-type': type,
+    'content-length': length,
+    'cache-control': 'no-cache',
+    'x-content-type-options': 'nosniff',
+    // The page also sets a CSP in a meta tag; frame-ancestors only works as a header.
+    'content-security-policy': "frame-ancestors 'none'",
+    'referrer-policy': 'no-referrer',
+  });
 }

@@ -2,9 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import vm from 'node:vm';
 import { dial, HandshakeError } from '../../src/index.js';
 import { compareIds } from '../../apps/chat/broker.js';
 import { createChat } from '../../apps/chat/index.js';
+import { checkName, checkRoom, MAX_NAME_LENGTH, MAX_TEXT_BYTES } from '../../apps/chat/messages.js';
 import { Peer, startChat, tempDataDir, until, type ChatServer } from './chat-harness.js';
 
 async function chat(t: { after: (fn: () => void | Promise<void>) => void }, options: Parameters<typeof startChat>[0] = {}): Promise<ChatServer> {
@@ -250,6 +252,29 @@ test('chat: serves the page, its assets, /healthz and /metrics, and nothing outs
   assert.equal(framesOut(later), framesOut(metrics) + 1);
   assert.ok(bytesOut(later) > bytesOut(metrics) + 'and me'.length, `bytes out ${bytesOut(metrics)} → ${bytesOut(later)}`);
   assert.equal((await fetch(server.httpUrl('/healthz'), { method: 'POST' })).status, 405);
+});
+
+test('chat: the page gets its name, room and text rules from the server (/chat-rules.js), and they judge as the server does', { timeout: 30_000 }, async (t) => {
+  const server = await chat(t);
+  const html = await (await fetch(server.httpUrl('/'))).text();
+  assert.ok(html.indexOf('src="chat-rules.js"') >= 0 && html.indexOf('src="chat-rules.js"') < html.indexOf('src="app.js"'), 'the rules load before the page script');
+  const res = await fetch(server.httpUrl('/chat-rules.js'));
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/javascript/);
+  assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+  // Run it as the browser would, then judge labels with the page's patterns.
+  const window: { WSKIT_CHAT_RULES?: Record<string, string | number> } = {};
+  vm.runInNewContext(await res.text(), { window });
+  const rules = window.WSKIT_CHAT_RULES!;
+  assert.equal(rules.maxNameLength, MAX_NAME_LENGTH);
+  assert.equal(rules.maxTextBytes, MAX_TEXT_BYTES);
+  const pageAccepts = (kind: 'name' | 'room', value: string) =>
+    new RegExp(String(kind === 'name' ? rules.namePattern : rules.roomPattern), 'u').test(value) &&
+    !new RegExp(String(rules.loneSurrogate), 'u').test(value);
+  for (const value of ['Ann', 'Ann Lee', 'ré.x-1', 'a  b', ' lead', '<b>', 'semi;colon', 'tab\tname', 'lone\ud800', '東京', 'a'.repeat(64)]) {
+    assert.equal(pageAccepts('name', value), checkName(value).ok, `name ${JSON.stringify(value)}`);
+    assert.equal(pageAccepts('room', value), checkRoom(value).ok, `room ${JSON.stringify(value)}`);
+  }
 });
 
 test('createChat throws a readable Error when the data directory cannot be used', { timeout: 30_000 }, async (t) => {

@@ -5,16 +5,18 @@
 'use strict';
 
 (() => {
-  // Names and rooms as the server accepts them (apps/chat/messages.ts); it
-  // refuses anything else with HTTP 400, which a browser cannot read, so the
-  // page checks first and says why.
-  const ROOM_PATTERN = /^[\p{L}\p{M}\p{N}_.-]+$/u;
-  const NAME_PATTERN = /^[\p{L}\p{M}\p{N}_.-]+(?: [\p{L}\p{M}\p{N}_.-]+)*$/u;
-  const LABEL_CHAR = /^[\p{L}\p{M}\p{N}_.-]$/u;
-  const LONE_SURROGATE = /\p{Cs}/u;
-  const NAME_MAX = 64;
+  // Names and rooms as the server accepts them: it refuses anything else with
+  // HTTP 400, which a browser cannot read, so the page checks first and says
+  // why. The rules come from the server itself (/chat-rules.js, made from
+  // apps/chat/messages.ts), so the two cannot drift apart.
+  const RULES = window.WSKIT_CHAT_RULES;
+  const ROOM_PATTERN = new RegExp(RULES.roomPattern, 'u');
+  const NAME_PATTERN = new RegExp(RULES.namePattern, 'u');
+  const LABEL_CHAR = new RegExp(RULES.labelChar, 'u');
+  const LONE_SURROGATE = new RegExp(RULES.loneSurrogate, 'u');
+  const NAME_MAX = RULES.maxNameLength;
   /** The server's text limit in UTF-8 bytes; longer messages only earn an error frame. */
-  const TEXT_MAX_BYTES = 4096;
+  const TEXT_MAX_BYTES = RULES.maxTextBytes;
   /** Reconnect delays double from `initial` up to `max`; each is jittered to spread a thundering herd. */
   const BACKOFF = { initial: 250, max: 5000 };
   /** A connection attempt still not open after this long is abandoned and retried. */
