@@ -4,6 +4,9 @@
  *
  * Tests skip when `redis-server` is not installed, unless the environment sets
  * `WSKIT_REQUIRE_SERVICES=1` (CI does): then starting it fails the test.
+ *
+ * The bench's Redis fan-out row starts its server through this module too
+ * (bench/redis-server.ts), so there is one way to run Redis for both.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,6 +20,8 @@ const READY_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
 /** Attempts when another process grabs the free port first. */
 const PORT_ATTEMPTS = 5;
+/** How much of the server's output an error quotes; the tail of the log says why it failed. */
+const OUTPUT_LIMIT = 4096;
 
 /** Whether `redis-server` can be run on this machine. */
 export function hasRedisServer(): boolean {
@@ -49,6 +54,8 @@ export interface RedisServer {
   readonly port: number;
   /** `redis://127.0.0.1:<port>`. */
   readonly url: string;
+  /** The process id while running (undefined while stopped), for the bench, which sums Redis's CPU. */
+  readonly pid: number | undefined;
   /** The server's working directory (its append-only file lives here). */
   readonly dir: string;
   /** Whether the process is running. */
@@ -91,6 +98,9 @@ function makeHandle(port: number, dir: string, options: RedisServerOptions, firs
     dir,
     get running() {
       return child !== undefined;
+    },
+    get pid() {
+      return child?.pid;
     },
     async stop({ kill = false } = {}) {
       const current = child;
@@ -137,26 +147,30 @@ function spawnRedis(port: number, dir: string, options: RedisServerOptions): Pro
     '--loglevel', 'notice',
   ];
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  killOnExit(child);
   return new Promise((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`redis-server on port ${port} not ready after ${READY_TIMEOUT_MS} ms:\n${output}`));
     }, READY_TIMEOUT_MS);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
+    const onStderr = (chunk: Buffer) => {
+      if (output.length < OUTPUT_LIMIT) output += chunk.toString();
+    };
+    const onStdout = (chunk: Buffer) => {
+      if (output.length < OUTPUT_LIMIT) output += chunk.toString();
       if (output.includes('Ready to accept connections')) {
         clearTimeout(timer);
-        child.stdout?.off('data', onData);
+        child.stdout?.off('data', onStdout);
+        child.stderr?.off('data', onStderr);
         // Keep draining so a chatty server never blocks on a full pipe.
         child.stdout?.resume();
+        child.stderr?.resume();
         resolve(child);
       }
     };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
+    child.stdout?.on('data', onStdout);
+    child.stderr?.on('data', onStderr);
     child.once('error', (err) => {
       clearTimeout(timer);
       reject(err);
@@ -166,6 +180,29 @@ function spawnRedis(port: number, dir: string, options: RedisServerOptions): Pro
       reject(new Error(`redis-server on port ${port} exited (${code ?? signal}) before it was ready:\n${output}`));
     });
   });
+}
+
+/** The redis-server processes still running, killed when Node exits. */
+const liveChildren = new Set<ChildProcess>();
+
+/**
+ * A run that ends without stopping its server (a crash, `process.exit`) must not
+ * leave redis-server running behind it, holding its port (the directory stays).
+ */
+function killOnExit(child: ChildProcess): void {
+  if (liveChildren.size === 0) process.once('exit', killLiveChildren);
+  liveChildren.add(child);
+  const forget = () => {
+    liveChildren.delete(child);
+    if (liveChildren.size === 0) process.off('exit', killLiveChildren);
+  };
+  // After a spawn error Node may not emit 'exit', so either event forgets the child.
+  child.once('exit', forget);
+  child.once('error', forget);
+}
+
+function killLiveChildren(): void {
+  for (const child of liveChildren) child.kill('SIGKILL');
 }
 
 function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
