@@ -141,14 +141,19 @@ test('dial rejects a 101 that accepts an extension the client did not offer', as
   assert.ok(err instanceof HandshakeError);
 });
 
-test('dial handshake timeout: a server that accepts TCP but never answers gives TimeoutError', async (t) => {
+/** A TCP server that accepts connections and never answers; `held` lists its sockets. */
+async function silentServer(t: After) {
   const held: Socket[] = [];
   const server = net.createServer((socket) => {
     held.push(socket);
     socket.on('error', () => {});
   });
   t.after(() => held.forEach((s) => s.destroy()));
-  const port = await start(t, server);
+  return { port: await start(t, server), held };
+}
+
+test('dial handshake timeout: a server that accepts TCP but never answers gives TimeoutError', async (t) => {
+  const { port, held } = await silentServer(t);
   const err = await dial(`ws://127.0.0.1:${port}/`, { handshakeTimeout: 200 }).catch((e: unknown) => e);
   assert.ok(err instanceof TimeoutError);
   assert.equal(err.code, 'ERR_TIMEOUT');
@@ -157,13 +162,7 @@ test('dial handshake timeout: a server that accepts TCP but never answers gives 
 });
 
 test('dial with an AbortSignal: aborted before, during the handshake, and after it (no effect once open)', async (t) => {
-  const held: Socket[] = [];
-  const silent = net.createServer((socket) => {
-    held.push(socket);
-    socket.on('error', () => {});
-  });
-  t.after(() => held.forEach((s) => s.destroy()));
-  const silentPort = await start(t, silent);
+  const { port: silentPort, held } = await silentServer(t);
 
   // Already aborted: rejected at once with the signal's reason, nothing connects.
   const reason = new Error('user left the page');
