@@ -14,7 +14,7 @@ import { parseOptions, type BenchOptions } from './options.js';
 import { runCore } from './core.js';
 import { coreTable, echoTable, fanoutTable, memoryTable } from './report.js';
 import { runEcho, type EchoResult } from './suites/echo.js';
-import { P99_LIMIT_MS, REDIS_NODES, runFanout, runFanoutRedis, type FanoutResult } from './suites/fanout.js';
+import { P99_LIMIT_MS, REDIS_NODES, runFanout, runFanoutRedis } from './suites/fanout.js';
 import { median } from './stats.js';
 import { runMemory } from './suites/memory.js';
 import { wskitAvailable } from './targets.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { Peer, startChat, tempDataDir, until, type ChatServer } from './chat-harness.js';
+import { Peer, startChat, tempDataDir, type ChatServer } from './chat-harness.js';
 
 async function chat(t: { after: (fn: () => void | Promise<void>) => void }, options: Parameters<typeof startChat>[0] = {}): Promise<ChatServer> {
   const server = await startChat({ dataDir: tempDataDir(t), rateLimit: 0, ...options });

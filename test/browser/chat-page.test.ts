@@ -111,11 +111,6 @@ function shownMessages(page: Page): Promise<Shown[]> {
   );
 }
 
-/** The names a page lists as online, without the "(you)" marker. */
-function shownUsers(page: Page): Promise<string[]> {
-  return page.$$eval('#users li', (items) => items.map((item) => item.firstChild?.textContent ?? ''));
-}
-
 async function waitForText(page: Page, text: string): Promise<void> {
   await page.waitForFunction(
     (wanted) => [...document.querySelectorAll('#messages .text')].some((el) => el.textContent === wanted),
