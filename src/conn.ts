@@ -425,14 +425,15 @@ export class Conn {
     if (this.#deflate !== null && this.#deflate.windowBits >= MIN_RAW_WINDOW_BITS && payload.length >= this.#threshold) {
       this.#deflater ??= new MessageDeflater(this.#deflate.windowBits, this.#deflate.noContextTakeover, this.#level);
       const deflater = this.#deflater;
+      const input = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
       // A small message that stands alone is compressed here and now, unless earlier sends are still queued.
-      const now = this.#sendChain === null ? deflater.compressNow(Buffer.isBuffer(payload) ? payload : Buffer.from(payload)) : null;
+      const now = this.#sendChain === null ? deflater.compressNow(input) : null;
       if (now !== null) {
         this.#writeFrame(opcode, now, true);
         return this.#flushed();
       }
       return this.#enqueue(() =>
-        deflater.compress(Buffer.isBuffer(payload) ? payload : Buffer.from(payload)).then((compressed) => {
+        deflater.compress(input).then((compressed) => {
           this.#writeFrame(opcode, compressed, true);
         }),
       );
@@ -531,13 +532,13 @@ export class Conn {
   }
 
   #writeFrame(opcode: number, payload: Uint8Array, compressed: boolean): void {
-    if (this.#socket.destroyed) return;
+    if (!this.#socket.writable) return;
     const parts = encodeFrame(opcode, payload, { rsv1: compressed, mask: this.#role === 'client' });
     this.#batch();
     for (const part of parts) this.#socket.write(part);
   }
 
-  /** Write an encoded frame; a socket already ended or dropped (its 'close' still to come) is skipped, as Node would only make an error of it. */
+  /** Write an encoded frame. Both write paths skip a socket already ended or dropped (its 'close' still to come): Node would only make an error of the write. */
   #writeRaw(frame: Buffer): void {
     if (!this.#socket.writable) return;
     this.#batch();
