@@ -294,13 +294,18 @@ test('Conn ping rejects data over 125 bytes with RangeError', async (t) => {
   await client.ping('x'.repeat(125));
 });
 
-test('Conn close from the server: the client reads the code and reason, both closed promises settle, the server sends FIN first', async (t) => {
+/** A client Conn dialled through a {@link finRecorder} relay, and its server Conn. */
+async function relayedPair(t: After) {
   const server = await listen(t);
   const relay = await finRecorder(t, server.port);
   const accepted = server.accepted();
   const { conn: client } = await dial(relay.url);
   t.after(() => client.terminate());
-  const conn = await accepted;
+  return { conn: await accepted, client, relay };
+}
+
+test('Conn close from the server: the client reads the code and reason, both closed promises settle, the server sends FIN first', async (t) => {
+  const { conn, client, relay } = await relayedPair(t);
   await conn.close(4000, 'server done');
   await assert.rejects(client.read(), (err: CloseError) => isCloseError(err, 4000) && err.reason === 'server done');
   const [atServer, atClient] = await Promise.all([conn.closed, client.closed]);
@@ -312,12 +317,7 @@ test('Conn close from the server: the client reads the code and reason, both clo
 });
 
 test('Conn close from the client: the server reads the code and reason, and still sends FIN first', async (t) => {
-  const server = await listen(t);
-  const relay = await finRecorder(t, server.port);
-  const accepted = server.accepted();
-  const { conn: client } = await dial(relay.url);
-  t.after(() => client.terminate());
-  const conn = await accepted;
+  const { conn, client, relay } = await relayedPair(t);
   const reading = conn.read().catch((err: unknown) => err);
   await client.close(4001, 'client done');
   const err = await reading;

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import assert from 'node:assert/strict';
 import { type Conn, Upgrader } from '../../src/index.js';
 import { bytes, text } from '../conformance/cases/payloads.js';
 
@@ -154,4 +155,31 @@ export async function startRecordingServer(compression: boolean): Promise<Record
 /** describeSample names a sample in assertion messages. */
 export function describeSample(sample: Sample): string {
   return `${sample.size}-byte ${sample.type}`;
+}
+
+/** echoEach sends every sample from a wskit Conn and checks that its echo comes back with the same type and bytes. */
+export async function echoEach(conn: Conn, samples: Sample[]): Promise<void> {
+  for (const sample of samples) {
+    const data = payload(sample);
+    await conn.write(sample.type, data);
+    const echo = await conn.read();
+    assert.equal(echo.type, sample.type, `type of the ${describeSample(sample)} echo`);
+    assert.ok(echo.data.equals(data), `the ${describeSample(sample)} echo differs (${echo.data.length} bytes back)`);
+  }
+}
+
+/**
+ * assertRecorded checks what the recording server saw of one client: the
+ * agreed permessage-deflate, exactly `samples` in order, and the client's
+ * close code and reason.
+ */
+export function assertRecorded(record: Recorded, samples: Sample[], compression: boolean, close: { code: number; reason: string }, client: string): void {
+  assert.equal(record.extensions.includes('permessage-deflate'), compression);
+  assert.deepEqual(
+    record.received,
+    samples.map((s) => ({ type: s.type, size: s.size, sha256: sha256(payload(s)) })),
+    `wskit received exactly what ${client} sent`,
+  );
+  assert.equal(record.closeCode, close.code);
+  assert.equal(record.closeReason, close.reason);
 }

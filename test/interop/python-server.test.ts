@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CloseError, dial } from '../../src/index.js';
-import { CLOSE_ME, describeSample, matrix, MAX_MESSAGE, payload, sha256, SMALL_SIZES } from './peers.js';
+import { CLOSE_ME, echoEach, matrix, MAX_MESSAGE, payload, sha256, SMALL_SIZES } from './peers.js';
 import { type PythonServer, pythonSkip, startPythonServer } from './python.js';
 
 const skip = pythonSkip();
@@ -27,13 +27,7 @@ for (const compression of [false, true]) {
       assert.equal(conn.extensions.includes('permessage-deflate'), compression, `negotiated: ${conn.extensions}`);
       // 16 MiB once per mode: binary without compression, text with it.
       const samples = [...matrix(SMALL_SIZES), { type: compression ? ('text' as const) : ('binary' as const), size: 16 * MiB }];
-      for (const sample of samples) {
-        const data = payload(sample);
-        await conn.write(sample.type, data);
-        const echo = await conn.read();
-        assert.equal(echo.type, sample.type, `type of the ${describeSample(sample)} echo`);
-        assert.ok(echo.data.equals(data), `the ${describeSample(sample)} echo differs (${echo.data.length} bytes back)`);
-      }
+      await echoEach(conn, samples);
       await conn.close(4001, 'bye from wskit');
       assert.equal((await conn.closed).closeCode, 4001, 'Python answers the close with the same code');
 

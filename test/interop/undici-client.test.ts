@@ -8,13 +8,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'undici';
 import {
+  assertRecorded,
   CLOSE_ME,
   describeSample,
   matrix,
   payload,
   type RecordingServer,
   SERVER_CLOSE,
-  sha256,
   SIZES,
   startRecordingServer,
 } from './peers.js';
@@ -79,15 +79,7 @@ for (const compression of [false, true]) {
       ws.close(4001, 'bye from undici');
       assert.equal((await closed).code, 4001, 'wskit answers the close with the same code');
       await server.closedCount(1);
-      const record = server.connections[0]!;
-      assert.equal(record.extensions.includes('permessage-deflate'), compression);
-      assert.deepEqual(
-        record.received,
-        samples.map((s) => ({ type: s.type, size: s.size, sha256: sha256(payload(s)) })),
-        'wskit received exactly what undici sent',
-      );
-      assert.equal(record.closeCode, 4001);
-      assert.equal(record.closeReason, 'bye from undici');
+      assertRecorded(server.connections[0]!, samples, compression, { code: 4001, reason: 'bye from undici' }, 'undici');
     });
 
     test('a close from wskit reaches undici with its code and reason', async () => {

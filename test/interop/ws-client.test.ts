@@ -14,6 +14,7 @@ import { once } from 'node:events';
 import WebSocket from 'ws';
 import { startServer } from '../../apps/server.js';
 import {
+  assertRecorded,
   CLOSE_ME,
   describeSample,
   matrix,
@@ -21,7 +22,6 @@ import {
   payload,
   type RecordingServer,
   SERVER_CLOSE,
-  sha256,
   SIZES,
   startRecordingServer,
 } from './peers.js';
@@ -79,15 +79,7 @@ for (const compression of [false, true]) {
       ws.close(4001, 'bye from ws');
       assert.deepEqual(await closed, { code: 4001, reason: '' }, 'wskit answers the close with the same code');
       await server.closedCount(1);
-      const record = server.connections[0]!;
-      assert.equal(record.extensions.includes('permessage-deflate'), compression);
-      assert.deepEqual(
-        record.received,
-        samples.map((s) => ({ type: s.type, size: s.size, sha256: sha256(payload(s)) })),
-        'wskit received exactly what ws sent',
-      );
-      assert.equal(record.closeCode, 4001);
-      assert.equal(record.closeReason, 'bye from ws');
+      assertRecorded(server.connections[0]!, samples, compression, { code: 4001, reason: 'bye from ws' }, 'ws');
     });
 
     test('a close from wskit reaches ws with its code and reason', async () => {

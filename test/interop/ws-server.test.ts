@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseError, dial } from '../../src/index.js';
-import { CLOSE_ME, describeSample, matrix, MAX_MESSAGE, payload, type Received, sha256, SIZES } from './peers.js';
+import { CLOSE_ME, echoEach, matrix, MAX_MESSAGE, payload, type Received, sha256, SIZES } from './peers.js';
 
 /** What ws closes with when asked. */
 const WS_CLOSE = { code: 4003, reason: 'bye from ws' } as const;
@@ -55,13 +55,7 @@ for (const compression of [false, true]) {
       const { conn } = await dial(url, { compression, maxMessageSize: MAX_MESSAGE });
       assert.equal(conn.extensions.includes('permessage-deflate'), compression, `negotiated: ${conn.extensions}`);
       const samples = matrix(SIZES);
-      for (const sample of samples) {
-        const data = payload(sample);
-        await conn.write(sample.type, data);
-        const echo = await conn.read();
-        assert.equal(echo.type, sample.type, `type of the ${describeSample(sample)} echo`);
-        assert.ok(echo.data.equals(data), `the ${describeSample(sample)} echo differs (${echo.data.length} bytes back)`);
-      }
+      await echoEach(conn, samples);
       await conn.close(4001, 'bye from wskit');
       const result = await conn.closed;
       assert.equal(result.closeCode, 4001, 'ws answers the close with the same code');
