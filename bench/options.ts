@@ -22,11 +22,13 @@ export interface BenchOptions {
   /** measured window per echo round, ms; default 800. */
   measureMs: number;
   /**
-   * gen picks the load generator's WebSocket client: the raw pre-encoded
-   * client (default; it does so little per message that the server, not the
-   * generator, saturates) or the npm `ws` client.
+   * gen picks the echo rows' load generator: the C generator of
+   * bench/load/native-client.c (default; about half the CPU per message of the
+   * next, so the server, not the generator, is what a row measures), the raw
+   * pre-encoded Node client (used when no C compiler is found, and by the
+   * fan-out subscribers) or the npm `ws` client.
    */
-  gen: 'ws' | 'raw';
+  gen: 'ws' | 'raw' | 'native';
   /** load-generator processes for echo rows; default 1 (server and generator each get one of 2 cores). */
   workers: number;
   /** echo message sizes, bytes; default 32, 1 KiB, 64 KiB, 1 MiB. */
@@ -77,7 +79,7 @@ function positive(name: string, text: string, max: number): number {
 /**
  * parseOptions reads `argv` (after the script name) and the BENCH_* environment.
  * Flags: --quick, --core (core micro-benchmarks only), --only a,b, --skip a,b,
- * --rows s1,s2 (BENCH_ROWS), --gen ws|raw (BENCH_GEN), --rounds N, --warmup MS, --measure MS, --workers N,
+ * --rows s1,s2 (BENCH_ROWS), --gen native|raw|ws (BENCH_GEN), --rounds N, --warmup MS, --measure MS, --workers N,
  * --sizes 32,1k,64k,1m, --conns 1,50, --inflight 1,16, --idle-conns N,
  * --fanout-clients N, --fanout-rounds N, --fanout-redis-rounds N, --out DIR.
  * Sections: echo, deflate, memory, fanout, fanout-redis (2 nodes through Redis), core.
@@ -91,7 +93,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         rounds: 2,
         warmupMs: 150,
         measureMs: 400,
-        gen: 'raw',
+        gen: 'native',
         workers: 1,
         sizes: [32, 64 * KiB],
         conns: [1, 50],
@@ -112,7 +114,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         rounds: 3,
         warmupMs: 200,
         measureMs: 800,
-        gen: 'raw',
+        gen: 'native',
         workers: 1,
         sizes: [32, KiB, 64 * KiB, MiB],
         conns: [1, 50],
@@ -210,7 +212,7 @@ function pickSections(text: string): Section[] {
   return names as Section[];
 }
 
-function pickGen(text: string): 'ws' | 'raw' {
-  if (text !== 'ws' && text !== 'raw') throw new RangeError(`Unknown generator "${text}": expected ws or raw`);
+function pickGen(text: string): BenchOptions['gen'] {
+  if (text !== 'ws' && text !== 'raw' && text !== 'native') throw new RangeError(`Unknown generator "${text}": expected native, raw or ws`);
   return text;
 }

@@ -17,6 +17,7 @@ import { runEcho, type EchoResult } from './suites/echo.js';
 import { P99_LIMIT_MS, REDIS_NODES, runFanout, runFanoutRedis } from './suites/fanout.js';
 import { median } from './stats.js';
 import { runMemory } from './suites/memory.js';
+import { buildNativeClient, compilerVersion } from './load/native.js';
 import { wskitAvailable } from './targets.js';
 
 /** NOISY_OTHER_CPU: when over a fifth of the windows saw other processes use more than this share of a core, the report warns. */
@@ -37,8 +38,14 @@ function machine(): string {
   return `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${cpu[0]?.model ?? 'unknown CPU'} × ${cpu.length} · ${Math.round(totalmem() / 2 ** 30)} GiB · Node ${process.version} · ws ${wsVersion} · wskit ${commit}${wskitAvailable() ? '' : ' (library not built: wskit column runs ws as a stand-in)'}`;
 }
 
+function generator(gen: BenchOptions['gen']): string {
+  if (gen === 'ws') return 'the npm `ws` client';
+  if (gen === 'raw') return 'the raw pre-encoded client of bench/load/raw-client.ts';
+  return `the C generator of bench/load/native-client.c (pre-encoded frames, one write per message; ${compilerVersion()})`;
+}
+
 function settings(o: BenchOptions): string {
-  return `${o.quick ? '**Quick smoke run** — not for comparison. ' : ''}Medians of ${o.rounds} rounds (wskit, ws, TCP in turn each round), ${o.warmupMs} ms warm-up + ${o.measureMs} ms measured per window, ${o.workers} load worker process(es) using ${o.gen === 'ws' ? 'the npm \`ws\` client' : 'the raw pre-encoded client of bench/load/raw-client.ts'}.`;
+  return `${o.quick ? '**Quick smoke run** — not for comparison. ' : ''}Medians of ${o.rounds} rounds (wskit, ws, TCP in turn each round), ${o.warmupMs} ms warm-up + ${o.measureMs} ms measured per window, ${o.workers} load worker process(es) using ${generator(o.gen)}.`;
 }
 
 async function timed<T>(name: string, run: () => Promise<T>): Promise<T> {
@@ -50,6 +57,13 @@ async function timed<T>(name: string, run: () => Promise<T>): Promise<T> {
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2), process.env);
+  if (opts.gen === 'native') {
+    const unavailable = buildNativeClient();
+    if (unavailable) {
+      log(`The C load generator is unavailable, so the echo rows use the raw Node client: ${unavailable}`);
+      opts.gen = 'raw';
+    }
+  }
   const started = Date.now();
   const sections: string[] = [`# wskit vs ws benchmark\n\n${machine()}\n\n${settings(opts)}`];
   const raw: Record<string, unknown> = { options: opts };

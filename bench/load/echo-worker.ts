@@ -12,12 +12,17 @@ import WebSocket from 'ws';
 import { serveRequests, type Reply, type Request } from '../ipc.js';
 import { compressMessage, maskedFrame, rawConnect } from './raw-client.js';
 import { textPayload } from '../payload.js';
+import { NativeLoad } from './native.js';
 import { Histogram } from '../stats.js';
 
 interface Load {
   url: string;
-  /** ws: the npm ws client; raw: pre-encoded frames over net (bench/load/raw-client.ts); tcp: no framing. */
-  transport: 'ws' | 'raw' | 'tcp';
+  /**
+   * ws: the npm ws client; raw: pre-encoded frames over net (bench/load/raw-client.ts);
+   * native: the same frames from the C generator of bench/load/native-client.c; tcp and
+   * native-tcp: no framing, from Node or from the C generator.
+   */
+  transport: 'ws' | 'raw' | 'native' | 'tcp' | 'native-tcp';
   conns: number;
   size: number;
   inflight: number;
@@ -33,6 +38,8 @@ interface Peer {
 const OPEN_BATCH = 200;
 let load: Load | undefined;
 let peers: Peer[] = [];
+/** The native generator holds every connection of a `native` load itself. */
+let native: NativeLoad | null = null;
 let payload = Buffer.alloc(0);
 let sending = false;
 let measuring = false;
@@ -150,6 +157,12 @@ async function handle(req: Request): Promise<Reply> {
       load = req.load as Load;
       payload = Buffer.from(textPayload(load.size));
       errors = 0;
+      if (load.transport === 'native' || load.transport === 'native-tcp') {
+        const url = new URL(load.url);
+        const path = load.transport === 'native' ? url.pathname : null;
+        native = await NativeLoad.open(Number(url.port), path, load.conns, load.size, load.inflight, payload, load.deflate ? compressMessage(payload) : null);
+        return { ok: true };
+      }
       const open = load.transport === 'tcp' ? openTcp : load.transport === 'raw' ? openRaw : openWs;
       peers = [];
       // Connect in batches so thousands of SYNs do not overflow the server's accept backlog.
@@ -160,13 +173,21 @@ async function handle(req: Request): Promise<Reply> {
       return { ok: true };
     }
     case 'go':
+      if (native) {
+        await native.command('go');
+        return { ok: true };
+      }
       total = 0;
       sending = true;
       for (const peer of peers) for (let i = 0; i < load!.inflight; i++) peer.send();
       return { ok: true };
     case 'count':
-      return { ok: true, total, echoes };
+      return native ? { ok: true, ...(await native.count()) } : { ok: true, total, echoes };
     case 'mark':
+      if (native) {
+        await native.command('mark');
+        return { ok: true };
+      }
       echoes = 0;
       histogram = new Histogram();
       measuring = true;
@@ -174,6 +195,12 @@ async function handle(req: Request): Promise<Reply> {
       markCpu = process.cpuUsage();
       return { ok: true };
     case 'stop': {
+      if (native) {
+        const r = await native.stop();
+        const counts = new Histogram().counts;
+        for (const [i, n] of r.buckets) counts[i] = n;
+        return { ok: true, echoes: r.echoes, elapsedMs: r.elapsedMs, cpuMs: r.cpuMs, errors: r.errors, histogram: counts };
+      }
       measuring = false;
       sending = false;
       const elapsedMs = performance.now() - markTime;
@@ -181,6 +208,10 @@ async function handle(req: Request): Promise<Reply> {
       return { ok: true, echoes, elapsedMs, cpuMs: (cpu.user + cpu.system) / 1000, errors, histogram: histogram.counts };
     }
     case 'close':
+      if (native) {
+        await native.close();
+        native = null;
+      }
       for (const peer of peers) peer.close();
       peers = [];
       return { ok: true };

@@ -80,7 +80,8 @@ export function echoRows(opts: BenchOptions, deflate: boolean): EchoRow[] {
 
 async function measure(pool: Pool, server: Server, impl: Impl, row: EchoRow, opts: BenchOptions): Promise<Sample> {
   const shares = pool.share(row.conns);
-  const transport = impl === 'tcp' ? 'tcp' : opts.gen;
+  // The TCP ceiling is measured with the same generator as the WebSocket rows, unframed.
+  const transport = impl !== 'tcp' ? opts.gen : opts.gen === 'native' ? 'native-tcp' : 'tcp';
   const url = impl === 'tcp' ? `tcp://127.0.0.1:${server.port}` : `ws://127.0.0.1:${server.port}/echo`;
   const only = (req: Record<string, unknown> & { cmd: string }) => (i: number) => (shares[i] ? req : undefined);
   await pool.all((i) => (shares[i] ? { cmd: 'open', load: { url, transport, conns: shares[i], size: row.size, inflight: row.inflight, deflate: row.deflate } } : undefined));

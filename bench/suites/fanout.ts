@@ -197,7 +197,7 @@ export async function runFanout(opts: BenchOptions, log: (line: string) => void)
       try {
         const shares = pool.share(opts.fanoutClients);
         const starts = shares.map((_, i) => shares.slice(0, i).reduce((a, b) => a + b, 0));
-        await pool.all((i) => ({ cmd: 'open', port: server.port, from: starts[i], count: shares[i], transport: opts.gen, room: ROOM }), 120_000);
+        await pool.all((i) => ({ cmd: 'open', port: server.port, from: starts[i], count: shares[i], transport: opts.gen === 'ws' ? 'ws' : 'raw', room: ROOM }), 120_000);
         publisher = await openPublisher(server.port);
         const sample = await search(pool, { label: server.label, pids: [server.pid] }, publisher, opts, log, server.label);
         result.samples[impl].push(sample);
@@ -261,7 +261,7 @@ export async function runFanoutRedis(opts: BenchOptions, log: (line: string) => 
       pool = new Pool('fanout-worker', REDIS_NODES);
       const shares = pool.share(opts.fanoutClients);
       const starts = shares.map((_, i) => shares.slice(0, i).reduce((a, b) => a + b, 0));
-      await pool.all((i) => ({ cmd: 'open', port: nodes[i]!.port, from: starts[i], count: shares[i], transport: opts.gen, room: ROOM }), 120_000);
+      await pool.all((i) => ({ cmd: 'open', port: nodes[i]!.port, from: starts[i], count: shares[i], transport: opts.gen === 'ws' ? 'ws' : 'raw', room: ROOM }), 120_000);
       publisher = await openPublisher(nodes[0]!.port);
       const label = `wskit×${REDIS_NODES}+redis`;
       const sample = await search(pool, { label, pids: [...nodes.map((n) => n.pid), redis.pid] }, publisher, opts, log, label);
