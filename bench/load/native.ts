@@ -11,8 +11,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const SOURCE = fileURLToPath(new URL('../../../bench/load/native-client.c', import.meta.url));
-/** NATIVE_CLIENT is where the compiled generator lives, beside the compiled bench. */
-export const NATIVE_CLIENT = fileURLToPath(new URL('./native-client', import.meta.url));
+/** Where the compiled generator lives, beside the compiled bench. */
+const NATIVE_CLIENT = fileURLToPath(new URL('./native-client', import.meta.url));
 
 /**
  * buildNativeClient compiles the generator if it is missing or older than
@@ -125,11 +125,6 @@ export class NativeLoad {
   kill(): void {
     if (this.#proc.exitCode === null) this.#proc.kill('SIGKILL');
   }
-}
-
-/** nativeAvailable reports whether the compiled generator exists. */
-export function nativeAvailable(): boolean {
-  return existsSync(NATIVE_CLIENT);
 }
 
 /** compilerVersion names the C compiler, for the report. */

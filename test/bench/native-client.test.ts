@@ -49,32 +49,34 @@ after(() => {
   }
 });
 
-/** Runs a load until `atLeast` echoes have come back (bounded), then measures a short window. */
-async function measure(load: NativeLoad, atLeast: number) {
-  await load.command('go');
-  for (let i = 0; i < 100 && (await load.count()).total < atLeast; i++) await sleep(20);
-  await load.command('mark');
-  await sleep(200);
-  return load.stop();
+/**
+ * Opens a native load, runs it until `atLeast` echoes have come back
+ * (bounded), measures a 200 ms window and closes it; returns the window.
+ */
+async function measure(port: number, path: string | null, conns: number, inflight: number, payload: Buffer, compressed: Buffer | null, atLeast: number) {
+  const load = await NativeLoad.open(port, path, conns, payload.length, inflight, payload, compressed);
+  try {
+    await load.command('go');
+    for (let i = 0; i < 100 && (await load.count()).total < atLeast; i++) await sleep(20);
+    await load.command('mark');
+    await sleep(200);
+    return await load.stop();
+  } finally {
+    await load.close();
+  }
 }
 
 test('counts echoes of a wskit server with no errors, pipelined', async (t) => {
   if (unavailable) return t.skip(unavailable);
   const { port, server } = await echoServer(false);
   servers.push(server);
-  const payload = Buffer.from(textPayload(300));
-  const load = await NativeLoad.open(port, '/echo', 3, payload.length, 8, payload, null);
-  try {
-    const r = await measure(load, 100);
-    assert.ok(r.echoes > 50, `expected echoes in 200 ms, got ${r.echoes}`);
-    assert.equal(r.errors, 0);
-    assert.ok(r.elapsedMs >= 150 && r.elapsedMs < 5_000, `window ${r.elapsedMs} ms`);
-    assert.ok(r.cpuMs >= 0);
-    // Latency is recorded only for a closed loop.
-    assert.equal(r.buckets.size, 0);
-  } finally {
-    await load.close();
-  }
+  const r = await measure(port, '/echo', 3, 8, Buffer.from(textPayload(300)), null, 100);
+  assert.ok(r.echoes > 50, `expected echoes in 200 ms, got ${r.echoes}`);
+  assert.equal(r.errors, 0);
+  assert.ok(r.elapsedMs >= 150 && r.elapsedMs < 5_000, `window ${r.elapsedMs} ms`);
+  assert.ok(r.cpuMs >= 0);
+  // Latency is recorded only for a closed loop.
+  assert.equal(r.buckets.size, 0);
 });
 
 test('records one latency sample per echo in a closed loop, large messages included', async (t) => {
@@ -82,33 +84,21 @@ test('records one latency sample per echo in a closed loop, large messages inclu
   const { port, server } = await echoServer(false);
   servers.push(server);
   // Over 64 KiB: the 64-bit length form, and frames that take many reads and partial writes.
-  const payload = Buffer.from(textPayload(200_000));
-  const load = await NativeLoad.open(port, '/echo', 2, payload.length, 1, payload, null);
-  try {
-    const r = await measure(load, 4);
-    assert.ok(r.echoes > 0);
-    assert.equal(r.errors, 0);
-    let samples = 0;
-    for (const n of r.buckets.values()) samples += n;
-    assert.equal(samples, r.echoes);
-  } finally {
-    await load.close();
-  }
+  const r = await measure(port, '/echo', 2, 1, Buffer.from(textPayload(200_000)), null, 4);
+  assert.ok(r.echoes > 0);
+  assert.equal(r.errors, 0);
+  let samples = 0;
+  for (const n of r.buckets.values()) samples += n;
+  assert.equal(samples, r.echoes);
 });
 
 test('counts an echo of the wrong length as an error', async (t) => {
   if (unavailable) return t.skip(unavailable);
   const { port, server } = await echoServer(false, (d) => Buffer.concat([d, Buffer.from('!')]));
   servers.push(server);
-  const payload = Buffer.from(textPayload(64));
-  const load = await NativeLoad.open(port, '/echo', 1, payload.length, 1, payload, null);
-  try {
-    const r = await measure(load, 10);
-    assert.ok(r.echoes > 0);
-    assert.ok(r.errors >= r.echoes, `${r.errors} errors for ${r.echoes} wrong echoes`);
-  } finally {
-    await load.close();
-  }
+  const r = await measure(port, '/echo', 1, 1, Buffer.from(textPayload(64)), null, 10);
+  assert.ok(r.echoes > 0);
+  assert.ok(r.errors >= r.echoes, `${r.errors} errors for ${r.echoes} wrong echoes`);
 });
 
 test('sends compressed frames when the server agrees to permessage-deflate (ws server)', async (t) => {
@@ -123,16 +113,10 @@ test('sends compressed frames when the server agrees to permessage-deflate (ws s
     ws.on('message', (data, isBinary) => ws.send(data as Buffer, { binary: isBinary }));
   });
   const payload = Buffer.from(textPayload(2048));
-  const port = (wss.address() as AddressInfo).port;
-  const load = await NativeLoad.open(port, '/', 2, payload.length, 4, payload, compressMessage(payload));
-  try {
-    const r = await measure(load, 50);
-    assert.ok(compressedSeen, 'the generator offered permessage-deflate');
-    assert.ok(r.echoes > 0);
-    assert.equal(r.errors, 0);
-  } finally {
-    await load.close();
-  }
+  const r = await measure((wss.address() as AddressInfo).port, '/', 2, 4, payload, compressMessage(payload), 50);
+  assert.ok(compressedSeen, 'the generator offered permessage-deflate');
+  assert.ok(r.echoes > 0);
+  assert.equal(r.errors, 0);
 });
 
 test('loads a plain TCP echo server without framing', async (t) => {
@@ -143,15 +127,9 @@ test('loads a plain TCP echo server without framing', async (t) => {
   });
   servers.push(tcp);
   await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
-  const payload = Buffer.from(textPayload(1000));
-  const load = await NativeLoad.open((tcp.address() as AddressInfo).port, null, 2, payload.length, 4, payload, null);
-  try {
-    const r = await measure(load, 50);
-    assert.ok(r.echoes > 50);
-    assert.equal(r.errors, 0);
-  } finally {
-    await load.close();
-  }
+  const r = await measure((tcp.address() as AddressInfo).port, null, 2, 4, Buffer.from(textPayload(1000)), null, 50);
+  assert.ok(r.echoes > 50);
+  assert.equal(r.errors, 0);
 });
 
 test('fails to open with the server’s refusal when the path has no endpoint', async (t) => {
