@@ -51,7 +51,11 @@ export interface BenchOptions {
   fanoutTrialMs: number;
   /** most trials of one fan-out search; default 10. */
   fanoutMaxTrials: number;
-  /** where the results are written; default bench/results. */
+  /**
+   * where the results are written: bench/results for a plain `npm run bench`
+   * (the table README quotes), bench/results/partial for a run with any other
+   * flag or BENCH_* setting, so a partial run never replaces the full table.
+   */
   outDir: string;
   /** quick is true for a `--quick` smoke run; the table says so. */
   quick: boolean;
@@ -81,7 +85,8 @@ function positive(name: string, text: string, max: number): number {
  * Flags: --quick, --core (core micro-benchmarks only), --only a,b, --skip a,b,
  * --rows s1,s2 (BENCH_ROWS), --gen native|raw|ws (BENCH_GEN), --rounds N, --warmup MS, --measure MS, --workers N,
  * --sizes 32,1k,64k,1m, --conns 1,50, --inflight 1,16, --idle-conns N,
- * --fanout-clients N, --fanout-rounds N, --fanout-redis-rounds N, --out DIR.
+ * --fanout-clients N, --fanout-rounds N, --fanout-redis-rounds N, --out DIR
+ * (default bench/results, or bench/results/partial when anything else is set).
  * Sections: echo, deflate, memory, fanout, fanout-redis (2 nodes through Redis), core.
  */
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): BenchOptions {
@@ -132,8 +137,11 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
   if (env.BENCH_GEN) o.gen = pickGen(env.BENCH_GEN);
   if (env.BENCH_ROWS) o.rows = env.BENCH_ROWS.split(',').filter(Boolean);
   if (env.BENCH_ONLY) o.sections = pickSections(env.BENCH_ONLY);
+  let outGiven = false;
+  let customized = quick || Boolean(env.BENCH_GEN || env.BENCH_ROWS || env.BENCH_ONLY);
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
+    if (flag !== '--out') customized = true;
     const next = (): string => {
       const value = argv[++i];
       if (value === undefined) throw new RangeError(`Missing value after ${flag}`);
@@ -194,11 +202,13 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         break;
       case '--out':
         o.outDir = next();
+        outGiven = true;
         break;
       default:
         throw new RangeError(`Unknown flag ${flag}; see bench/options.ts for the list`);
     }
   }
+  if (customized && !outGiven) o.outDir = 'bench/results/partial';
   return o;
 }
 

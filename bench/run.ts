@@ -113,6 +113,7 @@ async function main(): Promise<void> {
   mkdirSync(opts.outDir, { recursive: true });
   writeFileSync(join(opts.outDir, 'latest.md'), markdown);
   writeFileSync(join(opts.outDir, 'latest.json'), JSON.stringify(raw, null, 1));
+  log(`Tables written to ${join(opts.outDir, 'latest.md')}, samples to latest.json beside it.`);
   process.stdout.write(markdown);
 }
 
