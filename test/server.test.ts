@@ -8,17 +8,23 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type RunningServer, startServer } from '../apps/server.js';
+import { type RunningServer, type ServerOptions, startServer } from '../apps/server.js';
 import { type Conn, dial, HandshakeError, isCloseError } from '../src/index.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'wskit-server-test-'));
-const lines: string[] = [];
+let lines: string[];
 let server: RunningServer;
 let wsBase: string;
 
+/** A server of its own on 127.0.0.1 with `options`, chat data under `dir`, its log lines kept. */
+async function startLogged(dir: string, options: Partial<ServerOptions> = {}): Promise<{ running: RunningServer; log: string[]; ws: string }> {
+  const log: string[] = [];
+  const running = await startServer({ port: 0, host: '127.0.0.1', chat: { dataDir: join(dataDir, dir) }, log: (line) => log.push(line), ...options });
+  return { running, log, ws: running.url.replace('http:', 'ws:') };
+}
+
 before(async () => {
-  server = await startServer({ port: 0, host: '127.0.0.1', chat: { dataDir: join(dataDir, 'main') }, log: (line) => lines.push(line) });
-  wsBase = server.url.replace('http:', 'ws:');
+  ({ running: server, log: lines, ws: wsBase } = await startLogged('main'));
 });
 
 after(async () => {
@@ -132,53 +138,38 @@ test('server logs one line per open and close with the remote address and close 
 });
 
 test('server /add closes an idle connection after addIdleTimeoutMs', async () => {
-  const idleLines: string[] = [];
-  const idleServer = await startServer({
-    port: 0,
-    host: '127.0.0.1',
-    addIdleTimeoutMs: 300,
-    chat: { dataDir: join(dataDir, 'idle') },
-    log: (line) => idleLines.push(line),
-  });
+  const idle = await startLogged('idle', { addIdleTimeoutMs: 300 });
   try {
-    const { conn } = await dial(`${idleServer.url.replace('http:', 'ws:')}/add`);
+    const { conn } = await dial(`${idle.ws}/add`);
     assert.deepEqual(await add(conn, { A: 1, B: 2 }), { Sum: 3 });
     const err = await conn.read().catch((e: unknown) => e);
     assert.ok(isCloseError(err, 1000), `got ${String(err)}`);
     assert.equal((await conn.closed).closeCode, 1000);
-    await until(() => idleLines.some((l) => /^close \/add 127\.0\.0\.1:\d+ code=1000/.test(l)), 'the close log line');
+    await until(() => idle.log.some((l) => /^close \/add 127\.0\.0\.1:\d+ code=1000/.test(l)), 'the close log line');
   } finally {
-    await idleServer.shutdown();
+    await idle.running.shutdown();
   }
 });
 
 test('server /echo closes an idle connection after echoIdleTimeoutMs, with reason "idle timeout"', async () => {
-  const idleLines: string[] = [];
-  const idleServer = await startServer({
-    port: 0,
-    host: '127.0.0.1',
-    echoIdleTimeoutMs: 300,
-    chat: { dataDir: join(dataDir, 'echo-idle') },
-    log: (line) => idleLines.push(line),
-  });
+  const idle = await startLogged('echo-idle', { echoIdleTimeoutMs: 300 });
   try {
-    const { conn } = await dial(`${idleServer.url.replace('http:', 'ws:')}/echo`);
+    const { conn } = await dial(`${idle.ws}/echo`);
     await conn.write('text', 'still here');
     assert.equal((await conn.read()).data.toString(), 'still here');
     const err = await conn.read().catch((e: unknown) => e);
     assert.ok(isCloseError(err, 1000), `got ${String(err)}`);
     assert.equal((err as { reason: string }).reason, 'idle timeout');
-    await until(() => idleLines.some((l) => /^echo: 127\.0\.0\.1:\d+ idle for 300 ms/.test(l)), 'the idle log line');
+    await until(() => idle.log.some((l) => /^echo: 127\.0\.0\.1:\d+ idle for 300 ms/.test(l)), 'the idle log line');
   } finally {
-    await idleServer.shutdown();
+    await idle.running.shutdown();
   }
 });
 
 test('server shutdown closes open connections with 1001', async () => {
-  const lines2: string[] = [];
-  const other = await startServer({ port: 0, host: '127.0.0.1', chat: { dataDir: join(dataDir, 'shutdown') }, log: (l) => lines2.push(l) });
-  const { conn } = await dial(`${other.url.replace('http:', 'ws:')}/echo`);
+  const other = await startLogged('shutdown');
+  const { conn } = await dial(`${other.ws}/echo`);
   const reading = conn.read().catch((e: unknown) => e);
-  await other.shutdown();
+  await other.running.shutdown();
   assert.ok(isCloseError(await reading, 1001));
 });

@@ -7,11 +7,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { matrix, type RecordingServer, SERVER_CLOSE, SMALL_SIZES, startRecordingServer } from './peers.js';
-import { pythonSkip, runPythonClient } from './python.js';
+import { type RecordingServer, SERVER_CLOSE, startRecordingServer } from './peers.js';
+import { pythonSamples, pythonSkip, runPythonClient } from './python.js';
 
 const skip = pythonSkip();
-const MiB = 1024 * 1024;
 
 for (const compression of [false, true]) {
   describe(`wskit server with the Python websockets client, permessage-deflate ${compression ? 'on' : 'off'}`, { skip }, () => {
@@ -22,8 +21,7 @@ for (const compression of [false, true]) {
     after(() => server?.stop());
 
     test('text and binary from 0 B to 16 MiB are echoed intact; closes carry codes and reasons both ways', async () => {
-      // 16 MiB once per mode: binary without compression, text with it.
-      const samples = [...matrix(SMALL_SIZES), { type: compression ? ('text' as const) : ('binary' as const), size: 16 * MiB }];
+      const samples = pythonSamples(compression);
       const reports = await runPythonClient(server.url, compression, samples.map((s) => `${s.type}:${s.size}`).join(','), 60_000);
 
       const opened = reports.find((r) => r.event === 'open');

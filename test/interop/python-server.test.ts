@@ -8,11 +8,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CloseError, dial } from '../../src/index.js';
-import { CLOSE_ME, echoEach, matrix, MAX_MESSAGE, payload, sha256, SMALL_SIZES } from './peers.js';
-import { type PythonServer, pythonSkip, startPythonServer } from './python.js';
+import { CLOSE_ME, echoEach, MAX_MESSAGE, payload, sha256 } from './peers.js';
+import { type PythonServer, pythonSamples, pythonSkip, startPythonServer } from './python.js';
 
 const skip = pythonSkip();
-const MiB = 1024 * 1024;
 
 for (const compression of [false, true]) {
   describe(`wskit client with the Python websockets server, permessage-deflate ${compression ? 'on' : 'off'}`, { skip }, () => {
@@ -25,8 +24,7 @@ for (const compression of [false, true]) {
     test('text and binary from 0 B to 16 MiB are echoed intact; the client closes with 4001', async () => {
       const { conn } = await dial(server.url, { compression, maxMessageSize: MAX_MESSAGE });
       assert.equal(conn.extensions.includes('permessage-deflate'), compression, `negotiated: ${conn.extensions}`);
-      // 16 MiB once per mode: binary without compression, text with it.
-      const samples = [...matrix(SMALL_SIZES), { type: compression ? ('text' as const) : ('binary' as const), size: 16 * MiB }];
+      const samples = pythonSamples(compression);
       await echoEach(conn, samples);
       await conn.close(4001, 'bye from wskit');
       assert.equal((await conn.closed).closeCode, 4001, 'Python answers the close with the same code');

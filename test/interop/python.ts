@@ -5,6 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { matrix, type Sample, SMALL_SIZES } from './peers.js';
 
 /** The interpreter Debian's python3-websockets is installed for. */
 export const PYTHON = '/usr/bin/python3';
@@ -128,4 +129,13 @@ export async function startPythonServer(compression: boolean): Promise<PythonSer
     child.kill('SIGKILL');
     throw err;
   }
+}
+
+/**
+ * The messages each Python interop test exchanges: the matrix up to 1 MiB,
+ * then 16 MiB once per mode (binary without compression, text with it), as
+ * the slow pure-Python peer would take minutes over the whole matrix.
+ */
+export function pythonSamples(compression: boolean): Sample[] {
+  return [...matrix(SMALL_SIZES), { type: compression ? 'text' : 'binary', size: 16 * 1024 * 1024 }];
 }
