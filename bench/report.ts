@@ -62,19 +62,25 @@ export function echoTable(results: EchoResult[], withTcp: boolean, workers: numb
   return table(header, rows);
 }
 
-/** memoryTable renders the idle-connection memory row. */
+/**
+ * memoryTable renders the idle-connection memory rows, with the floor (a
+ * server that holds only the upgraded socket) beside them: floor/ws is the
+ * lowest wskit/ws that any server on `net.Socket` could show.
+ */
 export function memoryTable(result: MemoryResult): string {
   const w = memoryMedians(result.samples.wskit);
   const s = memoryMedians(result.samples.ws);
+  const f = result.samples.floor.length > 0 ? memoryMedians(result.samples.floor) : undefined;
   const kib = (bytes: number) => fmt(bytes / 1024);
-  return table(
-    ['per idle connection', 'wskit KiB', 'ws KiB', 'wskit/ws'],
-    [
-      ['server RSS', kib(w.rss), kib(s.rss), ratio(w.rss, s.rss)],
-      ['JS heap', kib(w.heap), kib(s.heap), ratio(w.heap, s.heap)],
-      ['external (Buffers)', kib(w.external), kib(s.external), ratio(w.external, s.external)],
-    ],
-  );
+  const row = (label: string, key: 'rss' | 'keptRss' | 'heap' | 'external') => [
+    label,
+    kib(w[key]),
+    kib(s[key]),
+    f ? kib(f[key]) : '–',
+    ratio(w[key], s[key]),
+    f ? ratio(f[key], s[key]) : '–',
+  ];
+  return table(['per idle connection', 'wskit KiB', 'ws KiB', 'floor KiB', 'wskit/ws', 'floor/ws'], [row('server RSS', 'rss'), row('server RSS without V8 young generation', 'keptRss'), row('JS heap', 'heap'), row('external (Buffers)', 'external')]);
 }
 
 /** NO_WS marks a cell with no ws counterpart (the Redis row has no ws cluster to compare with). */

@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   if (opts.sections.includes('memory')) {
     const result = await timed('memory', () => runMemory(opts, log));
     raw.memory = result;
-    sections.push(`## Memory per idle connection\n\n${result.conns.toLocaleString('en-US')} idle WebSocket connections to the echo server (no permessage-deflate), opened from ${Math.ceil(result.conns / 2500)} client processes; deltas after a full GC inside the server, divided by N; medians of ${opts.memoryRounds} fresh-server rounds.${result.note ? ` **Note:** ${result.note}.` : ''}\n\n${memoryTable(result)}`);
+    sections.push(`## Memory per idle connection\n\n${result.conns.toLocaleString('en-US')} idle WebSocket connections to the echo server (no permessage-deflate), opened from ${Math.ceil(result.conns / 2500)} client processes; deltas after a full GC inside the server, divided by N; medians of ${opts.memoryRounds} fresh-server rounds. The floor is bench/servers/idle-floor.ts: \`node:http\` completing the handshake by hand, then holding the socket with no WebSocket state; no server on \`net.Socket\` can go below it. V8's young generation is emptied by the GC but keeps its pages: it grows with how much a server allocated while connections opened (up to 32 MiB), not with what it keeps, so RSS is also shown without it.${result.note ? ` **Note:** ${result.note}.` : ''}\n\n${memoryTable(result)}`);
   }
   const fanout = opts.sections.includes('fanout') ? await timed('fanout', () => runFanout(opts, log)) : undefined;
   const fanoutRedis = opts.sections.includes('fanout-redis') ? await timed('fanout-redis', () => runFanoutRedis(opts, log)) : undefined;

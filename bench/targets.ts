@@ -10,6 +10,20 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Child } from './ipc.js';
 
+/** ServerStats are a server's own memory figures (bytes) and open connection count. */
+export interface ServerStats {
+  rss: number;
+  heapUsed: number;
+  external: number;
+  /**
+   * Resident bytes of V8's young generation. It grows with the allocation
+   * rate (up to twice the semi-space size), not with what is kept, so the
+   * memory row reports RSS both with and without it.
+   */
+  youngGeneration: number;
+  connections: number;
+}
+
 /** Server is one running server under test. */
 export interface Server {
   /** label names it in the table: wskit, ws or tcp. */
@@ -17,7 +31,7 @@ export interface Server {
   pid: number;
   port: number;
   /** stats returns memory figures measured inside the server; NaN where the server cannot report them. */
-  stats(gc: boolean): Promise<{ rss: number; heapUsed: number; external: number; connections: number }>;
+  stats(gc: boolean): Promise<ServerStats>;
   stop(): Promise<void>;
 }
 
@@ -46,7 +60,7 @@ export async function startBenchServer(label: string, file: string, args: string
     port: port as number,
     async stats(gc) {
       const r = await child.request({ cmd: 'stats', gc }, 30_000);
-      return { rss: r.rss as number, heapUsed: r.heapUsed as number, external: r.external as number, connections: r.connections as number };
+      return { rss: r.rss as number, heapUsed: r.heapUsed as number, external: r.external as number, youngGeneration: r.youngGeneration as number, connections: r.connections as number };
     },
     stop: () => child.stop(),
   };
@@ -113,7 +127,7 @@ export function startWskitServe(extraArgs: string[] = []): Promise<Server> {
         label: 'wskit',
         pid: proc.pid ?? -1,
         port: Number(m[1]),
-        stats: async () => ({ rss: Number.NaN, heapUsed: Number.NaN, external: Number.NaN, connections: Number.NaN }),
+        stats: async () => ({ rss: Number.NaN, heapUsed: Number.NaN, external: Number.NaN, youngGeneration: Number.NaN, connections: Number.NaN }),
         async stop() {
           proc.kill('SIGTERM');
           const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);

@@ -4,6 +4,7 @@
  * the server process because only it can see its own JS heap.
  */
 import type { Server } from 'node:net';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { serveRequests } from '../ipc.js';
 
 /** Counter tracks how many connections a bench server holds. */
@@ -39,7 +40,8 @@ export function startHarness(server: Server, counter: Counter): void {
             gc();
           }
           const mem = process.memoryUsage();
-          return { ok: true, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, connections: counter.open };
+          const young = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space');
+          return { ok: true, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, youngGeneration: young?.physical_space_size ?? 0, connections: counter.open };
         }
         default:
           return { ok: false, error: `unknown command ${req.cmd}` };

@@ -7,21 +7,29 @@
 import { execFileSync } from 'node:child_process';
 import type { BenchOptions } from '../options.js';
 import { Pool, sleep } from '../pool.js';
-import { startEchoServer, type Server } from '../targets.js';
+import { startBenchServer, startEchoServer, type Server } from '../targets.js';
 import { median } from '../stats.js';
 
 /** MemorySample is one measurement: bytes per connection. */
 export interface MemorySample {
   conns: number;
   rssPerConn: number;
+  /** RSS less the growth of V8's young generation: what the connections keep. */
+  keptRssPerConn: number;
   heapPerConn: number;
   externalPerConn: number;
 }
 
-/** MemoryResult holds the samples of both servers. */
+/**
+ * MemoryImpl names a measured server: wskit, ws, or the floor
+ * (bench/servers/idle-floor.ts: the handshake by hand, then only the socket).
+ */
+export type MemoryImpl = 'wskit' | 'ws' | 'floor';
+
+/** MemoryResult holds the samples of every server. */
 export interface MemoryResult {
   conns: number;
-  samples: Record<'wskit' | 'ws', MemorySample[]>;
+  samples: Record<MemoryImpl, MemorySample[]>;
   note: string;
 }
 
@@ -48,8 +56,8 @@ async function waitForConnections(server: Server, want: number, limitMs: number)
   return seen;
 }
 
-async function measure(impl: 'wskit' | 'ws', conns: number): Promise<MemorySample> {
-  const server = await startEchoServer(impl, false, true);
+async function measure(impl: MemoryImpl, conns: number): Promise<MemorySample> {
+  const server = impl === 'floor' ? await startBenchServer('floor', 'idle-floor', [], true) : await startEchoServer(impl, false, true);
   const pool = new Pool('echo-worker', Math.max(1, Math.ceil(conns / PER_WORKER)));
   try {
     // A first connection warms up lazily-loaded code so it is not counted as per-connection cost.
@@ -67,6 +75,7 @@ async function measure(impl: 'wskit' | 'ws', conns: number): Promise<MemorySampl
     return {
       conns: open,
       rssPerConn: (after.rss - before.rss) / open,
+      keptRssPerConn: (after.rss - after.youngGeneration - (before.rss - before.youngGeneration)) / open,
       heapPerConn: (after.heapUsed - before.heapUsed) / open,
       externalPerConn: (after.external - before.external) / open,
     };
@@ -76,7 +85,7 @@ async function measure(impl: 'wskit' | 'ws', conns: number): Promise<MemorySampl
   }
 }
 
-/** runMemory measures wskit then ws, `memoryRounds` times, at `idleConns` connections (capped by the fd limit). */
+/** runMemory measures wskit, ws and the floor in turn, `memoryRounds` times, at `idleConns` connections (capped by the fd limit). */
 export async function runMemory(opts: BenchOptions, log: (line: string) => void): Promise<MemoryResult> {
   const limit = fdLimit();
   let conns = opts.idleConns;
@@ -86,21 +95,22 @@ export async function runMemory(opts: BenchOptions, log: (line: string) => void)
     note = `open-file limit ${limit} (ulimit -n) allowed only ${conns} of the ${opts.idleConns} connections asked for; raise it with \`ulimit -n ${opts.idleConns + 1000}\` before npm run bench`;
     log(`memory: ${note}`);
   }
-  const result: MemoryResult = { conns, samples: { wskit: [], ws: [] }, note };
+  const result: MemoryResult = { conns, samples: { wskit: [], ws: [], floor: [] }, note };
   for (let round = 0; round < opts.memoryRounds; round++) {
-    for (const impl of ['wskit', 'ws'] as const) {
+    for (const impl of ['wskit', 'ws', 'floor'] as const) {
       const sample = await measure(impl, conns);
       result.samples[impl].push(sample);
-      log(`  memory ${impl} ${sample.conns} conns: RSS ${Math.round(sample.rssPerConn)} B/conn, heap ${Math.round(sample.heapPerConn)} B/conn, external ${Math.round(sample.externalPerConn)} B/conn`);
+      log(`  memory ${impl} ${sample.conns} conns: RSS ${Math.round(sample.rssPerConn)} B/conn (${Math.round(sample.keptRssPerConn)} without the young generation), heap ${Math.round(sample.heapPerConn)} B/conn, external ${Math.round(sample.externalPerConn)} B/conn`);
     }
   }
   return result;
 }
 
 /** memoryMedians returns the median per-connection figures of one server. */
-export function memoryMedians(samples: MemorySample[]): { rss: number; heap: number; external: number } {
+export function memoryMedians(samples: MemorySample[]): { rss: number; keptRss: number; heap: number; external: number } {
   return {
     rss: median(samples.map((s) => s.rssPerConn)),
+    keptRss: median(samples.map((s) => s.keptRssPerConn)),
     heap: median(samples.map((s) => s.heapPerConn)),
     external: median(samples.map((s) => s.externalPerConn)),
   };
