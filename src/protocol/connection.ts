@@ -63,7 +63,7 @@ export class Connection implements FrameHandler {
   #messageSize = 0;
   #validateText = false;
   readonly #utf8 = new Utf8Validator();
-  /** The message's only piece so far, kept as a view (no copy) until a second arrives. */
+  /** The message's bytes so far while they lie in one place, kept as a view (no copy). */
   #single: Buffer | null = null;
   /** Contiguous storage once a message has more than one piece: its bytes, not an object per fragment. */
   #joined: Buffer | null = null;
@@ -166,9 +166,17 @@ export class Connection implements FrameHandler {
     if (this.#validateText && !this.#utf8.feed(piece)) {
       throw new ProtocolError('ERR_INVALID_UTF8', 'Invalid text message: not valid UTF-8', CloseCode.InvalidPayloadData);
     }
-    if (this.#single === null && this.#joined === null) {
-      this.#single = piece;
-      return;
+    if (this.#joined === null) {
+      const single = this.#single;
+      if (single === null) {
+        this.#single = piece;
+        return;
+      }
+      if (piece.buffer === single.buffer && piece.byteOffset === single.byteOffset + single.length) {
+        // The parser put this piece right after the last one (a frame spanning reads): widen the view, copy nothing.
+        this.#single = Buffer.from(single.buffer, single.byteOffset, single.length + piece.length);
+        return;
+      }
     }
     this.#append(piece);
   }

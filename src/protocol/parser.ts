@@ -1,20 +1,26 @@
 /**
  * FrameParser: an incremental frame parser (RFC 6455 §5.2). Feed it bytes in
  * pieces of any size; it calls its handler for each frame header, each piece
- * of unmasked payload as it arrives, and each frame's end. Payload pieces are
- * views into the input (unmasked in place), so a frame that arrives whole is
- * never copied.
+ * of unmasked payload as it arrives, and each frame's end. A frame that
+ * arrives whole is never copied: its payload is unmasked in place and handed
+ * on as a view into the input. A masked frame that spans reads is unmasked
+ * as it is copied into one buffer of its length, and its pieces are
+ * consecutive views into that buffer.
  */
 import { ProtocolError } from '../errors.js';
 import { CloseCode } from '../constants.js';
 import type { FrameHeader } from './frame.js';
-import { applyMask } from './mask.js';
+import { applyMask, unmaskInto } from './mask.js';
 
 /** What the parser reports to. A handler may throw a ProtocolError to stop parsing. */
 export interface FrameHandler {
   /** A frame header was read; the payload follows. */
   onFrameHeader(header: FrameHeader): void;
-  /** A piece of the current frame's payload, already unmasked. */
+  /**
+   * A piece of the current frame's payload, already unmasked. Pieces of one
+   * frame that spans reads lie back to back in one buffer, so a handler may
+   * join them by widening the view instead of copying.
+   */
   onPayload(piece: Buffer): void;
   /** The current frame's payload is complete. */
   onFrameEnd(): void;
@@ -34,6 +40,9 @@ export class FrameParser {
   #remaining = -1;
   #mask: Uint8Array | null = null;
   #phase = 0;
+  /** Where a masked frame that spans reads is unmasked into, and how much of it is filled. */
+  #frame: Buffer | null = null;
+  #frameFilled = 0;
   #stopped = false;
 
   constructor(handler: FrameHandler) {
@@ -50,6 +59,7 @@ export class FrameParser {
     this.#stopped = true;
     this.#chunks = [];
     this.#buffered = 0;
+    this.#frame = null;
   }
 
   /**
@@ -131,10 +141,19 @@ export class FrameParser {
     const first = this.#chunks[0]!;
     const available = first.length - this.#offset;
     const size = Math.min(available, this.#remaining);
-    const piece = first.subarray(this.#offset, this.#offset + size);
+    let piece = first.subarray(this.#offset, this.#offset + size);
     this.#advance(size);
-    if (this.#mask) {
-      applyMask(piece, this.#mask, this.#phase);
+    const mask = this.#mask;
+    if (mask !== null && (this.#frame !== null || size < this.#remaining)) {
+      // Sized from a header the handler has already accepted, so the limit was checked.
+      this.#frame ??= Buffer.allocUnsafe(this.#remaining);
+      const target = this.#frame.subarray(this.#frameFilled, this.#frameFilled + size);
+      unmaskInto(piece, target, mask, this.#phase);
+      this.#frameFilled += size;
+      this.#phase = (this.#phase + size) & 3;
+      piece = target;
+    } else if (mask !== null) {
+      applyMask(piece, mask, this.#phase);
       this.#phase = (this.#phase + size) & 3;
     }
     this.#remaining -= size;
@@ -145,6 +164,8 @@ export class FrameParser {
   #endFrame(): void {
     this.#remaining = -1;
     this.#mask = null;
+    this.#frame = null;
+    this.#frameFilled = 0;
     this.#handler.onFrameEnd();
   }
 

@@ -372,6 +372,23 @@ test('Connection keeps each message intact when the next frames arrive in the sa
   assert.deepEqual(events, [text('first'), text('second'), binary(Buffer.from('third'))]);
 });
 
+test('Connection delivers a masked frame that spans reads as one message whose data is a single buffer, and validates its text', () => {
+  const payload = Buffer.from('é'.repeat(40_000));
+  const bytes = peer('server', 0x81, payload);
+  // The cut falls inside a two-byte character, so the UTF-8 check carries across pieces.
+  const cut = 14 + 65_535;
+  assert.equal(payload[cut - 14]! & 0xc0, 0x80, 'the cut splits a character');
+  const conn = connection({ role: 'server' });
+  for (const part of splitAt(bytes, [cut, cut + 1000])) conn.receive(part);
+  assert.equal(conn.events.length, 1);
+  const event = conn.events[0]!;
+  assert.equal(event.kind, 'message');
+  const data = (event as { data: Buffer }).data;
+  assert.ok(data.equals(payload));
+  // One allocation the size of the frame, not a join of pieces grown as they came.
+  assert.equal(data.buffer.byteLength, payload.length);
+});
+
 // Properties.
 
 const messageArb = fc.oneof(

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { applyMask, maskSimple } from '../../src/protocol/mask.js';
+import { applyMask, applyMaskWords, maskSimple, unmaskInto } from '../../src/protocol/mask.js';
+import { XOR_BLOCK, xorKernel } from '../../src/protocol/xor-kernel.js';
 import { FUZZ_SEED, fuzzRuns, hex } from '../helpers/bytes.js';
 
 const KEY = hex('37 fa 21 3d');
@@ -69,4 +70,79 @@ test('applyMask equals maskSimple for random data, keys, phases and unaligned of
     ),
     { seed: FUZZ_SEED, numRuns: fuzzRuns(500) },
   );
+});
+
+test('unmaskInto equals maskSimple on a copy, leaves the source alone and writes only its target', () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 0, maxLength: 300 }),
+      fc.uint8Array({ minLength: 4, maxLength: 4 }),
+      fc.integer({ min: 0, max: 3 }),
+      fc.integer({ min: 0, max: 7 }),
+      fc.integer({ min: 0, max: 7 }),
+      (data, key, phase, sourceLead, targetLead) => {
+        // Both offsets vary, so the word loop (same offset within a word) and the copy-then-unmask fallback both run.
+        const source = new Uint8Array(sourceLead + data.length + 3);
+        source.set(data, sourceLead);
+        const sourceBefore = Uint8Array.from(source);
+        const target = new Uint8Array(targetLead + data.length + 3).fill(0xaa);
+        unmaskInto(source.subarray(sourceLead, sourceLead + data.length), target.subarray(targetLead, targetLead + data.length), key, phase);
+        const expected = Uint8Array.from(data);
+        maskSimple(expected, key, phase);
+        assert.deepEqual(target.subarray(targetLead, targetLead + data.length), expected);
+        assert.ok(target.subarray(0, targetLead).every((b) => b === 0xaa));
+        assert.ok(target.subarray(targetLead + data.length).every((b) => b === 0xaa));
+        assert.deepEqual(source, sourceBefore);
+      },
+    ),
+    { seed: FUZZ_SEED, numRuns: fuzzRuns(500) },
+  );
+});
+
+test('applyMaskWords, the JavaScript path, equals maskSimple for random data, keys, phases and offsets', () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 0, maxLength: 600 }),
+      fc.uint8Array({ minLength: 4, maxLength: 4 }),
+      fc.integer({ min: 0, max: 3 }),
+      fc.integer({ min: 0, max: 7 }),
+      (data, key, phase, lead) => {
+        const backing = new Uint8Array(lead + data.length + 5);
+        backing.set(data, lead);
+        const reference = Uint8Array.from(backing);
+        applyMaskWords(backing.subarray(lead, lead + data.length), key, phase);
+        maskSimple(reference.subarray(lead, lead + data.length), key, phase);
+        assert.deepEqual(backing, reference);
+      },
+    ),
+    { seed: FUZZ_SEED, numRuns: fuzzRuns(500) },
+  );
+});
+
+test('the WebAssembly SIMD kernel is available on this Node, so long payloads take it', () => {
+  // Were the hand-assembled module rejected, masking would silently fall back to the slower loop.
+  const kernel = xorKernel();
+  assert.ok(kernel !== null);
+  kernel.memory.fill(0, 0, 32);
+  kernel.xor(20, 0x3d21fa37);
+  // Little-endian: key byte 0x37 first. 20 rounds up to 32 bytes, all of them XORed.
+  assert.deepEqual([...kernel.memory.subarray(0, 8)], [0x37, 0xfa, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d]);
+  assert.deepEqual([...kernel.memory.subarray(28, 36)], [0x37, 0xfa, 0x21, 0x3d, 0, 0, 0, 0]);
+});
+
+test('applyMask and unmaskInto equal maskSimple across several kernel blocks, at every phase and an odd offset', () => {
+  const data = Buffer.alloc(2 * XOR_BLOCK + 1001);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 131 + 7) & 0xff;
+  for (let phase = 0; phase < 4; phase++) {
+    const expected = Buffer.from(data);
+    maskSimple(expected, KEY, phase);
+    const inPlace = Buffer.concat([Buffer.alloc(3), data]).subarray(3);
+    applyMask(inPlace, KEY, phase);
+    assert.ok(inPlace.equals(expected), `applyMask at phase ${phase}`);
+    const source = Buffer.from(data);
+    const target = Buffer.alloc(data.length + 1).subarray(1);
+    unmaskInto(source, target, KEY, phase);
+    assert.ok(target.equals(expected), `unmaskInto at phase ${phase}`);
+    assert.ok(source.equals(data), 'unmaskInto leaves its source alone');
+  }
 });

@@ -145,6 +145,25 @@ test('FrameParser passes a frame that arrives whole as one view into the input, 
   assert.equal(recorder.pieces[0]!.byteOffset, input.byteOffset + 8);
 });
 
+test('FrameParser unmasks a frame that spans reads into one buffer: pieces back to back, the input left as it came', () => {
+  const payload = Buffer.alloc(70_000);
+  for (let i = 0; i < payload.length; i++) payload[i] = (i * 7 + 3) & 0xff;
+  const input = frameBytes(0x82, payload, RFC_KEY);
+  const inputBefore = Buffer.from(input);
+  const recorder = new Recorder();
+  const parser = new FrameParser(recorder);
+  // Cut where socket reads would, including one cut that is not a multiple of 4 (the copy-then-unmask path).
+  for (const part of splitAt(input, [65_536, 65_541, 69_000])) parser.push(part);
+  assert.equal(recorder.pieces.length, 4);
+  for (let i = 1; i < recorder.pieces.length; i++) {
+    const before = recorder.pieces[i - 1]!;
+    assert.equal(recorder.pieces[i]!.buffer, before.buffer, 'every piece lies in the same buffer');
+    assert.equal(recorder.pieces[i]!.byteOffset, before.byteOffset + before.length, 'each piece starts where the last ended');
+  }
+  assert.ok(recorder.frames[0]!.payload.equals(payload));
+  assert.ok(input.equals(inputBefore), 'the input chunks are not unmasked in place');
+});
+
 test('FrameParser parses several frames from one chunk and a header split across chunks', () => {
   const bytes = concat(frameBytes(0x89, Buffer.from('a')), frameBytes(0x82, Buffer.alloc(300, 1)), frameBytes(0x8a, Buffer.alloc(0)));
   // Cut inside the second frame's 16-bit length.
