@@ -2,7 +2,7 @@
  * Frame encoding (RFC 6455 §5.2). Pure functions: bytes out, no socket.
  */
 import { randomFillSync } from 'node:crypto';
-import { applyMask } from './mask.js';
+import { maskInto } from './mask.js';
 
 /** What a frame header says, as the parser reports it and the encoder takes it. */
 export interface FrameHeader {
@@ -111,8 +111,8 @@ export function encodeFrame(opcode: number, payload: Uint8Array, options: Encode
   if (masked || length <= COPY_PAYLOAD_MAX) {
     const frame = Buffer.allocUnsafe(headLen + length);
     const start = writeHeader(frame, 0, opcode, length, fin, rsv1, key);
-    frame.set(payload, start);
-    if (key && length > 0) applyMask(frame.subarray(start), key, 0);
+    if (key) maskInto(payload, frame.subarray(start), key, 0);
+    else frame.set(payload, start);
     return [frame];
   }
   const header = Buffer.allocUnsafe(headLen);

@@ -27,11 +27,12 @@ export function applyMask(data: Uint8Array, key: Uint8Array, phase = 0): void {
 }
 
 /**
- * unmaskInto writes `source` XOR `key` (from key byte `phase`) into `target`,
+ * maskInto writes `source` XOR `key` (from key byte `phase`) into `target`,
  * which must be as long, leaving `source` as it was: for a payload that must
- * be copied anyway, the copy and the unmasking are one step.
+ * be copied anyway (a frame spanning reads, a client's outgoing frame), the
+ * copy and the (un)masking are one step.
  */
-export function unmaskInto(source: Uint8Array, target: Uint8Array, key: Uint8Array, phase = 0): void {
+export function maskInto(source: Uint8Array, target: Uint8Array, key: Uint8Array, phase = 0): void {
   const kernel = source.length >= KERNEL_MIN ? xorKernel() : null;
   if (kernel !== null) {
     maskThroughKernel(kernel, source, target, key, phase);

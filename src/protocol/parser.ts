@@ -10,7 +10,7 @@
 import { ProtocolError } from '../errors.js';
 import { CloseCode } from '../constants.js';
 import type { FrameHeader } from './frame.js';
-import { applyMask, unmaskInto } from './mask.js';
+import { applyMask, maskInto } from './mask.js';
 
 /** What the parser reports to. A handler may throw a ProtocolError to stop parsing. */
 export interface FrameHandler {
@@ -148,7 +148,7 @@ export class FrameParser {
       // Sized from a header the handler has already accepted, so the limit was checked.
       this.#frame ??= Buffer.allocUnsafe(this.#remaining);
       const target = this.#frame.subarray(this.#frameFilled, this.#frameFilled + size);
-      unmaskInto(piece, target, mask, this.#phase);
+      maskInto(piece, target, mask, this.#phase);
       this.#frameFilled += size;
       this.#phase = (this.#phase + size) & 3;
       piece = target;

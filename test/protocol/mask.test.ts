@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { applyMask, applyMaskWords, maskSimple, unmaskInto } from '../../src/protocol/mask.js';
+import { applyMask, applyMaskWords, maskSimple, maskInto } from '../../src/protocol/mask.js';
 import { XOR_BLOCK, xorKernel } from '../../src/protocol/xor-kernel.js';
 import { FUZZ_SEED, fuzzRuns, hex } from '../helpers/bytes.js';
 
@@ -72,7 +72,7 @@ test('applyMask equals maskSimple for random data, keys, phases and unaligned of
   );
 });
 
-test('unmaskInto equals maskSimple on a copy, leaves the source alone and writes only its target', () => {
+test('maskInto equals maskSimple on a copy, leaves the source alone and writes only its target', () => {
   fc.assert(
     fc.property(
       fc.uint8Array({ minLength: 0, maxLength: 300 }),
@@ -86,7 +86,7 @@ test('unmaskInto equals maskSimple on a copy, leaves the source alone and writes
         source.set(data, sourceLead);
         const sourceBefore = Uint8Array.from(source);
         const target = new Uint8Array(targetLead + data.length + 3).fill(0xaa);
-        unmaskInto(source.subarray(sourceLead, sourceLead + data.length), target.subarray(targetLead, targetLead + data.length), key, phase);
+        maskInto(source.subarray(sourceLead, sourceLead + data.length), target.subarray(targetLead, targetLead + data.length), key, phase);
         const expected = Uint8Array.from(data);
         maskSimple(expected, key, phase);
         assert.deepEqual(target.subarray(targetLead, targetLead + data.length), expected);
@@ -130,7 +130,7 @@ test('the WebAssembly SIMD kernel is available on this Node, so long payloads ta
   assert.deepEqual([...kernel.memory.subarray(28, 36)], [0x37, 0xfa, 0x21, 0x3d, 0, 0, 0, 0]);
 });
 
-test('applyMask and unmaskInto equal maskSimple across several kernel blocks, at every phase and an odd offset', () => {
+test('applyMask and maskInto equal maskSimple across several kernel blocks, at every phase and an odd offset', () => {
   const data = Buffer.alloc(2 * XOR_BLOCK + 1001);
   for (let i = 0; i < data.length; i++) data[i] = (i * 131 + 7) & 0xff;
   for (let phase = 0; phase < 4; phase++) {
@@ -141,8 +141,8 @@ test('applyMask and unmaskInto equal maskSimple across several kernel blocks, at
     assert.ok(inPlace.equals(expected), `applyMask at phase ${phase}`);
     const source = Buffer.from(data);
     const target = Buffer.alloc(data.length + 1).subarray(1);
-    unmaskInto(source, target, KEY, phase);
-    assert.ok(target.equals(expected), `unmaskInto at phase ${phase}`);
-    assert.ok(source.equals(data), 'unmaskInto leaves its source alone');
+    maskInto(source, target, KEY, phase);
+    assert.ok(target.equals(expected), `maskInto at phase ${phase}`);
+    assert.ok(source.equals(data), 'maskInto leaves its source alone');
   }
 });
