@@ -34,16 +34,49 @@ export interface ConnOptions {
   readBufferSize?: number;
   /** Outgoing bytes queued before `write` waits. Default 64 KiB. */
   writeBufferSize?: number;
-  /** Agreed permessage-deflate parameters, or null. */
-  deflate?: DeflateParams | null;
   /** Compression settings (threshold, level). */
   compression?: DeflateOptions;
-  /** Agreed subprotocol. */
-  subprotocol?: string;
-  /** Agreed `Sec-WebSocket-Extensions` value. */
-  extensions?: string;
   /** Time the closing handshake may take. Default 5 s. */
   closeTimeout?: number;
+}
+
+/**
+ * @internal ConnOptions with every default filled in. `Upgrader` makes one
+ * and all its connections share it, so an idle connection holds one
+ * reference instead of a field per setting.
+ */
+export interface ConnSettings {
+  readonly role: 'server' | 'client';
+  readonly maxMessageSize: number;
+  readonly readBufferSize: number;
+  readonly writeBufferSize: number;
+  readonly closeTimeout: number;
+  /** Messages at least this long are compressed, when permessage-deflate was agreed. */
+  readonly threshold: number;
+  readonly level: number;
+}
+
+/** @internal connSettings fills in the defaults of `options`. */
+export function connSettings(options: ConnOptions): ConnSettings {
+  return Object.freeze({
+    role: options.role,
+    maxMessageSize: options.maxMessageSize ?? Defaults.maxMessageSize,
+    readBufferSize: options.readBufferSize ?? Defaults.readBufferSize,
+    writeBufferSize: options.writeBufferSize ?? Defaults.writeBufferSize,
+    closeTimeout: options.closeTimeout ?? Defaults.closeTimeoutMs,
+    threshold: options.compression?.threshold ?? Defaults.compressionThreshold,
+    level: options.compression?.level ?? 1,
+  });
+}
+
+/** @internal What the opening handshake agreed for one connection. */
+export interface Agreement {
+  /** permessage-deflate parameters, or null. */
+  deflate: DeflateParams | null;
+  /** The subprotocol, or ''. */
+  subprotocol: string;
+  /** The `Sec-WebSocket-Extensions` value, or ''. */
+  extensions: string;
 }
 
 /**
@@ -101,15 +134,9 @@ function endsIteration(err: Error): boolean {
  */
 export class Conn {
   readonly #socket: Socket;
-  readonly #role: 'server' | 'client';
+  readonly #settings: ConnSettings;
   readonly #core: Connection;
-  readonly #maxMessageSize: number;
-  readonly #readBufferSize: number;
-  readonly #writeBufferSize: number;
-  readonly #closeTimeout: number;
-  readonly #threshold: number;
   readonly #deflate: DeflateParams | null;
-  readonly #level: number;
   /** zlib streams cost hundreds of KiB: made on first use, so idle connections stay small. */
   #deflater: MessageDeflater | null = null;
   #inflater: MessageInflater | null = null;
@@ -152,30 +179,22 @@ export class Conn {
   readonly subprotocol: string;
   /** The agreed `Sec-WebSocket-Extensions` value, or '' when none. */
   readonly extensions: string;
-  /** The peer's address, e.g. `127.0.0.1:53412` (captured at open, so it stays readable after close). */
-  readonly remoteAddress: string;
+  /** The peer's host (in brackets for IPv6) and port, captured at open: the socket forgets them once closed. */
+  readonly #peerHost: string;
+  readonly #peerPort: number;
 
   /** @internal Built by `Upgrader` and `dial`; `head` holds bytes read past the handshake. */
-  constructor(socket: Socket, options: ConnOptions, head?: Buffer) {
+  constructor(socket: Socket, settings: ConnSettings, agreed: Agreement, head?: Buffer) {
     this.#socket = socket;
-    this.#role = options.role;
-    this.#maxMessageSize = options.maxMessageSize ?? Defaults.maxMessageSize;
-    this.#readBufferSize = options.readBufferSize ?? Defaults.readBufferSize;
-    this.#writeBufferSize = options.writeBufferSize ?? Defaults.writeBufferSize;
-    this.#closeTimeout = options.closeTimeout ?? Defaults.closeTimeoutMs;
-    this.#threshold = options.compression?.threshold ?? Defaults.compressionThreshold;
-    const deflate = options.deflate ?? null;
+    this.#settings = settings;
+    const deflate = agreed.deflate;
     this.#deflate = deflate;
-    this.#level = options.compression?.level ?? 1;
-    this.#core = new Connection({ role: this.#role, maxMessageSize: this.#maxMessageSize, compression: deflate !== null });
-    this.subprotocol = options.subprotocol ?? '';
-    this.extensions = options.extensions ?? '';
-    this.remoteAddress =
-      socket.remoteAddress === undefined
-        ? ''
-        : socket.remoteFamily === 'IPv6'
-          ? `[${socket.remoteAddress}]:${socket.remotePort}`
-          : `${socket.remoteAddress}:${socket.remotePort}`;
+    this.#core = new Connection({ role: settings.role, maxMessageSize: settings.maxMessageSize, compression: deflate !== null });
+    this.subprotocol = agreed.subprotocol;
+    this.extensions = agreed.extensions;
+    const host = socket.remoteAddress;
+    this.#peerHost = host === undefined ? '' : socket.remoteFamily === 'IPv6' ? `[${host}]` : host;
+    this.#peerPort = socket.remotePort ?? 0;
     socket.setNoDelay(true);
     socket.setTimeout(0);
     // One set of listeners shared by every connection, finding its Conn through the socket.
@@ -220,6 +239,14 @@ export class Conn {
     return this.#writeDeadline;
   }
 
+  /**
+   * The peer's address, e.g. `127.0.0.1:53412` or `[::1]:53412`; readable
+   * after close too. Built when asked: most connections are never asked.
+   */
+  get remoteAddress(): string {
+    return this.#peerHost === '' ? '' : `${this.#peerHost}:${this.#peerPort}`;
+  }
+
   /** Bytes written but not yet handed to the kernel. */
   get bufferedAmount(): number {
     return this.#socket.writableLength;
@@ -240,7 +267,7 @@ export class Conn {
    * made now would return a promise that waits for the peer to catch up.
    */
   get needsDrain(): boolean {
-    return this.#socket.writableLength > this.#writeBufferSize;
+    return this.#socket.writableLength > this.#settings.writeBufferSize;
   }
 
   /**
@@ -271,7 +298,7 @@ export class Conn {
     const message = this.#inbox.shift();
     if (message !== undefined) {
       this.#inboxBytes -= message.data.length;
-      if (this.#paused && this.#inboxBytes <= this.#readBufferSize / 2) {
+      if (this.#paused && this.#inboxBytes <= this.#settings.readBufferSize / 2) {
         this.#paused = false;
         this.#socket.resume();
       }
@@ -360,13 +387,13 @@ export class Conn {
     this.#inflater ??= new MessageInflater(this.#deflate?.peerNoContextTakeover ?? false);
     let now: Buffer | null;
     try {
-      now = this.#inflater.inflateNow(data, this.#maxMessageSize);
+      now = this.#inflater.inflateNow(data, this.#settings.maxMessageSize);
     } catch (err) {
       return this.#inflateFailed(err as Error);
     }
     if (now !== null) return this.#inflated(type, now);
     this.#inflating = true;
-    this.#inflater.decompress(data, this.#maxMessageSize).then(
+    this.#inflater.decompress(data, this.#settings.maxMessageSize).then(
       (inflated) => {
         this.#inflating = false;
         this.#inflated(type, inflated);
@@ -400,7 +427,7 @@ export class Conn {
     if (reader) return reader.resolve(reader.iterate ? { value: message, done: false } : message);
     this.#inbox.push(message);
     this.#inboxBytes += message.data.length;
-    if (!this.#paused && this.#inboxBytes > this.#readBufferSize) {
+    if (!this.#paused && this.#inboxBytes > this.#settings.readBufferSize) {
       // Nobody is reading fast enough: stop reading so TCP pushes back on the sender.
       this.#paused = true;
       this.#socket.pause();
@@ -422,8 +449,8 @@ export class Conn {
     if (blocked) return Promise.reject(blocked);
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     // An agreed 8-bit window is honoured by not compressing: zlib's smallest is 9 (RFC 7692 lets each message choose).
-    if (this.#deflate !== null && this.#deflate.windowBits >= MIN_RAW_WINDOW_BITS && payload.length >= this.#threshold) {
-      this.#deflater ??= new MessageDeflater(this.#deflate.windowBits, this.#deflate.noContextTakeover, this.#level);
+    if (this.#deflate !== null && this.#deflate.windowBits >= MIN_RAW_WINDOW_BITS && payload.length >= this.#settings.threshold) {
+      this.#deflater ??= new MessageDeflater(this.#deflate.windowBits, this.#deflate.noContextTakeover, this.#settings.level);
       const deflater = this.#deflater;
       const input = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
       // A small message that stands alone is compressed here and now, unless earlier sends are still queued.
@@ -454,7 +481,7 @@ export class Conn {
    * masks a fresh copy.
    */
   writePrepared(prepared: PreparedMessage): Promise<void> {
-    if (this.#role === 'client') return this.write(prepared.type, prepared.data);
+    if (this.#settings.role === 'client') return this.write(prepared.type, prepared.data);
     const blocked = this.#writeBlocked();
     if (blocked) return Promise.reject(blocked);
     if (this.#sendChain !== null) return this.#enqueue(() => this.#writeRaw(prepared.frame));
@@ -533,7 +560,7 @@ export class Conn {
 
   #writeFrame(opcode: number, payload: Uint8Array, compressed: boolean): void {
     if (!this.#socket.writable) return;
-    const parts = encodeFrame(opcode, payload, { rsv1: compressed, mask: this.#role === 'client' });
+    const parts = encodeFrame(opcode, payload, { rsv1: compressed, mask: this.#settings.role === 'client' });
     this.#batch();
     for (const part of parts) this.#socket.write(part);
   }
@@ -571,7 +598,7 @@ export class Conn {
   }
 
   #flushed(): Promise<void> {
-    if (this.#socket.writableLength <= this.#writeBufferSize) return RESOLVED;
+    if (this.#socket.writableLength <= this.#settings.writeBufferSize) return RESOLVED;
     if (this.#drain === null) {
       this.#drain = new Promise((resolve, reject) => {
         this.#resolveDrain = resolve;
@@ -634,7 +661,7 @@ export class Conn {
       this.#writeControl(Opcode.Close, code === CloseCode.NoStatusReceived ? Buffer.alloc(0) : encodeClosePayload(code));
     }
     // RFC 6455 §7.1.1: the server closes TCP first; a client waits for it.
-    if (this.#role === 'server') this.#socket.end();
+    if (this.#settings.role === 'server') this.#socket.end();
     this.#armCloseTimer();
   }
 
@@ -667,7 +694,7 @@ export class Conn {
 
   #armCloseTimer(): void {
     if (this.#closeTimer !== null) return;
-    this.#closeTimer = setTimeout(() => this.#socket.destroy(), this.#closeTimeout);
+    this.#closeTimer = setTimeout(() => this.#socket.destroy(), this.#settings.closeTimeout);
     this.#closeTimer.unref();
   }
 

@@ -7,7 +7,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Defaults } from './constants.js';
-import { Conn } from './conn.js';
+import { Conn, connSettings } from './conn.js';
 import { HandshakeError, TimeoutError } from './errors.js';
 import { type DeflateOptions, deflateOfferHeader } from './protocol/extensions.js';
 import { checkResponse, generateKey } from './protocol/handshake.js';
@@ -166,21 +166,15 @@ export function dial(url: string | URL, options: DialOptions = {}): Promise<Dial
         settle(new HandshakeError(`WebSocket handshake failed: ${check.reason}`, res.statusCode ?? 101, responseHeaders));
         return;
       }
-      const conn = new Conn(
-        socket,
-        {
-          role: 'client',
-          maxMessageSize: options.maxMessageSize,
-          readBufferSize: options.readBufferSize,
-          writeBufferSize: options.writeBufferSize,
-          deflate: check.deflate,
-          compression: compression || undefined,
-          subprotocol: check.protocol,
-          extensions: check.extensions,
-          closeTimeout: options.closeTimeout,
-        },
-        head,
-      );
+      const settings = connSettings({
+        role: 'client',
+        maxMessageSize: options.maxMessageSize,
+        readBufferSize: options.readBufferSize,
+        writeBufferSize: options.writeBufferSize,
+        compression: compression || undefined,
+        closeTimeout: options.closeTimeout,
+      });
+      const conn = new Conn(socket, settings, { deflate: check.deflate, subprotocol: check.protocol, extensions: check.extensions }, head);
       if (settled) {
         conn.terminate();
         return;

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Defaults } from './constants.js';
-import { Conn } from './conn.js';
+import { Conn, type ConnSettings, connSettings } from './conn.js';
 import { HandshakeError } from './errors.js';
 import type { DeflateOptions } from './protocol/extensions.js';
 import { buildAcceptResponse, buildErrorResponse, checkRequest, headerValue } from './protocol/handshake.js';
@@ -78,12 +78,22 @@ export function rejectUpgrade(socket: Duplex, status: number, reason: string, he
 export class Upgrader {
   readonly #options: UpgraderOptions;
   readonly #compression: DeflateOptions | false;
+  /** Shared by every connection this upgrader makes. */
+  readonly #settings: ConnSettings;
 
   constructor(options: UpgraderOptions = {}) {
     this.#options = options;
     this.#compression = options.compression
       ? { noContextTakeover: Defaults.serverNoContextTakeover, ...(options.compression === true ? {} : options.compression) }
       : false;
+    this.#settings = connSettings({
+      role: 'server',
+      maxMessageSize: options.maxMessageSize,
+      readBufferSize: options.readBufferSize,
+      writeBufferSize: options.writeBufferSize,
+      closeTimeout: options.closeTimeout,
+      compression: this.#compression || undefined,
+    });
   }
 
   /** The handshake timeout in ms (the option, or the default). */
@@ -143,21 +153,7 @@ export class Upgrader {
       return refuse(500, (err as Error).message);
     }
     socket.write(response);
-    const conn = new Conn(
-      socket as Socket,
-      {
-        role: 'server',
-        maxMessageSize: this.#options.maxMessageSize,
-        readBufferSize: this.#options.readBufferSize,
-        writeBufferSize: this.#options.writeBufferSize,
-        closeTimeout: this.#options.closeTimeout,
-        deflate: check.deflate,
-        compression: this.#compression || undefined,
-        subprotocol: check.protocol,
-        extensions: check.deflate?.header ?? '',
-      },
-      head,
-    );
+    const conn = new Conn(socket as Socket, this.#settings, { deflate: check.deflate, subprotocol: check.protocol, extensions: check.deflate?.header ?? '' }, head);
     return Promise.resolve(conn);
   }
 }

@@ -129,6 +129,16 @@ test('Conn read and write carry text and binary both ways', async (t) => {
   assert.match(server.remoteAddress, /^127\.0\.0\.1:\d+$/);
 });
 
+test('Conn remoteAddress names the peer, and still does after the connection has closed', async (t) => {
+  const { client, server } = await pair(t);
+  const address = server.remoteAddress;
+  assert.match(address, /^127\.0\.0\.1:\d+$/);
+  await client.close();
+  await server.closed;
+  assert.equal(server.remoteAddress, address, 'unchanged once the socket is gone');
+  assert.match(client.remoteAddress, /^127\.0\.0\.1:\d+$/);
+});
+
 test('Conn write rejects an unknown message type with TypeError', async (t) => {
   const { client } = await pair(t);
   await assert.rejects(client.write('ping' as 'text', 'x'), TypeError);

@@ -62,7 +62,8 @@ export class Connection implements FrameHandler {
   #messageFin = false;
   #messageSize = 0;
   #validateText = false;
-  readonly #utf8 = new Utf8Validator();
+  /** Made with the first text message: a connection that never gets one never needs it. */
+  #utf8: Utf8Validator | null = null;
   /** The message's bytes so far while they lie in one place, kept as a view (no copy). */
   #single: Buffer | null = null;
   /** Contiguous storage once a message has more than one piece: its bytes, not an object per fragment. */
@@ -136,7 +137,7 @@ export class Connection implements FrameHandler {
       this.#messageOpcode = opcode;
       this.#messageCompressed = header.rsv1;
       this.#validateText = opcode === Opcode.Text && !header.rsv1;
-      if (this.#validateText) this.#utf8.reset();
+      if (this.#validateText) (this.#utf8 ??= new Utf8Validator()).reset();
     } else {
       throw unknownOpcode(opcode);
     }
@@ -163,7 +164,7 @@ export class Connection implements FrameHandler {
       this.#controlLength += piece.length;
       return;
     }
-    if (this.#validateText && !this.#utf8.feed(piece)) {
+    if (this.#validateText && !this.#utf8!.feed(piece)) {
       throw new ProtocolError('ERR_INVALID_UTF8', 'Invalid text message: not valid UTF-8', CloseCode.InvalidPayloadData);
     }
     if (this.#joined === null) {
@@ -198,7 +199,7 @@ export class Connection implements FrameHandler {
       return;
     }
     if (!this.#messageFin) return;
-    if (this.#validateText && !this.#utf8.complete) {
+    if (this.#validateText && !this.#utf8!.complete) {
       throw new ProtocolError('ERR_INVALID_UTF8', 'Invalid text message: ends inside a UTF-8 sequence', CloseCode.InvalidPayloadData);
     }
     let data: Buffer;
