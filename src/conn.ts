@@ -297,6 +297,7 @@ export class Conn {
   #read(iterate: boolean): Promise<Message | IteratorResult<Message>> {
     const message = this.#inbox.shift();
     if (message !== undefined) {
+      if (this.#inbox.length === 0) this.#inbox.length = 0; // Spare room back, as in #drainEvents.
       this.#inboxBytes -= message.data.length;
       if (this.#paused && this.#inboxBytes <= this.#settings.readBufferSize / 2) {
         this.#paused = false;
@@ -355,6 +356,9 @@ export class Conn {
   #drainEvents(): void {
     const events = this.#core.events;
     while (events.length > 0 && !this.#inflating) this.#handle(events.shift()!);
+    // V8 keeps an array's spare room after shift() empties it; setting the length to 0 gives it back,
+    // so a connection that has gone quiet does not hold it (about 140 B per array).
+    if (events.length === 0) events.length = 0;
     if (events.length === 0 && !this.#inflating && this.#pendingError && !this.#failScheduled) {
       this.#failScheduled = true;
       const err = this.#pendingError;

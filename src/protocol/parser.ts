@@ -203,6 +203,8 @@ export class FrameParser {
     this.#buffered -= n;
     if (this.#offset === this.#chunks[0]!.length) {
       this.#chunks.shift();
+      // The list is empty between reads: length 0 gives V8's spare room back (shift keeps it), so an idle connection does not hold it.
+      if (this.#chunks.length === 0) this.#chunks.length = 0;
       this.#offset = 0;
     }
   }
