@@ -72,15 +72,19 @@ export function memoryTable(result: MemoryResult): string {
   const s = memoryMedians(result.samples.ws);
   const f = result.samples.floor.length > 0 ? memoryMedians(result.samples.floor) : undefined;
   const kib = (bytes: number) => fmt(bytes / 1024);
-  const row = (label: string, key: 'rss' | 'keptRss' | 'heap' | 'external') => [
-    label,
-    kib(w[key]),
-    kib(s[key]),
-    f ? kib(f[key]) : '–',
-    ratio(w[key], s[key]),
-    f ? ratio(f[key], s[key]) : '–',
-  ];
-  return table(['per idle connection', 'wskit KiB', 'ws KiB', 'floor KiB', 'wskit/ws', 'floor/ws'], [row('server RSS', 'rss'), row('server RSS without V8 young generation', 'keptRss'), row('JS heap', 'heap'), row('external (Buffers)', 'external')]);
+  const floor = (key: keyof typeof w) => (f && Number.isFinite(f[key]) ? f[key] : undefined);
+  const row = (label: string, key: keyof typeof w) => {
+    const lowest = floor(key);
+    return [label, kib(w[key]), kib(s[key]), lowest === undefined ? '–' : kib(lowest), ratio(w[key], s[key]), lowest === undefined ? '–' : ratio(lowest, s[key])];
+  };
+  return table(['per idle connection', 'wskit KiB', 'ws KiB', 'floor KiB', 'wskit/ws', 'floor/ws'], [
+      row('server RSS', 'rss'),
+      row('server RSS without V8 young generation', 'keptRss'),
+      row('JS heap', 'heap'),
+      row('external (Buffers)', 'external'),
+      row('RSS without young generation, after one echo each', 'keptRssAfterEcho'),
+      row('JS heap, after one echo each', 'heapAfterEcho'),
+    ]);
 }
 
 /** NO_WS marks a cell with no ws counterpart (the Redis row has no ws cluster to compare with). */

@@ -181,6 +181,15 @@ async function handle(req: Request): Promise<Reply> {
       sending = true;
       for (const peer of peers) for (let i = 0; i < load!.inflight; i++) peer.send();
       return { ok: true };
+    case 'once': {
+      // Every connection sends one message and waits for its echo: the memory row's "after traffic" reading.
+      total = 0;
+      sending = false;
+      for (const peer of peers) peer.send();
+      const deadline = performance.now() + 30_000;
+      while (total < peers.length && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      return { ok: total >= peers.length, echoed: total, error: total >= peers.length ? undefined : `${total} of ${peers.length} echoes within 30 s` };
+    }
     case 'count':
       return native ? { ok: true, ...(await native.count()) } : { ok: true, total, echoes };
     case 'mark':

@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import type { BenchOptions } from '../options.js';
 import { Pool, sleep } from '../pool.js';
-import { startBenchServer, startEchoServer, type Server } from '../targets.js';
+import { startBenchServer, startEchoServer, type Server, type ServerStats } from '../targets.js';
 import { median } from '../stats.js';
 
 /** MemorySample is one measurement: bytes per connection. */
@@ -18,6 +18,9 @@ export interface MemorySample {
   keptRssPerConn: number;
   heapPerConn: number;
   externalPerConn: number;
+  /** The same two after every connection has sent one message and had it echoed (NaN for the floor, which does not echo). */
+  keptRssAfterEchoPerConn: number;
+  heapAfterEchoPerConn: number;
 }
 
 /**
@@ -72,12 +75,21 @@ async function measure(impl: MemoryImpl, conns: number): Promise<MemorySample> {
     const open = await waitForConnections(server, conns, 30_000);
     await sleep(500);
     const after = await server.stats(true);
+    let afterEcho: ServerStats | null = null;
+    if (impl !== 'floor') {
+      await pool.all((i) => (shares[i] ? { cmd: 'once' } : undefined), 60_000);
+      await sleep(500);
+      afterEcho = await server.stats(true);
+    }
+    const kept = (s: ServerStats) => s.rss - s.youngGeneration;
     return {
       conns: open,
       rssPerConn: (after.rss - before.rss) / open,
       keptRssPerConn: (after.rss - after.youngGeneration - (before.rss - before.youngGeneration)) / open,
       heapPerConn: (after.heapUsed - before.heapUsed) / open,
       externalPerConn: (after.external - before.external) / open,
+      keptRssAfterEchoPerConn: afterEcho ? (kept(afterEcho) - kept(before)) / open : Number.NaN,
+      heapAfterEchoPerConn: afterEcho ? (afterEcho.heapUsed - before.heapUsed) / open : Number.NaN,
     };
   } finally {
     await pool.stop();
@@ -107,10 +119,12 @@ export async function runMemory(opts: BenchOptions, log: (line: string) => void)
 }
 
 /** memoryMedians returns the median per-connection figures of one server. */
-export function memoryMedians(samples: MemorySample[]): { rss: number; keptRss: number; heap: number; external: number } {
+export function memoryMedians(samples: MemorySample[]): { rss: number; keptRss: number; heap: number; external: number; keptRssAfterEcho: number; heapAfterEcho: number } {
   return {
     rss: median(samples.map((s) => s.rssPerConn)),
     keptRss: median(samples.map((s) => s.keptRssPerConn)),
+    keptRssAfterEcho: median(samples.map((s) => s.keptRssAfterEchoPerConn)),
+    heapAfterEcho: median(samples.map((s) => s.heapAfterEchoPerConn)),
     heap: median(samples.map((s) => s.heapPerConn)),
     external: median(samples.map((s) => s.externalPerConn)),
   };
