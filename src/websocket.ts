@@ -146,7 +146,6 @@ export class WebSocket extends EventTarget {
   #pendingBytes = 0;
   /** Set while a Blob is being read: later sends wait behind it to keep their order. */
   #sendTail: Promise<void> | null = null;
-  /** Close requested while connecting. */
   /** Aborts the dial when close() comes while connecting. */
   readonly #dialing = new AbortController();
   /** The connection was failed (protocol error, timeout): close reports 1006. */

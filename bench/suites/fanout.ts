@@ -58,6 +58,19 @@ interface Measured {
 
 const sumCpuMs = (pids: number[]) => pids.reduce((n, pid) => n + cpuMs(pid), 0);
 
+/**
+ * openSubscribers spreads the room's `fanoutClients` subscribers over the
+ * pool's workers (distinct names by their numbering), worker i connecting to
+ * `port(i)`. They use the Node raw client, or `ws` with --gen ws: the C
+ * generator speaks only echo.
+ */
+async function openSubscribers(pool: Pool, opts: BenchOptions, port: (worker: number) => number): Promise<void> {
+  const shares = pool.share(opts.fanoutClients);
+  const starts = shares.map((_, i) => shares.slice(0, i).reduce((a, b) => a + b, 0));
+  const transport = opts.gen === 'ws' ? 'ws' : 'raw';
+  await pool.all((i) => ({ cmd: 'open', port: port(i), from: starts[i], count: shares[i], transport, room: ROOM }), 120_000);
+}
+
 /** FanoutResult holds each server's searches. */
 export interface FanoutResult {
   clients: number;
@@ -195,9 +208,7 @@ export async function runFanout(opts: BenchOptions, log: (line: string) => void)
       const pool = new Pool('fanout-worker', SUBSCRIBER_WORKERS);
       let publisher: WebSocket | undefined;
       try {
-        const shares = pool.share(opts.fanoutClients);
-        const starts = shares.map((_, i) => shares.slice(0, i).reduce((a, b) => a + b, 0));
-        await pool.all((i) => ({ cmd: 'open', port: server.port, from: starts[i], count: shares[i], transport: opts.gen === 'ws' ? 'ws' : 'raw', room: ROOM }), 120_000);
+        await openSubscribers(pool, opts, () => server.port);
         publisher = await openPublisher(server.port);
         const sample = await search(pool, { label: server.label, pids: [server.pid] }, publisher, opts, log, server.label);
         result.samples[impl].push(sample);
@@ -259,9 +270,7 @@ export async function runFanoutRedis(opts: BenchOptions, log: (line: string) => 
       for (let i = 0; i < REDIS_NODES; i++) nodes.push(await startWskitServe(['--redis', redis.url]));
       // One subscriber process per node, so each node holds its share of the room.
       pool = new Pool('fanout-worker', REDIS_NODES);
-      const shares = pool.share(opts.fanoutClients);
-      const starts = shares.map((_, i) => shares.slice(0, i).reduce((a, b) => a + b, 0));
-      await pool.all((i) => ({ cmd: 'open', port: nodes[i]!.port, from: starts[i], count: shares[i], transport: opts.gen === 'ws' ? 'ws' : 'raw', room: ROOM }), 120_000);
+      await openSubscribers(pool, opts, (worker) => nodes[worker]!.port);
       publisher = await openPublisher(nodes[0]!.port);
       const label = `wskit×${REDIS_NODES}+redis`;
       const sample = await search(pool, { label, pids: [...nodes.map((n) => n.pid), redis.pid] }, publisher, opts, log, label);

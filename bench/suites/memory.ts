@@ -85,7 +85,7 @@ async function measure(impl: MemoryImpl, conns: number): Promise<MemorySample> {
     return {
       conns: open,
       rssPerConn: (after.rss - before.rss) / open,
-      keptRssPerConn: (after.rss - after.youngGeneration - (before.rss - before.youngGeneration)) / open,
+      keptRssPerConn: (kept(after) - kept(before)) / open,
       heapPerConn: (after.heapUsed - before.heapUsed) / open,
       externalPerConn: (after.external - before.external) / open,
       keptRssAfterEchoPerConn: afterEcho ? (kept(afterEcho) - kept(before)) / open : Number.NaN,

@@ -2,7 +2,7 @@
  * Masking (RFC 6455 §5.3): XOR each payload byte with the 4-byte key,
  * cycling from a phase so a payload can be unmasked in pieces as it arrives,
  * either in place or into another buffer. Longer payloads go through a
- * WebAssembly SIMD kernel, about four times faster than a JavaScript loop.
+ * WebAssembly SIMD kernel (xor-kernel.ts).
  */
 import { XOR_BLOCK, type XorKernel, xorKernel } from './xor-kernel.js';
 
@@ -51,7 +51,7 @@ function maskThroughKernel(kernel: XorKernel, source: Uint8Array, target: Uint8A
     const size = Math.min(XOR_BLOCK, source.length - at);
     memory.set(at === 0 && size === source.length ? source : source.subarray(at, at + size));
     kernel.xor(size, word);
-    target.set(size === memory.length ? memory : memory.subarray(0, size), at);
+    target.set(memory.subarray(0, size), at);
   }
 }
 

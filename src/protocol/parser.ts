@@ -40,9 +40,8 @@ export class FrameParser {
   #remaining = -1;
   #mask: Uint8Array | null = null;
   #phase = 0;
-  /** Where a masked frame that spans reads is unmasked into, and how much of it is filled. */
+  /** Where a masked frame that spans reads is unmasked into (filled up to its length less #remaining). */
   #frame: Buffer | null = null;
-  #frameFilled = 0;
   #stopped = false;
 
   constructor(handler: FrameHandler) {
@@ -144,16 +143,17 @@ export class FrameParser {
     let piece = first.subarray(this.#offset, this.#offset + size);
     this.#advance(size);
     const mask = this.#mask;
-    if (mask !== null && (this.#frame !== null || size < this.#remaining)) {
-      // Sized from a header the handler has already accepted, so the limit was checked.
-      this.#frame ??= Buffer.allocUnsafe(this.#remaining);
-      const target = this.#frame.subarray(this.#frameFilled, this.#frameFilled + size);
-      maskInto(piece, target, mask, this.#phase);
-      this.#frameFilled += size;
-      this.#phase = (this.#phase + size) & 3;
-      piece = target;
-    } else if (mask !== null) {
-      applyMask(piece, mask, this.#phase);
+    if (mask !== null) {
+      if (this.#frame !== null || size < this.#remaining) {
+        // Sized from a header the handler has already accepted, so the limit was checked.
+        const frame = (this.#frame ??= Buffer.allocUnsafe(this.#remaining));
+        const filled = frame.length - this.#remaining;
+        const target = frame.subarray(filled, filled + size);
+        maskInto(piece, target, mask, this.#phase);
+        piece = target;
+      } else {
+        applyMask(piece, mask, this.#phase);
+      }
       this.#phase = (this.#phase + size) & 3;
     }
     this.#remaining -= size;
@@ -165,7 +165,6 @@ export class FrameParser {
     this.#remaining = -1;
     this.#mask = null;
     this.#frame = null;
-    this.#frameFilled = 0;
     this.#handler.onFrameEnd();
   }
 
