@@ -5,13 +5,18 @@
  * paths against regressions; `npm run bench -- --core` runs only these.
  */
 import { performance } from 'node:perf_hooks';
-import { Opcode } from '../src/constants.js';
-import { Connection } from '../src/protocol/connection.js';
-import { encodeFrame } from '../src/protocol/frame.js';
-import type { FrameHeader } from '../src/protocol/frame.js';
-import { applyMask, applyMaskWords, maskInto, maskSimple } from '../src/protocol/mask.js';
-import { FrameParser } from '../src/protocol/parser.js';
-import { Utf8Validator, isValidUtf8 } from '../src/protocol/utf8.js';
+import {
+  applyMask,
+  applyMaskWords,
+  Connection,
+  encodeFrame,
+  FrameParser,
+  isValidUtf8,
+  maskInto,
+  Opcode,
+  Utf8Validator,
+  type FrameHeader,
+} from 'wskit/protocol';
 import { textPayload } from './payload.js';
 import { median } from './stats.js';
 
@@ -109,7 +114,6 @@ export function runCore(budgetMs: number, log: (line: string) => void): CoreResu
     add(measure('applyMask (SIMD kernel from 256 B)', size, size, 1, budgetMs, () => applyMask(data, key)));
     add(measure('maskInto (copy and unmask)', size, size, 1, budgetMs, () => maskInto(data, target, key)));
     add(measure('applyMaskWords (JS word loop)', size, size, 1, budgetMs, () => applyMaskWords(data, key)));
-    add(measure('maskSimple (byte loop, reference)', size, size, 1, budgetMs, () => maskSimple(data, key)));
   }
   const ascii = Buffer.from(textPayload(64 * 1024));
   const mixed = Buffer.from('héllo wörld — 日本語のテキスト 😀 '.repeat(2048)).subarray(0, 64 * 1024 - 64);

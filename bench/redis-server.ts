@@ -1,10 +1,10 @@
 /**
  * A throw-away `redis-server` for the Redis fan-out row: in-memory only, on a
  * free 127.0.0.1 port, in its own temporary directory. The tests' starter
- * (test/helpers/redis-server.ts) does the work, so the bench and the tests run
+ * (packages/testing/src/redis-server.ts) does the work, so the bench and the tests run
  * Redis the same way; this module keeps the bench's small API over it.
  */
-import { hasRedisServer, startRedisServer } from '../test/helpers/redis-server.js';
+import { hasRedisServer, startRedisServer } from 'wskit-testing/redis-server';
 
 /** BenchRedis is one running redis-server; the bench needs its pid to count Redis's CPU. */
 export interface BenchRedis {

@@ -1,7 +1,7 @@
 /**
  * Starting and stopping the servers under test. Each runs in its own child
  * process on 127.0.0.1 with an ephemeral port; the runner learns the port over
- * IPC (bench servers) or from the `wskit listening on` line (`bin/wskit`).
+ * IPC (bench servers) or from the `wskit listening on` line (`packages/server/bin/wskit`).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -40,7 +40,7 @@ const repoRoot = here('../../');
 
 /** wskitAvailable reports whether the compiled wskit library and its bench echo server exist. */
 export function wskitAvailable(): boolean {
-  return existsSync(join(repoRoot, 'dist/src/index.js')) && existsSync(here('./servers/echo-wskit.js'));
+  return existsSync(join(repoRoot, 'packages/wskit/dist/src/index.js')) && existsSync(here('./servers/echo-wskit.js'));
 }
 
 /**
@@ -81,7 +81,7 @@ export function startEchoServer(impl: 'wskit' | 'ws' | 'tcp', deflate: boolean, 
 }
 
 /**
- * startWskitServe runs `node bin/wskit serve` on 127.0.0.1 port 0 with the chat
+ * startWskitServe runs `node packages/server/bin/wskit serve` on 127.0.0.1 port 0 with the chat
  * rate limit lifted and a throw-away data directory, and resolves once it
  * prints its listening line (within 20 s).
  */
@@ -90,7 +90,7 @@ export function startWskitServe(extraArgs: string[] = []): Promise<Server> {
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF, '--cpu-prof-name', `wskit-serve-${Date.now()}.cpuprofile`] : [];
   const proc = spawn(
     process.execPath,
-    [...profile, join(repoRoot, 'bin/wskit'), 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-limit', '0', '--data', dataDir, ...extraArgs],
+    [...profile, join(repoRoot, 'packages/server/bin/wskit'), 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-limit', '0', '--data', dataDir, ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const cleanup = () => rmSync(dataDir, { recursive: true, force: true });

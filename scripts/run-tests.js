@@ -1,12 +1,15 @@
 #!/usr/bin/env node
-// Runs every compiled test file (dist/test/**/*.test.js) with Node's test runner.
-// Node 20's runner takes no globs, so the files are listed here explicitly.
-// Optional arguments keep only the files whose path contains one of them.
+// Runs every compiled test file with Node's test runner: the library's
+// (packages/wskit/dist/test), the servers' (packages/server/dist/test), and the
+// workspace's own (dist/test, dist/bench/test). Node 20's runner takes no globs,
+// so the files are listed here explicitly. Optional arguments keep only the
+// files whose path (from the repository root) contains one of them.
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-const root = new URL('../dist/test/', import.meta.url).pathname;
+const root = new URL('../', import.meta.url).pathname;
+const trees = ['packages/wskit/dist/test', 'packages/server/dist/test', 'dist/test', 'dist/bench/test'];
 const filters = process.argv.slice(2);
 
 function collect(dir) {
@@ -19,11 +22,11 @@ function collect(dir) {
   return found;
 }
 
-const files = collect(root).filter(
+const files = trees.flatMap((tree) => collect(join(root, tree))).filter(
   (file) => filters.length === 0 || filters.some((f) => relative(root, file).includes(f)),
 );
 if (files.length === 0) {
-  console.error(`No test files found under ${root} matching ${filters.join(', ') || '*'}`);
+  console.error(`No test files found under ${trees.join(', ')} matching ${filters.join(', ') || '*'}`);
   process.exit(1);
 }
 const result = spawnSync(

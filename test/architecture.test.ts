@@ -1,13 +1,17 @@
 /**
- * The two boundaries the layout promises: the protocol core does no I/O, and
- * the apps use the library only through its public entry point.
+ * The boundaries the layout promises. The library (packages/wskit): the
+ * protocol core does no I/O, only src/deflate.ts touches zlib, and nothing but
+ * Node itself is imported. The servers (packages/server): they use the library
+ * only by its package name, and only the Redis broker knows the Redis client.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 
 const root = new URL('../../', import.meta.url).pathname;
+const LIB = 'packages/wskit';
+const SERVER = 'packages/server';
 
 function sources(dir: string): string[] {
   const out: string[] = [];
@@ -29,7 +33,7 @@ function imports(file: string): string[] {
 const IO_MODULES = /^(node:)?(net|tls|http|https|http2|dgram|fs|fs\/promises|zlib|child_process|timers|timers\/promises|worker_threads)$/;
 
 test('the protocol core imports no I/O, timer or zlib module', () => {
-  const files = sources('src/protocol');
+  const files = sources(`${LIB}/src/protocol`);
   assert.ok(files.length >= 8, `expected the core's files, found ${files.length}`);
   for (const file of files) {
     for (const spec of imports(file)) {
@@ -37,7 +41,7 @@ test('the protocol core imports no I/O, timer or zlib module', () => {
       if (spec.startsWith('.')) {
         const target = join(file, '..', spec);
         assert.ok(
-          target.startsWith('src/protocol/') || ['src/errors.js', 'src/constants.js'].includes(target),
+          target.startsWith(`${LIB}/src/protocol/`) || [`${LIB}/src/errors.js`, `${LIB}/src/constants.js`].includes(target),
           `${file} reaches outside the core: ${spec}`,
         );
       }
@@ -46,34 +50,49 @@ test('the protocol core imports no I/O, timer or zlib module', () => {
 });
 
 test('the protocol core has no async functions or timers', () => {
-  for (const file of sources('src/protocol')) {
+  for (const file of sources(`${LIB}/src/protocol`)) {
     const text = readFileSync(join(root, file), 'utf8');
     assert.doesNotMatch(text, /\basync\b|\bawait\b|setTimeout|setInterval|setImmediate/, file);
   }
 });
 
 test('only src/deflate.ts imports node:zlib', () => {
-  for (const file of sources('src')) {
-    if (file === 'src/deflate.ts') continue;
+  for (const file of sources(`${LIB}/src`)) {
+    if (file === `${LIB}/src/deflate.ts`) continue;
     for (const spec of imports(file)) assert.doesNotMatch(spec, /^(node:)?zlib$/, `${file} imports zlib`);
   }
 });
 
-test('apps import the library only through src/index.ts', () => {
-  const files = sources('apps');
-  assert.ok(files.length > 0);
+test('the library imports only Node built-ins and its own files, and declares no dependency', () => {
+  for (const file of sources(`${LIB}/src`)) {
+    for (const spec of imports(file)) {
+      if (spec.startsWith('.')) {
+        assert.ok(join(file, '..', spec).startsWith(`${LIB}/src/`), `${file} reaches outside src/: ${spec}`);
+      } else {
+        assert.match(spec, /^node:/, `${file} imports ${spec}: the library has no runtime dependencies`);
+      }
+    }
+  }
+  const manifest = JSON.parse(readFileSync(join(root, LIB, 'package.json'), 'utf8')) as Record<string, unknown>;
+  for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies', 'bundleDependencies']) {
+    assert.equal(manifest[field], undefined, `package.json declares ${field}`);
+  }
+});
+
+test('the servers import the library only by its package name, and stay inside their package', () => {
+  const files = sources(`${SERVER}/src`);
+  assert.ok(files.length > 10, `expected the servers' files, found ${files.length}`);
   for (const file of files) {
     for (const spec of imports(file)) {
-      if (!spec.startsWith('.')) continue;
-      const target = relative('.', join(file, '..', spec));
-      if (target.startsWith('src/')) assert.equal(target, 'src/index.js', `${file} imports library internals: ${spec}`);
+      if (spec.startsWith('.')) assert.ok(join(file, '..', spec).startsWith(`${SERVER}/src/`), `${file} reaches outside src/: ${spec}`);
+      else assert.doesNotMatch(spec, /^wskit\//, `${file} imports a library subpath: ${spec}`);
     }
   }
 });
 
 test('only the Redis broker imports the redis client', () => {
-  for (const file of [...sources('src'), ...sources('apps')]) {
-    if (file === 'apps/chat/redis-broker.ts') continue;
+  for (const file of [...sources(`${LIB}/src`), ...sources(`${SERVER}/src`)]) {
+    if (file === `${SERVER}/src/chat/redis-broker.ts`) continue;
     for (const spec of imports(file)) assert.doesNotMatch(spec, /^(redis|@redis\/)/, `${file} imports ${spec}`);
   }
 });

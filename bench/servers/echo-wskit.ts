@@ -5,7 +5,7 @@
  * with wskit's default settings.
  */
 import { createServer } from 'node:http';
-import { rejectUpgrade, Upgrader } from '../../src/index.js';
+import { rejectUpgrade, Upgrader } from 'wskit';
 import { hasFlag, startHarness, type Counter } from './harness.js';
 
 const MAX_PAYLOAD = 16 * 1024 * 1024;

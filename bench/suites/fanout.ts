@@ -193,7 +193,7 @@ let nextTrialId = 1;
 
 async function startChat(impl: 'wskit' | 'ws'): Promise<Server> {
   if (impl === 'ws') return startBenchServer('ws', 'chat-ws');
-  if (wskitAvailable() && existsSync(fileURLToPath(new URL('../../apps/server.js', import.meta.url)))) return startWskitServe();
+  if (wskitAvailable() && existsSync(fileURLToPath(new URL('../../../packages/server/dist/src/server.js', import.meta.url)))) return startWskitServe();
   return startBenchServer('wskit(stand-in: ws)', 'chat-ws');
 }
 
@@ -253,7 +253,7 @@ export interface FanoutRedisResult {
  */
 export async function runFanoutRedis(opts: BenchOptions, log: (line: string) => void): Promise<FanoutRedisResult> {
   const result: FanoutRedisResult = { clients: opts.fanoutClients, samples: [] };
-  const missing = redisMissing() ?? (existsSync(fileURLToPath(new URL('../../apps/server.js', import.meta.url))) ? undefined : 'the wskit server is not built (dist/apps/server.js missing)');
+  const missing = redisMissing() ?? (existsSync(fileURLToPath(new URL('../../../packages/server/dist/src/server.js', import.meta.url))) ? undefined : 'the wskit server is not built (packages/server/dist/src/server.js missing)');
   if (missing) {
     result.skipped = missing;
     log(`fan-out via Redis skipped: ${missing}`);

@@ -1,0 +1,248 @@
+/**
+ * One chat connection, after gorilla's chat example: a read loop that turns
+ * the client's frames into published messages, and a write loop that drains
+ * a bounded send queue onto the socket.
+ *
+ * Liveness: the server pings every pingPeriod; each pong pushes the read
+ * deadline pongWait further; a client that stays silent past it is dropped.
+ * Every write must finish within writeWait. A client whose queue fills up
+ * (it reads too slowly) is evicted at once: its queue is freed and it is
+ * closed with 1008, so the room never waits for it.
+ */
+import { randomUUID } from 'node:crypto';
+import { CloseCode, PreparedMessage, TimeoutError, isCloseError, type Conn } from 'wskit';
+import type { Hub, HubMember } from './hub.js';
+import { errorFrame, parseClientFrame, type JoinRequest } from './messages.js';
+import type { ChatMetrics } from './metrics.js';
+import { TokenBucket } from './rate-limit.js';
+
+/** Settings of a {@link ChatClient}; the app passes its resolved options. */
+export interface ChatClientOptions {
+  sendQueue: number;
+  pingPeriodMs: number;
+  pongWaitMs: number;
+  writeWaitMs: number;
+  rateLimit: number;
+  rateBurst: number;
+  /** How long a closing handshake may take before the TCP connection is dropped. */
+  closeGraceMs: number;
+  log: (line: string) => void;
+}
+
+/** ChatClient runs one WebSocket connection as a member of one room. */
+export class ChatClient implements HubMember<PreparedMessage> {
+  /** Unique per connection, also across nodes (presence is counted by it). */
+  readonly id = randomUUID();
+  readonly room: string;
+  readonly name: string;
+  readonly #conn: Conn;
+  readonly #since: string | undefined;
+  readonly #hub: Hub<PreparedMessage>;
+  readonly #options: ChatClientOptions;
+  readonly #metrics: ChatMetrics;
+  readonly #bucket: TokenBucket;
+  #queue: PreparedMessage[] = [];
+  #pingDue = false;
+  #wake: (() => void) | undefined;
+  #done = false;
+  #pingTimer: NodeJS.Timeout | undefined;
+  /** When the read deadline (pong wait) falls; a TimeoutError before it came from the write deadline. */
+  #readDeadline = 0;
+  #finished: Promise<void> | undefined;
+
+  constructor(conn: Conn, join: JoinRequest, hub: Hub<PreparedMessage>, metrics: ChatMetrics, options: ChatClientOptions) {
+    this.#conn = conn;
+    this.room = join.room;
+    this.name = join.name;
+    this.#since = join.since;
+    this.#hub = hub;
+    this.#metrics = metrics;
+    this.#options = options;
+    this.#bucket = new TokenBucket({ rate: options.rateLimit, burst: options.rateBurst });
+  }
+
+  /** Frames waiting in the send queue. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * send queues a frame for the write loop. A full queue evicts the client
+   * instead of waiting, so a slow reader never slows the room.
+   */
+  send(frame: PreparedMessage): void {
+    if (this.#done) return;
+    const conn = this.#conn;
+    if (this.#wake !== undefined && this.#queue.length === 0 && !this.#pingDue && conn.writable && !conn.needsDrain) {
+      // The write loop is idle and the socket keeps up: write now, with no
+      // queue entry, wake-up or promise to wait for (a broadcast does this
+      // once per member). The deadline still bounds how long it may take.
+      this.#metrics.countOut(frame.data.length);
+      conn.setWriteDeadline(Date.now() + this.#options.writeWaitMs);
+      void conn.writePrepared(frame);
+      return;
+    }
+    if (this.#queue.length >= this.#options.sendQueue) {
+      this.#metrics.evictions.inc();
+      this.#options.log(`chat: evicting ${this.#describe()}: send queue full (${this.#options.sendQueue} messages)`);
+      void this.close(CloseCode.PolicyViolation, `Evicted: send queue full (${this.#options.sendQueue} messages); reading too slowly`);
+      return;
+    }
+    this.#queue.push(frame);
+    this.#metrics.countOut(frame.data.length);
+    this.#wakeWriter();
+  }
+
+  /**
+   * run joins the room and serves the connection until it ends; resolves
+   * after the client has left the room. Never rejects.
+   */
+  run(): Promise<void> {
+    this.#finished ??= this.#run();
+    return this.#finished;
+  }
+
+  /**
+   * close ends the connection with `code` and `reason` (the queue is
+   * dropped) and resolves once the client has left the room. The TCP
+   * connection is dropped if the closing handshake takes longer than the
+   * close grace.
+   */
+  async close(code: number, reason: string): Promise<void> {
+    if (!this.#done) {
+      this.#stop();
+      const grace = setTimeout(() => this.#conn.terminate(), this.#options.closeGraceMs);
+      grace.unref();
+      void this.#conn.close(code, reason).catch(() => this.#conn.terminate()).finally(() => clearTimeout(grace));
+      // Leave now, not when the peer acknowledges: the room sees the
+      // departure at once even if the peer never reads the close frame.
+      void this.#hub.leave(this);
+    }
+    await this.run();
+  }
+
+  async #run(): Promise<void> {
+    this.#options.log(`chat: open ${this.#describe()}`);
+    const { pongWaitMs, pingPeriodMs } = this.#options;
+    const extend = () => {
+      this.#readDeadline = Date.now() + pongWaitMs;
+      this.#conn.setReadDeadline(this.#readDeadline);
+    };
+    extend();
+    this.#conn.setPongHandler(extend);
+    this.#pingTimer = setInterval(() => {
+      this.#pingDue = true;
+      this.#wakeWriter();
+    }, pingPeriodMs);
+    const writing = this.#writeLoop();
+    try {
+      await this.#hub.join(this, this.#since);
+      await this.#readLoop();
+    } catch (err) {
+      if (!this.#done) {
+        this.#options.log(`chat: cannot join ${this.#describe()}: ${errorText(err)}`);
+        void this.close(CloseCode.TryAgainLater, 'Cannot join the room right now; try again later');
+      }
+    } finally {
+      this.#stop();
+      await this.#hub.leave(this);
+      await writing;
+      const closed = await this.#conn.closed;
+      this.#options.log(`chat: close ${this.#describe()} code=${closed.closeCode}${closed.reason ? ` reason=${JSON.stringify(closed.reason)}` : ''}`);
+    }
+  }
+
+  async #readLoop(): Promise<void> {
+    while (!this.#done) {
+      let message: { type: string; data: Buffer };
+      try {
+        message = await this.#conn.read();
+      } catch (err) {
+        if (err instanceof TimeoutError) {
+          // A passed write deadline fails reads too; the write loop reports that one.
+          if (Date.now() >= this.#readDeadline) {
+            this.#options.log(`chat: dropping ${this.#describe()}: no pong within ${this.#options.pongWaitMs} ms`);
+          }
+          this.#conn.terminate();
+        } else if (!isCloseError(err)) {
+          // The library has already answered a protocol error with its close code.
+          this.#options.log(`chat: read from ${this.#describe()} failed: ${errorText(err)}`);
+        }
+        return;
+      }
+      this.#metrics.bytesIn.inc(message.data.length);
+      await this.#handle(message);
+    }
+  }
+
+  async #handle(message: { type: string; data: Buffer }): Promise<void> {
+    if (message.type !== 'text') return this.#reject('invalid', 'Binary messages are not supported; send JSON text frames');
+    if (!this.#bucket.take()) {
+      const { rateLimit, rateBurst } = this.#options;
+      return this.#reject('rate_limit', `Rate limit: more than ${rateLimit} messages/s (burst ${rateBurst}); message dropped`);
+    }
+    const parsed = parseClientFrame(message.data.toString('utf8'));
+    if (!parsed.ok) return this.#reject('invalid', parsed.error);
+    try {
+      await this.#hub.publish(this, parsed.value);
+      this.#metrics.messagesIn.inc();
+    } catch (err) {
+      this.#options.log(`chat: publish from ${this.#describe()} failed: ${errorText(err)}`);
+      this.#reject('broker', 'Message not sent: the chat store is unavailable; try again');
+    }
+  }
+
+  #reject(reason: 'invalid' | 'rate_limit' | 'broker', error: string): void {
+    this.#metrics.dropped.inc({ reason });
+    this.send(new PreparedMessage('text', JSON.stringify(errorFrame(error))));
+  }
+
+  async #writeLoop(): Promise<void> {
+    const { writeWaitMs } = this.#options;
+    try {
+      while (!this.#done) {
+        if (this.#queue.length === 0 && !this.#pingDue) {
+          await new Promise<void>((resolve) => (this.#wake = resolve));
+          continue;
+        }
+        this.#conn.setWriteDeadline(Date.now() + writeWaitMs);
+        if (this.#pingDue) {
+          this.#pingDue = false;
+          await this.#conn.ping();
+        } else {
+          await this.#conn.writePrepared(this.#queue.shift()!);
+        }
+        this.#conn.setWriteDeadline(null);
+      }
+    } catch (err) {
+      if (!this.#done) {
+        if (err instanceof TimeoutError) this.#options.log(`chat: dropping ${this.#describe()}: a write took over ${writeWaitMs} ms`);
+        this.#stop();
+        this.#conn.terminate();
+      }
+    }
+  }
+
+  #wakeWriter(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** Stops both loops and frees the queue; the connection itself is closed by the caller. */
+  #stop(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#queue = [];
+    clearInterval(this.#pingTimer);
+    this.#wakeWriter();
+  }
+
+  #describe(): string {
+    return `${JSON.stringify(this.name)} in ${JSON.stringify(this.room)} from ${this.#conn.remoteAddress}`;
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,31 @@
+/**
+ * The echo service: every message is sent back with its type. Used for
+ * conformance runs (Autobahn) and benchmarks.
+ */
+import type { Conn } from 'wskit';
+import { closeWhenIdle } from '../idle-timer.js';
+
+/** Largest message /echo accepts by default: 16 MiB. */
+export const ECHO_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
+
+/** How long /echo waits for the next message before closing: 60 s (Autobahn's slowest cases take a few seconds). */
+export const ECHO_IDLE_TIMEOUT_MS = 60_000;
+
+/**
+ * serveEcho echoes until the connection closes, or closes it (1000, "idle
+ * timeout") after `idleTimeoutMs` without a message. Errors end it quietly:
+ * the server logs every close with its code.
+ */
+export async function serveEcho(conn: Conn, log: (line: string) => void, idleTimeoutMs = ECHO_IDLE_TIMEOUT_MS): Promise<void> {
+  const idle = closeWhenIdle(conn, idleTimeoutMs, log, 'echo');
+  try {
+    for await (const message of conn) {
+      idle.touch();
+      await conn.write(message.type, message.data);
+    }
+  } catch {
+    // Closed abnormally or by a protocol error: the connection has already answered it.
+  } finally {
+    idle.stop();
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * The `wskit serve` server: one HTTP server carrying the add service
+ * (`/add`), the echo service (`/echo`) and the chat app (`/`, `/ws`,
+ * `/healthz`, `/metrics`). Any other path gets 404.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { CloseCode, type Conn, rejectUpgrade, Upgrader } from 'wskit';
+import { serveAdd, ADD_IDLE_TIMEOUT_MS } from './add/handler.js';
+import { CHAT_DEFAULTS, type ChatApp, type ChatOptions, createChat } from './chat/index.js';
+import { ECHO_IDLE_TIMEOUT_MS, ECHO_MAX_MESSAGE_SIZE, serveEcho } from './echo/handler.js';
+
+/** Settings of {@link startServer}. */
+export interface ServerOptions {
+  /** TCP port; 0 picks a free one. Default 8080. */
+  port?: number;
+  /** Address to listen on. Default `127.0.0.1`. */
+  host?: string;
+  /** Idle time after which `/add` closes a connection, in ms. Default 20 s. */
+  addIdleTimeoutMs?: number;
+  /** Idle time after which `/echo` closes a connection, in ms. Default 60 s. */
+  echoIdleTimeoutMs?: number;
+  /** Largest message `/echo` accepts. Default 16 MiB. */
+  echoMaxMessageSize?: number;
+  /** Time allowed for an HTTP request head and WebSocket handshake, in ms. Default 10 s. */
+  handshakeTimeoutMs?: number;
+  /**
+   * WebSocket connections open at once across every route (`/add`, `/echo`,
+   * `/ws`), counting handshakes in progress; beyond it an upgrade gets 503.
+   * Default: the chat's `maxConnections` (`--max-connections`), else 10 000.
+   */
+  maxConnections?: number;
+  /** Chat app settings. */
+  chat?: ChatOptions;
+  /** Log sink, one line per event. Default: stdout. */
+  log?: (line: string) => void;
+}
+
+/** A running server. */
+export interface RunningServer {
+  /** `http://host:port`. */
+  url: string;
+  port: number;
+  /**
+   * connections counts the open TCP connections (any state, from the HTTP
+   * server) and the WebSocket upgrades among them: attack tests check both
+   * return to their baseline.
+   */
+  connections(): Promise<{ tcp: number; webSockets: number }>;
+  /** Stop accepting, close every connection with 1001, flush chat history. */
+  shutdown(): Promise<void>;
+}
+
+/** startServer listens and resolves once the server accepts connections. */
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const maxConnections = options.maxConnections ?? options.chat?.maxConnections ?? CHAT_DEFAULTS.maxConnections;
+  if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
+    throw new RangeError(`Invalid maxConnections ${maxConnections}: use a whole number, 1 or more`);
+  }
+  const chat: ChatApp = await createChat({ log, ...options.chat });
+  const handshakeTimeout = options.handshakeTimeoutMs ?? 10_000;
+  const addUpgrader = new Upgrader({ handshakeTimeout, maxMessageSize: 64 * 1024 });
+  const echoUpgrader = new Upgrader({
+    handshakeTimeout,
+    maxMessageSize: options.echoMaxMessageSize ?? ECHO_MAX_MESSAGE_SIZE,
+    compression: true,
+    writeBufferSize: 1024 * 1024,
+    readBufferSize: 1024 * 1024,
+  });
+  const open = new Set<Conn>();
+  /** Upgrade sockets not yet closed: handshakes in progress and open WebSockets. */
+  let upgrades = 0;
+
+  const server = http.createServer({ connectionsCheckingInterval: 1000 }, (req: IncomingMessage, res: ServerResponse) => {
+    if (chat.handleRequest(req, res)) return;
+    const path = pathOf(req);
+    const status = path === '/add' || path === '/echo' ? 426 : 404;
+    const body = status === 426 ? `${path} is a WebSocket endpoint: connect with a WebSocket client\n` : `Not found: ${path}\n`;
+    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', ...(status === 426 ? { Upgrade: 'websocket' } : {}) });
+    res.end(body);
+  });
+  addUpgrader.configureServer(server);
+
+  const accept = (upgrader: Upgrader, req: IncomingMessage, socket: Duplex, head: Buffer, serve: (conn: Conn) => Promise<void>) => {
+    const path = pathOf(req);
+    upgrader.upgrade(req, socket, head).then(
+      (conn) => {
+        open.add(conn);
+        log(`open ${path} ${conn.remoteAddress}`);
+        conn.closed.then((result) => {
+          open.delete(conn);
+          log(`close ${path} ${conn.remoteAddress} code=${result.closeCode}${result.reason ? ` reason=${JSON.stringify(result.reason)}` : ''}`);
+        });
+        serve(conn).catch((err: Error) => log(`error ${path} ${conn.remoteAddress}: ${err.message}`));
+      },
+      (err: Error) => log(`refused ${path} ${(socket as Socket).remoteAddress ?? ''}: ${err.message}`),
+    );
+  };
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {});
+    if (upgrades >= maxConnections) {
+      // Refused before any route work, so a flood of upgrades costs one write each.
+      return rejectUpgrade(socket, 503, `Too many connections: ${upgrades} open, the limit is ${maxConnections}`, { 'Retry-After': '5' });
+    }
+    upgrades++;
+    socket.once('close', () => upgrades--);
+    const path = pathOf(req);
+    if (path === '/add') {
+      const idle = options.addIdleTimeoutMs ?? ADD_IDLE_TIMEOUT_MS;
+      return accept(addUpgrader, req, socket, head, (conn) => serveAdd(conn, log, idle));
+    }
+    if (path === '/echo') return accept(echoUpgrader, req, socket, head, (conn) => serveEcho(conn, log, options.echoIdleTimeoutMs ?? ECHO_IDLE_TIMEOUT_MS));
+    if (chat.handleUpgrade(req, socket, head)) return;
+    rejectUpgrade(socket, 404, `No WebSocket endpoint at ${path}`);
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // Node's parser rejected the request (garbage, oversized head: 431, timeout: 408).
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const reason = status === 431 ? 'Request header fields too large' : status === 408 ? 'Request timed out' : `Bad request: ${err.code ?? err.message}`;
+    rejectUpgrade(socket, status, reason);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port, address } = server.address() as AddressInfo;
+  const host = address.includes(':') ? `[${address}]` : address;
+  let stopping: Promise<void> | null = null;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    connections() {
+      return new Promise((resolve, reject) =>
+        server.getConnections((err, tcp) => (err ? reject(err) : resolve({ tcp, webSockets: upgrades }))),
+      );
+    },
+    shutdown() {
+      stopping ??= (async () => {
+        server.close();
+        const closing = [...open].map((conn) => conn.close(CloseCode.GoingAway, 'server shutting down').catch(() => {}));
+        await Promise.all([chat.shutdown(), ...closing]);
+        server.closeAllConnections();
+      })();
+      return stopping;
+    },
+  };
+}
+
+function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}

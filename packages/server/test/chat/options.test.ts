@@ -1,0 +1,62 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseArgs } from 'node:util';
+import { CHAT_DEFAULTS, CHAT_FLAGS, chatOptionsFromFlags, parseDuration, resolveChatOptions } from '../../src/chat/options.js';
+
+test('chatOptionsFromFlags reads every chat flag parsed with CHAT_FLAGS', () => {
+  const { values } = parseArgs({
+    options: CHAT_FLAGS,
+    args: [
+      '--data', '/tmp/d', '--history', '50', '--ping-period', '500ms', '--pong-wait', '1.5s', '--write-wait', '2s',
+      '--send-queue', '64', '--rate-limit', '0', '--rate-burst', '5', '--allow-origin', 'https://a.example',
+      '--allow-origin', 'https://b.example', '--max-connections', '9', '--max-rooms', '3', '--redis', 'redis://127.0.0.1:6390',
+    ],
+  });
+  assert.deepEqual(chatOptionsFromFlags(values), {
+    dataDir: '/tmp/d',
+    historySize: 50,
+    pingPeriodMs: 500,
+    pongWaitMs: 1500,
+    writeWaitMs: 2000,
+    sendQueue: 64,
+    rateLimit: 0,
+    rateBurst: 5,
+    allowOrigins: ['https://a.example', 'https://b.example'],
+    maxConnections: 9,
+    maxRooms: 3,
+    redisUrl: 'redis://127.0.0.1:6390',
+  });
+});
+
+test('chatOptionsFromFlags leaves unset flags to the defaults', () => {
+  const resolved = resolveChatOptions(chatOptionsFromFlags({}));
+  assert.equal(resolved.pingPeriodMs, 54_000);
+  assert.equal(resolved.pongWaitMs, 60_000);
+  assert.equal(resolved.writeWaitMs, 10_000);
+  assert.equal(resolved.sendQueue, 256);
+  assert.equal(resolved.historySize, 100);
+  assert.equal(resolved.rateLimit, 20);
+  assert.equal(resolved.rateBurst, 40);
+  assert.equal(resolved.dataDir, CHAT_DEFAULTS.dataDir);
+  assert.deepEqual(resolved.allowOrigins, []);
+  assert.equal(resolved.redisUrl, undefined);
+});
+
+test('chatOptionsFromFlags rejects malformed values with RangeError', () => {
+  for (const values of [{ history: '0' }, { history: 'ten' }, { 'send-queue': '-1' }, { 'ping-period': '54' }, { 'pong-wait': '0s' }, { 'write-wait': '1 week' }, { 'rate-limit': '1.5' }]) {
+    assert.throws(() => chatOptionsFromFlags(values), RangeError, JSON.stringify(values));
+  }
+});
+
+test('parseDuration reads ms, s, m and h', () => {
+  assert.equal(parseDuration('--x', '500ms'), 500);
+  assert.equal(parseDuration('--x', '54s'), 54_000);
+  assert.equal(parseDuration('--x', '1.5m'), 90_000);
+  assert.equal(parseDuration('--x', '1h'), 3_600_000);
+});
+
+test('resolveChatOptions refuses a ping period not below pong wait, and a bad allowed origin', () => {
+  assert.throws(() => resolveChatOptions({ pingPeriodMs: 1000, pongWaitMs: 1000 }), RangeError);
+  assert.throws(() => resolveChatOptions({ allowOrigins: ['not a url'] }), RangeError);
+  assert.doesNotThrow(() => resolveChatOptions({ allowOrigins: ['*', 'http://localhost:3000'] }));
+});

@@ -1,0 +1,45 @@
+/**
+ * wskit/protocol: the sans-I/O WebSocket core that `Conn`, `Upgrader` and
+ * `dial` are built on, for programs that bring their own transport or need to
+ * read and write frames byte by byte (proxies, test tools, fuzzers).
+ *
+ * Everything here is pure and synchronous: no sockets, timers, promises or
+ * zlib. Feed a {@link Connection} the bytes you receive and act on the events
+ * it returns; encode outgoing frames with {@link encodeFrame}. Compressed
+ * frames arrive as `compressed` events, to inflate as you see fit (the
+ * library's `Conn` uses node:zlib for that).
+ *
+ * @module
+ */
+export { CloseCode, MAX_CONTROL_PAYLOAD, MessageType, Opcode, WEBSOCKET_GUID } from '../constants.js';
+export { encodeClosePayload, isValidCloseCode, MAX_CLOSE_REASON, parseClosePayload, truncateReason, type ClosePayload } from './close.js';
+export { Connection, deflateBound, type ConnectionEvent, type ConnectionOptions } from './connection.js';
+export {
+  acceptDeflateAnswer,
+  acceptDeflateOffer,
+  deflateOfferHeader,
+  parseExtensions,
+  type DeflateOptions,
+  type DeflateParams,
+  type ExtensionOffer,
+} from './extensions.js';
+export { encodeFrame, encodeFrameBuffer, headerLength, writeHeader, type EncodeOptions, type FrameHeader } from './frame.js';
+export {
+  buildAcceptResponse,
+  buildErrorResponse,
+  checkRequest,
+  checkResponse,
+  computeAccept,
+  formatHeaders,
+  generateKey,
+  hasToken,
+  headerValue,
+  isValidKey,
+  type HeaderRecord,
+  type RequestCheck,
+  type RequestPolicy,
+  type ResponseCheck,
+} from './handshake.js';
+export { applyMask, applyMaskWords, maskInto } from './mask.js';
+export { FrameParser, type FrameHandler } from './parser.js';
+export { isValidUtf8, Utf8Validator } from './utf8.js';

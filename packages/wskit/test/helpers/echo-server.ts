@@ -1,0 +1,51 @@
+/**
+ * An echo server on the library alone, configured as `wskit serve`'s `/echo`
+ * route is (16 MiB messages, permessage-deflate accepted, 1 MiB buffers), for
+ * the conformance suite and interop tests of the library package.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type Conn, Upgrader } from '../../src/index.js';
+
+/** The largest message the echo server accepts: 16 MiB, as `/echo`. */
+export const ECHO_MAX_MESSAGE = 16 * 1024 * 1024;
+
+/** A running echo server: its ws:// URL and a stop that drops every connection. */
+export interface EchoServer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** startEchoServer listens on 127.0.0.1, port 0, and echoes every message on any path. */
+export async function startEchoServer(): Promise<EchoServer> {
+  const upgrader = new Upgrader({
+    maxMessageSize: ECHO_MAX_MESSAGE,
+    compression: true,
+    writeBufferSize: 1024 * 1024,
+    readBufferSize: 1024 * 1024,
+  });
+  const open = new Set<Conn>();
+  const server = http.createServer((_, res) => res.writeHead(426).end());
+  server.on('upgrade', (req, socket, head) => {
+    upgrader.upgrade(req, socket, head).then(async (conn) => {
+      open.add(conn);
+      try {
+        for await (const message of conn) await conn.write(message.type, message.data);
+      } catch {
+        // A protocol error or abnormal close: the connection has answered it already.
+      } finally {
+        open.delete(conn);
+      }
+    }, () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `ws://127.0.0.1:${port}/echo`,
+    async stop() {
+      for (const conn of open) conn.terminate();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
