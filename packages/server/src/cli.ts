@@ -1,61 +1,153 @@
 /**
  * The `wskit` command line: `wskit serve` runs the server, `wskit add` the
- * add client. Flags are parsed with node:util parseArgs.
+ * add client. Each command's flag table (see cli-flags.ts) drives both the
+ * parser and its `--help`.
+ *
+ * Exit status: 0 on success and after `--help`; 1 on a bad flag value
+ * (`--history -1`, `--redis http://x`) and on a failure (a busy port, an
+ * unwritable data directory, a failed add request); 2 on a usage error (no
+ * command, an unknown command or flag, a missing value).
  */
-import { parseArgs } from 'node:util';
 import { runAddClient } from './add/client.js';
 import { CHAT_FLAGS, chatOptionsFromFlags, parseDuration } from './chat/index.js';
+import { type FlagTable, formatFlags, HELP_FLAG, parseFlags, UsageError, wantsHelp } from './cli-flags.js';
+import { timestampedLog } from './log.js';
 import { startServer } from './server.js';
 
-const USAGE = `Usage:
-  wskit serve [--port 8080] [--host 127.0.0.1] [chat flags]
-      Serve the chat page (/), the chat socket (/ws), the add service (/add),
-      the echo service (/echo), /healthz and /metrics. PORT and HOST env work too.
-      Chat flags: --data DIR  --history N  --ping-period 54s  --pong-wait 60s
-        --write-wait 10s  --send-queue 256  --rate-limit 20  --rate-burst 40
-        --allow-origin URL (repeatable)  --max-rooms N
-        --max-connections N (WebSocket connections on all routes; more get 503)
-        --redis redis://HOST:PORT
-  wskit add [--url ws://localhost:8080/add] [--a 7] [--b 4] [--count 10]
-            [--interval 1s] [--header 'Cookie: name=zcy'] (repeatable)
-      Send count requests {"A":a+i,"B":b} and print each answer.
-`;
+const DEFAULT_PORT = '8080';
+const DEFAULT_HOST = '127.0.0.1';
 
-function parsePort(text: string): number {
-  const port = Number(text);
-  if (!/^\d+$/.test(text) || port > 65535) throw new RangeError(`Invalid port ${JSON.stringify(text)}: use 0–65535`);
-  return port;
+/** The flags of `wskit serve`. */
+export const SERVE_FLAGS = {
+  port: { type: 'string', value: 'N', env: 'PORT', unset: DEFAULT_PORT, help: 'TCP port to listen on, 0–65535; 0 picks a free one' },
+  host: { type: 'string', value: 'H', env: 'HOST', unset: DEFAULT_HOST, help: 'address to listen on; 0.0.0.0 for every interface' },
+  ...CHAT_FLAGS,
+  ...HELP_FLAG,
+} as const satisfies FlagTable;
+
+/** The flags of `wskit add`. */
+export const ADD_FLAGS = {
+  url: { type: 'string', value: 'URL', default: 'ws://localhost:8080/add', help: 'the add service to dial' },
+  a: { type: 'string', value: 'N', default: '7', help: 'A of the first request; it grows by 1 per request' },
+  b: { type: 'string', value: 'N', default: '4', help: 'B of every request' },
+  count: { type: 'string', value: 'N', default: '10', help: 'requests to send, 1 or more' },
+  interval: { type: 'string', value: 'D', default: '1s', help: 'time between requests' },
+  header: { type: 'string', value: "'NAME: VALUE'", multiple: true, default: [] as string[], help: 'a handshake request header' },
+  ...HELP_FLAG,
+} as const satisfies FlagTable;
+
+const COMMANDS = {
+  serve: {
+    flags: SERVE_FLAGS,
+    about: `Serve the chat page (/), the chat socket (/ws), the add service (/add),
+the echo service (/echo), /healthz and /metrics. Log lines go to standard
+output, each after an ISO 8601 UTC timestamp. SIGINT or SIGTERM stops it.
+Durations take a unit: 500ms, 54s, 1.5m, 1h.`,
+    run: serve,
+  },
+  add: {
+    flags: ADD_FLAGS,
+    about: `Send count requests {"A":a+i,"B":b} to the add service and print the
+handshake response headers, each request and each answer. Exits 1 unless
+every request got a sum.`,
+    run: add,
+  },
+} as const;
+
+type Command = keyof typeof COMMANDS;
+
+const EXIT_STATUS = 'Exit status: 0 ok, 1 a bad flag value or a failure, 2 a usage error.';
+
+/** usage is the overview `wskit --help` prints. */
+function usage(): string {
+  return `Usage: wskit COMMAND [flags]
+
+Commands:
+  serve   run the chat, add and echo server (flags: ${flagNames(SERVE_FLAGS)})
+  add     run the add client (flags: ${flagNames(ADD_FLAGS)})
+
+Run wskit COMMAND --help for its flags and their defaults.
+${EXIT_STATUS}
+`;
 }
 
-function parseInteger(flag: string, text: string): number {
-  const value = Number(text);
-  if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(value)) throw new RangeError(`Invalid ${flag} ${JSON.stringify(text)}: use an integer`);
-  return value;
+/** commandHelp is what `wskit <command> --help` prints. */
+function commandHelp(command: Command): string {
+  const { flags, about } = COMMANDS[command];
+  return `Usage: wskit ${command} [flags]
+
+${about}
+
+Flags:
+${formatFlags(flags)}
+
+${EXIT_STATUS}
+`;
+}
+
+function flagNames(flags: FlagTable): string {
+  return Object.keys(flags)
+    .filter((name) => name !== 'help')
+    .map((name) => `--${name}`)
+    .join(' ');
+}
+
+/** main runs the command line and resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined) {
+    process.stderr.write(usage());
+    return 2;
+  }
+  if (command === '--help' || command === '-h' || command === 'help') {
+    const topic = rest[0];
+    process.stdout.write(topic !== undefined && isCommand(topic) ? commandHelp(topic) : usage());
+    return 0;
+  }
+  if (!isCommand(command)) {
+    process.stderr.write(`wskit: Unknown command ${JSON.stringify(command)}; the commands are ${Object.keys(COMMANDS).join(' and ')} (see wskit --help)\n`);
+    return 2;
+  }
+  if (wantsHelp(rest)) {
+    process.stdout.write(commandHelp(command));
+    return 0;
+  }
+  try {
+    return await COMMANDS[command].run(rest);
+  } catch (err) {
+    process.stderr.write(`wskit ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}
+
+function isCommand(name: string): name is Command {
+  return Object.hasOwn(COMMANDS, name);
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { port: { type: 'string' }, host: { type: 'string' }, ...CHAT_FLAGS },
-    strict: true,
-  });
-  const { port, host, ...chatFlags } = values;
-  const running = await startServer({
-    port: parsePort(port ?? process.env.PORT ?? '8080'),
-    host: host ?? process.env.HOST ?? '127.0.0.1',
-    chat: chatOptionsFromFlags(chatFlags),
-  });
-  console.log(`wskit listening on ${running.url}`);
+  const { port: portFlag, host: hostFlag, help: _help, ...chatFlags } = parseFlags('serve', SERVE_FLAGS, args);
+  const port = parsePort(portFlag !== undefined ? '--port' : 'PORT', portFlag ?? process.env.PORT ?? DEFAULT_PORT);
+  const host = hostFlag ?? process.env.HOST ?? DEFAULT_HOST;
+  const chat = chatOptionsFromFlags(chatFlags);
+  const log = timestampedLog();
+  const logError = timestampedLog((text) => console.error(text));
+  let running;
+  try {
+    running = await startServer({ port, host, chat, log });
+  } catch (err) {
+    throw listenError(err, host, port);
+  }
+  log(`wskit listening on ${running.url}`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
-      console.log(`${signal}: shutting down`);
+      log(`${signal}: shutting down`);
       const force = setTimeout(() => {
-        console.error('shutdown took longer than 5 s; exiting');
+        logError('shutdown took longer than 5 s; exiting');
         process.exit(1);
       }, 5000);
       force.unref();
       running.shutdown().then(resolve, (err: Error) => {
-        console.error(`shutdown failed: ${err.message}`);
+        logError(`shutdown failed: ${err.message}`);
         process.exitCode = 1;
         resolve();
       });
@@ -66,19 +158,28 @@ async function serve(args: string[]): Promise<number> {
   return process.exitCode === 1 ? 1 : 0;
 }
 
+/** parsePort reads a port given by `source` (`--port` or `PORT`). */
+function parsePort(source: string, text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) throw new RangeError(`Invalid ${source} ${JSON.stringify(text)}: use a whole number, 0–65535`);
+  return port;
+}
+
+/** listenError turns Node's listen failures into one line naming the flag and variable to change. */
+function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const reason =
+    code === 'EADDRINUSE' ? 'the port is in use; pick another with --port or the PORT variable'
+    : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges); pick another with --port or the PORT variable'
+    : code === 'EADDRNOTAVAIL' ? 'the address is not one of this machine\'s; pick another with --host or the HOST variable'
+    : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'the host name does not resolve; pick another with --host or the HOST variable'
+    : undefined;
+  return reason === undefined ? err : new Error(`Cannot listen on ${where}: ${reason}`, { cause: err });
+}
+
 async function add(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      url: { type: 'string', default: 'ws://localhost:8080/add' },
-      a: { type: 'string', default: '7' },
-      b: { type: 'string', default: '4' },
-      count: { type: 'string', default: '10' },
-      interval: { type: 'string', default: '1s' },
-      header: { type: 'string', multiple: true, default: [] },
-    },
-    strict: true,
-  });
+  const values = parseFlags('add', ADD_FLAGS, args);
   const headers: Record<string, string> = {};
   for (const line of values.header) {
     const colon = line.indexOf(':');
@@ -86,7 +187,7 @@ async function add(args: string[]): Promise<number> {
     headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
   }
   const count = parseInteger('--count', values.count);
-  if (count < 1) throw new RangeError(`Invalid --count ${count}: use 1 or more`);
+  if (count < 1) throw new RangeError(`Invalid --count ${count}: use a whole number, 1 or more`);
   return runAddClient({
     url: values.url,
     a: parseInteger('--a', values.a),
@@ -98,20 +199,8 @@ async function add(args: string[]): Promise<number> {
   });
 }
 
-/** main runs the command line and resolves with the exit code. */
-export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  try {
-    if (command === 'serve') return await serve(rest);
-    if (command === 'add') return await add(rest);
-    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-      console.log(USAGE);
-      return command === undefined ? 2 : 0;
-    }
-    console.error(`wskit: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
-    return 2;
-  } catch (err) {
-    console.error(`wskit: ${(err as Error).message}`);
-    return 1;
-  }
+function parseInteger(flag: string, text: string): number {
+  const value = Number(text);
+  if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(value)) throw new RangeError(`Invalid ${flag} ${JSON.stringify(text)}: use a whole number`);
+  return value;
 }

@@ -10,6 +10,7 @@ import { CloseCode, type Conn, rejectUpgrade, Upgrader } from 'wskit';
 import { serveAdd, ADD_IDLE_TIMEOUT_MS } from './add/handler.js';
 import { CHAT_DEFAULTS, type ChatApp, type ChatOptions, createChat } from './chat/index.js';
 import { ECHO_IDLE_TIMEOUT_MS, ECHO_MAX_MESSAGE_SIZE, serveEcho } from './echo/handler.js';
+import { timestampedLog } from './log.js';
 
 /** Settings of {@link startServer}. */
 export interface ServerOptions {
@@ -33,7 +34,7 @@ export interface ServerOptions {
   maxConnections?: number;
   /** Chat app settings. */
   chat?: ChatOptions;
-  /** Log sink, one line per event. Default: stdout. */
+  /** Log sink, one line per event. Default: stdout, each line after an ISO 8601 UTC timestamp. */
   log?: (line: string) => void;
 }
 
@@ -52,9 +53,13 @@ export interface RunningServer {
   shutdown(): Promise<void>;
 }
 
-/** startServer listens and resolves once the server accepts connections. */
+/**
+ * startServer listens and resolves once the server accepts connections. When
+ * it cannot listen it closes the chat broker and rejects with Node's listen
+ * error (`code` EADDRINUSE, EADDRNOTAVAIL, EACCES, ENOTFOUND).
+ */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
-  const log = options.log ?? ((line: string) => console.log(line));
+  const log = options.log ?? timestampedLog();
   const maxConnections = options.maxConnections ?? options.chat?.maxConnections ?? CHAT_DEFAULTS.maxConnections;
   if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
     throw new RangeError(`Invalid maxConnections ${maxConnections}: use a whole number, 1 or more`);
@@ -123,13 +128,19 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     rejectUpgrade(socket, status, reason);
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    // The broker is open (SQLite, or Redis reconnecting): close it, or the process cannot exit.
+    await chat.shutdown().catch(() => {});
+    throw err;
+  }
   const { port, address } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
   let stopping: Promise<void> | null = null;

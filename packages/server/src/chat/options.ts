@@ -56,24 +56,29 @@ export const CHAT_DEFAULTS = {
   maxMessageSize: 64 * 1024,
 } as const;
 
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
 /**
  * CHAT_FLAGS is the `options` of `node:util` `parseArgs` for the chat
  * flags; pass the parsed `values` to {@link chatOptionsFromFlags}. No flag
- * has a parseArgs default, so unset flags take {@link CHAT_DEFAULTS}.
+ * has a parseArgs default, so unset flags take {@link CHAT_DEFAULTS}. The
+ * `value`, `help` and `unset` fields (ignored by parseArgs) are what
+ * `wskit serve --help` prints.
  */
 export const CHAT_FLAGS = {
-  data: { type: 'string' },
-  history: { type: 'string' },
-  'ping-period': { type: 'string' },
-  'pong-wait': { type: 'string' },
-  'write-wait': { type: 'string' },
-  'send-queue': { type: 'string' },
-  'rate-limit': { type: 'string' },
-  'rate-burst': { type: 'string' },
-  'allow-origin': { type: 'string', multiple: true },
-  'max-connections': { type: 'string' },
-  'max-rooms': { type: 'string' },
-  redis: { type: 'string' },
+  data: { type: 'string', value: 'DIR', help: 'directory of the SQLite chat history', unset: CHAT_DEFAULTS.dataDir },
+  history: { type: 'string', value: 'N', help: 'messages kept per room and sent on join', unset: String(CHAT_DEFAULTS.historySize) },
+  'ping-period': { type: 'string', value: 'D', help: 'how often each client is pinged; below --pong-wait', unset: formatDuration(CHAT_DEFAULTS.pingPeriodMs) },
+  'pong-wait': { type: 'string', value: 'D', help: 'silence allowed before a client is dropped', unset: formatDuration(CHAT_DEFAULTS.pongWaitMs) },
+  'write-wait': { type: 'string', value: 'D', help: 'longest time one write may take', unset: formatDuration(CHAT_DEFAULTS.writeWaitMs) },
+  'send-queue': { type: 'string', value: 'N', help: 'frames queued per client before it is evicted with 1008', unset: String(CHAT_DEFAULTS.sendQueue) },
+  'rate-limit': { type: 'string', value: 'N', help: 'messages per second per client; 0 lifts the limit', unset: String(CHAT_DEFAULTS.rateLimit) },
+  'rate-burst': { type: 'string', value: 'N', help: 'messages a client may send at once', unset: String(CHAT_DEFAULTS.rateBurst) },
+  'allow-origin': { type: 'string', multiple: true, value: 'URL', help: 'an origin allowed besides the server\'s own; * allows any', unset: 'none' },
+  'max-connections': { type: 'string', value: 'N', help: 'WebSocket connections on all routes; more get 503', unset: String(CHAT_DEFAULTS.maxConnections) },
+  'max-rooms': { type: 'string', value: 'N', help: 'rooms with members; a new one beyond gets 503', unset: String(CHAT_DEFAULTS.maxRooms) },
+  redis: { type: 'string', value: 'URL', help: 'share rooms through Redis: redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]', unset: 'none, the embedded broker' },
 } as const;
 
 /** The values parseArgs yields for {@link CHAT_FLAGS}. */
@@ -99,13 +104,14 @@ export function chatOptionsFromFlags(values: ChatFlagValues): ChatOptions {
   if (values['allow-origin'] !== undefined) options.allowOrigins = values['allow-origin'];
   if (values['max-connections'] !== undefined) options.maxConnections = parseCount('--max-connections', values['max-connections'], 1);
   if (values['max-rooms'] !== undefined) options.maxRooms = parseCount('--max-rooms', values['max-rooms'], 1);
-  if (values.redis !== undefined) options.redisUrl = values.redis;
+  if (values.redis !== undefined) options.redisUrl = checkRedisUrl('--redis', values.redis);
   return options;
 }
 
 /**
  * resolveChatOptions fills in the defaults and checks the values together.
- * Throws RangeError when one is out of range or pingPeriod is not below pongWait.
+ * Throws RangeError when one is out of range, pingPeriod is not below
+ * pongWait, or redisUrl is not a redis:// or rediss:// URL with a host.
  */
 export function resolveChatOptions(options: ChatOptions): ResolvedChatOptions {
   const resolved: ResolvedChatOptions = {
@@ -127,14 +133,12 @@ export function resolveChatOptions(options: ChatOptions): ResolvedChatOptions {
       `Invalid chat timing: ping period ${resolved.pingPeriodMs} ms must be below pong wait ${resolved.pongWaitMs} ms, or live clients are dropped`,
     );
   }
+  if (resolved.redisUrl !== undefined) checkRedisUrl('chat option redisUrl', resolved.redisUrl);
   for (const origin of resolved.allowOrigins) {
     if (origin !== '*' && !URL.canParse(origin)) throw new RangeError(`Invalid allowed origin ${JSON.stringify(origin)}; use a form like https://example.com or *`);
   }
   return resolved;
 }
-
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 
 /** parseDuration reads `500ms`, `54s`, `1.5m` or `1h` as milliseconds; throws RangeError naming `flag` otherwise. */
 export function parseDuration(flag: string, text: string): number {
@@ -143,6 +147,36 @@ export function parseDuration(flag: string, text: string): number {
   const ms = Math.round(Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]);
   if (ms <= 0) throw new RangeError(`Invalid ${flag} ${JSON.stringify(text)}: the duration must be above 0`);
   return ms;
+}
+
+/** formatDuration writes `ms` the way {@link parseDuration} reads it, in the largest whole unit: `54s`, `1m`, `500ms`. */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of [['h', UNIT_MS.h], ['m', UNIT_MS.m], ['s', UNIT_MS.s]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+/**
+ * checkRedisUrl returns `text` when it is a URL the Redis broker accepts:
+ * `redis://` or `rediss://` (TLS), optional `USER:PASSWORD@`, a host, an
+ * optional port and an optional database number path (`/2`). Throws
+ * RangeError naming `flag` otherwise, before anything connects. The
+ * password is masked in the message.
+ */
+export function checkRedisUrl(flag: string, text: string): string {
+  const form = 'use redis://HOST:PORT or rediss://HOST:PORT (optionally redis://USER:PASSWORD@HOST:PORT/DB)';
+  const url = URL.canParse(text) ? new URL(text) : undefined;
+  if (url?.password) url.password = '***';
+  const shown = JSON.stringify(url?.password ? url.href : text);
+  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
+    throw new RangeError(`Invalid ${flag} ${shown}: ${form}`);
+  }
+  if (url.hostname === '') throw new RangeError(`Invalid ${flag} ${shown}: the host is missing; ${form}`);
+  if (!/^\/?$|^\/\d+$/.test(url.pathname)) {
+    throw new RangeError(`Invalid ${flag} ${shown}: the path must be a database number, like /0; ${form}`);
+  }
+  return text;
 }
 
 function parseCount(flag: string, text: string, min: number): number {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseArgs } from 'node:util';
-import { CHAT_DEFAULTS, CHAT_FLAGS, chatOptionsFromFlags, parseDuration, resolveChatOptions } from '../../src/chat/options.js';
+import { CHAT_DEFAULTS, CHAT_FLAGS, chatOptionsFromFlags, formatDuration, parseDuration, resolveChatOptions } from '../../src/chat/options.js';
 
 test('chatOptionsFromFlags reads every chat flag parsed with CHAT_FLAGS', () => {
   const { values } = parseArgs({
@@ -59,4 +59,24 @@ test('resolveChatOptions refuses a ping period not below pong wait, and a bad al
   assert.throws(() => resolveChatOptions({ pingPeriodMs: 1000, pongWaitMs: 1000 }), RangeError);
   assert.throws(() => resolveChatOptions({ allowOrigins: ['not a url'] }), RangeError);
   assert.doesNotThrow(() => resolveChatOptions({ allowOrigins: ['*', 'http://localhost:3000'] }));
+});
+
+test('chatOptionsFromFlags takes the Redis URLs the broker accepts', () => {
+  for (const url of ['redis://127.0.0.1:6379', 'rediss://cache.example:6380', 'redis://user:pw@h:1/2', 'redis://h', 'redis://[::1]:6379/', 'redis://:pw@h:6379/0']) {
+    assert.equal(chatOptionsFromFlags({ redis: url }).redisUrl, url);
+  }
+});
+
+test('chatOptionsFromFlags and resolveChatOptions reject a Redis URL of another scheme, without a host or with a non-numeric path', () => {
+  for (const url of ['http://x', 'localhost:6379', 'redis://', 'redis://h:1/db', '', 'not a url']) {
+    assert.throws(() => chatOptionsFromFlags({ redis: url }), RangeError, url);
+    assert.throws(() => resolveChatOptions({ redisUrl: url }), RangeError, url);
+  }
+});
+
+test('formatDuration writes what parseDuration reads, in the largest whole unit', () => {
+  for (const [ms, text] of [[500, '500ms'], [54_000, '54s'], [60_000, '1m'], [90_000, '90s'], [3_600_000, '1h'], [1500, '1500ms']] as const) {
+    assert.equal(formatDuration(ms), text);
+    assert.equal(parseDuration('--x', text), ms);
+  }
 });
