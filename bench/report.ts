@@ -1,10 +1,11 @@
 /**
  * Markdown rendering of the results: one table per section, medians of the
- * rounds, the wskit/ws ratio per row and both sides' CPU so a saturated load
+ * rounds, the wskit ÷ ws ratio per row (and, in the echo rows, wskit/ws's
+ * ratios to ws and to wskit) and every server's CPU so a saturated load
  * generator shows.
  */
 import type { CoreResult } from './core.js';
-import { sizeLabel, type EchoResult, type Impl, type Sample } from './suites/echo.js';
+import { compatTarget, sizeLabel, type EchoResult, type Impl, type Sample } from './suites/echo.js';
 import { bestRates, medianOfBest, REDIS_NODES, type FanoutRedisResult, type FanoutResult, type FanoutSample } from './suites/fanout.js';
 import { memoryMedians, type MemoryResult } from './suites/memory.js';
 import { median } from './stats.js';
@@ -43,19 +44,38 @@ function cpu(samples: Sample[] | undefined, workers: number): string {
   return `${fmt(m(samples, 'serverCpu'), 2)}/${fmt(gen, 2)}${mark}`;
 }
 
-/** echoTable renders the echo rows (with TCP columns when `withTcp`). */
+/** targetCell writes wskit/ws ÷ ws, followed by the row's target and whether it is met (✓ or ✗). */
+function targetCell(compat: number, ws: number, target: number | undefined): string {
+  const cell = ratio(compat, ws);
+  if (target === undefined || cell === '–') return cell;
+  return `${cell} (≥ ${target}× ${compat / ws >= target ? '✓' : '✗'})`;
+}
+
+/**
+ * echoTable renders the echo rows (with TCP columns when `withTcp`). When the
+ * results hold wskit/ws samples (ws's API on wskit), three columns show it:
+ * its msg/s, its ratio to ws with the row's {@link compatTarget}, and its
+ * ratio to wskit's native API (what the compatibility layer costs).
+ */
 export function echoTable(results: EchoResult[], withTcp: boolean, workers: number): string {
-  const header = ['row', 'wskit msg/s', 'ws msg/s', 'wskit/ws', 'wskit MB/s', 'ws MB/s'];
-  if (withTcp) header.push('TCP msg/s', 'wskit/TCP', 'ws/TCP');
-  header.push('p50 ms wskit / ws', 'p99 ms wskit / ws', 'CPU % srv/gen wskit', 'CPU % srv/gen ws', 'other CPU %');
+  const withCompat = results.some((r) => r.samples['wskit/ws'] !== undefined);
+  const header = ['row', 'wskit msg/s', 'ws msg/s', 'wskit ÷ ws', 'wskit MB/s', 'ws MB/s'];
+  if (withCompat) header.push('wskit/ws msg/s', 'wskit/ws ÷ ws (target)', 'wskit/ws ÷ wskit');
+  if (withTcp) header.push('TCP msg/s', 'wskit ÷ TCP', 'ws ÷ TCP');
+  header.push('p50 ms wskit / ws', 'p99 ms wskit / ws', 'CPU % srv/gen wskit', 'CPU % srv/gen ws');
+  if (withCompat) header.push('CPU % srv/gen wskit/ws');
+  header.push('other CPU %');
   const rows = results.map(({ row, samples }) => {
     const rate = (impl: Impl) => m(samples[impl], 'msgsPerSec');
     const cells = [row.id, fmt(rate('wskit')), fmt(rate('ws')), ratio(rate('wskit'), rate('ws')), fmt(m(samples.wskit, 'mbPerSec')), fmt(m(samples.ws, 'mbPerSec'))];
+    if (withCompat) cells.push(fmt(rate('wskit/ws')), targetCell(rate('wskit/ws'), rate('ws'), compatTarget(row)), ratio(rate('wskit/ws'), rate('wskit')));
     if (withTcp) cells.push(fmt(rate('tcp')), ratio(rate('wskit'), rate('tcp')), ratio(rate('ws'), rate('tcp')));
     const lat = (key: keyof Sample) => (row.inflight === 1 ? `${ms(m(samples.wskit, key))} / ${ms(m(samples.ws, key))}` : '–');
     const all = Object.values(samples).flat();
-    cells.push(lat('p50us'), lat('p99us'), cpu(samples.wskit, workers), cpu(samples.ws, workers), fmt(median(all.map((s) => s.otherCpu)), 2));
-    const errors = [...(samples.wskit ?? []), ...(samples.ws ?? [])].reduce((n, s) => n + s.errors, 0);
+    cells.push(lat('p50us'), lat('p99us'), cpu(samples.wskit, workers), cpu(samples.ws, workers));
+    if (withCompat) cells.push(cpu(samples['wskit/ws'], workers));
+    cells.push(fmt(median(all.map((s) => s.otherCpu)), 2));
+    const errors = [...(samples.wskit ?? []), ...(samples['wskit/ws'] ?? []), ...(samples.ws ?? [])].reduce((n, s) => n + s.errors, 0);
     if (errors > 0) cells[0] += ` (${errors} errors)`;
     return cells;
   });
@@ -64,8 +84,8 @@ export function echoTable(results: EchoResult[], withTcp: boolean, workers: numb
 
 /**
  * memoryTable renders the idle-connection memory rows, with the floor (a
- * server that holds only the upgraded socket) beside them: floor/ws is the
- * lowest wskit/ws that any server on `net.Socket` could show.
+ * server that holds only the upgraded socket) beside them: floor ÷ ws is the
+ * lowest wskit ÷ ws that any server on `net.Socket` could show.
  */
 export function memoryTable(result: MemoryResult): string {
   const w = memoryMedians(result.samples.wskit);
@@ -77,7 +97,7 @@ export function memoryTable(result: MemoryResult): string {
     const lowest = floor(key);
     return [label, kib(w[key]), kib(s[key]), lowest === undefined ? '–' : kib(lowest), ratio(w[key], s[key]), lowest === undefined ? '–' : ratio(lowest, s[key])];
   };
-  return table(['per idle connection', 'wskit KiB', 'ws KiB', 'floor KiB', 'wskit/ws', 'floor/ws'], [
+  return table(['per idle connection', 'wskit KiB', 'ws KiB', 'floor KiB', 'wskit ÷ ws', 'floor ÷ ws'], [
       row('server RSS', 'rss'),
       row('server RSS without V8 young generation', 'keptRss'),
       row('JS heap', 'heap'),
@@ -130,7 +150,7 @@ export function fanoutTable(result: FanoutResult | undefined, redis: FanoutRedis
     }
   }
   return table(
-    ['row', 'wskit publish msg/s', 'ws publish msg/s', 'wskit/ws', 'wskit deliveries/s', 'ws deliveries/s', 'p99 ms wskit / ws', 'CPU % server / subscribers (wskit; ws)', 'rates tried (✓ pass, ✗ loss, repeat or p99 > 50 ms)'],
+    ['row', 'wskit publish msg/s', 'ws publish msg/s', 'wskit ÷ ws', 'wskit deliveries/s', 'ws deliveries/s', 'p99 ms wskit / ws', 'CPU % server / subscribers (wskit; ws)', 'rates tried (✓ pass, ✗ loss, repeat or p99 > 50 ms)'],
     rows,
   );
 }

@@ -45,7 +45,7 @@ function generator(gen: BenchOptions['gen']): string {
 }
 
 function settings(o: BenchOptions): string {
-  return `${o.quick ? '**Quick smoke run** — not for comparison. ' : ''}Medians of ${o.rounds} rounds (wskit, ws, TCP in turn each round), ${o.warmupMs} ms warm-up + ${o.measureMs} ms measured per window, ${o.workers} load worker process(es) using ${generator(o.gen)}.`;
+  return `${o.quick ? '**Quick smoke run** — not for comparison. ' : ''}Medians of ${o.rounds} rounds (wskit, wskit/ws, ws, TCP in turn each round), ${o.warmupMs} ms warm-up + ${o.measureMs} ms measured per window, ${o.workers} load worker process(es) using ${generator(o.gen)}.`;
 }
 
 async function timed<T>(name: string, run: () => Promise<T>): Promise<T> {
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
   if (opts.sections.includes('echo')) {
     const results = await timed('echo', () => runEcho(opts, false, log));
     raw.echo = results;
-    if (results.length) sections.push(`## Echo\n\nText frames, masked client frames. MB/s counts payload bytes echoed (10⁶ B). CPU is % of one core (server / all load workers); ⚠ marks a saturated load generator.\n\n${echoTable(results, true, opts.workers)}`);
+    if (results.length) sections.push(`## Echo\n\nText frames, masked client frames. MB/s counts payload bytes echoed (10⁶ B). CPU is % of one core (server / all load workers); ⚠ marks a saturated load generator. wskit/ws is bench/servers/echo-ws.ts with its import changed to \`wskit/ws\` (ws's API on wskit); its target against ws (issue 12) is ≥ 1.3× on the pipelined rows of small messages and ≥ 1.5× on the rows of 64 KiB and up.\n\n${echoTable(results, true, opts.workers)}`);
   }
   if (opts.sections.includes('deflate')) {
     const results = await timed('deflate', () => runEcho(opts, true, log));

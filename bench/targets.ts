@@ -26,7 +26,7 @@ export interface ServerStats {
 
 /** Server is one running server under test. */
 export interface Server {
-  /** label names it in the table: wskit, ws or tcp. */
+  /** label names it in the table: wskit, wskit/ws, ws or tcp. */
   label: string;
   pid: number;
   port: number;
@@ -44,13 +44,24 @@ export function wskitAvailable(): boolean {
 }
 
 /**
+ * wskitWsMissing says why the wskit/ws echo column cannot run (the library is
+ * not built, or wskit/ws does not export WebSocketServer yet), or returns
+ * undefined when it can.
+ */
+export async function wskitWsMissing(): Promise<string | undefined> {
+  if (!wskitAvailable() || !existsSync(join(repoRoot, 'packages/wskit/dist/src/ws/index.js'))) return 'the wskit library is not built';
+  const mod = (await import('wskit/ws')) as Record<string, unknown>;
+  return typeof mod.WebSocketServer === 'function' ? undefined : 'wskit/ws does not export WebSocketServer';
+}
+
+/**
  * startBenchServer forks `bench/servers/<file>.js` and waits until it listens.
  * `exposeGc` lets the memory row force a full GC before reading the heap.
  */
 export async function startBenchServer(label: string, file: string, args: string[] = [], exposeGc = false): Promise<Server> {
   const execArgv = exposeGc ? ['--expose-gc'] : [];
   // BENCH_CPU_PROF=DIR profiles every bench server (and `wskit serve`, below); summarise with dist/bench/profile-summary.js.
-  if (process.env.BENCH_CPU_PROF) execArgv.push('--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF, '--cpu-prof-name', `${label}-${file}-${Date.now()}.cpuprofile`);
+  if (process.env.BENCH_CPU_PROF) execArgv.push('--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF, '--cpu-prof-name', `${label.replace(/[^\w.-]+/g, '-')}-${file}-${Date.now()}.cpuprofile`);
   const child = new Child(label, here(`./servers/${file}.js`), args, execArgv);
   await child.nextEvent(15_000);
   const { port } = await child.request({ cmd: 'info' });
@@ -67,15 +78,17 @@ export async function startBenchServer(label: string, file: string, args: string
 }
 
 /**
- * startEchoServer starts the echo server of `impl` (wskit, ws or tcp), with
- * permessage-deflate when `deflate`. Until the wskit library is built, the
- * wskit slot runs the ws server so the harness can still be exercised, and
- * its label says so.
+ * startEchoServer starts the echo server of `impl` (wskit, wskit/ws — ws's
+ * API on wskit, ws or tcp), with permessage-deflate when `deflate`. Until the
+ * wskit library is built, the wskit slot runs the ws server so the harness
+ * can still be exercised, and its label says so; check {@link wskitWsMissing}
+ * before asking for wskit/ws.
  */
-export function startEchoServer(impl: 'wskit' | 'ws' | 'tcp', deflate: boolean, exposeGc = false): Promise<Server> {
+export function startEchoServer(impl: 'wskit' | 'wskit/ws' | 'ws' | 'tcp', deflate: boolean, exposeGc = false): Promise<Server> {
   const args = deflate ? ['--deflate'] : [];
   if (impl === 'tcp') return startBenchServer('tcp', 'echo-tcp', [], exposeGc);
   if (impl === 'ws') return startBenchServer('ws', 'echo-ws', args, exposeGc);
+  if (impl === 'wskit/ws') return startBenchServer('wskit/ws', 'echo-ws', [...args, '--wskit-ws'], exposeGc);
   if (wskitAvailable()) return startBenchServer('wskit', 'echo-wskit', args, exposeGc);
   return startBenchServer('wskit(stand-in: ws)', 'echo-ws', args, exposeGc);
 }

@@ -2,11 +2,13 @@
  * The ws side of the echo rows: a `ws` WebSocketServer on /echo that sends
  * each message back as it came, written the way the ws README shows.
  * `--deflate` turns on permessage-deflate with ws's default options.
+ * `--wskit-ws` runs the same program on 'wskit/ws' instead of 'ws', as a
+ * program moving to wskit's compatibility layer would: only the module differs.
  */
 import { createServer } from 'node:http';
-import { WebSocketServer } from 'ws';
 import { hasFlag, startHarness, type Counter } from './harness.js';
 
+const { WebSocketServer } = (await import(hasFlag('wskit-ws') ? 'wskit/ws' : 'ws')) as typeof import('ws');
 const MAX_PAYLOAD = 16 * 1024 * 1024;
 const counter: Counter = { open: 0 };
 const server = createServer((_req, res) => res.writeHead(404).end());

@@ -8,18 +8,29 @@ export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** Frame opcodes (RFC 6455 §5.2). */
 export const Opcode = {
+  /** 0x0: a later frame of a fragmented message. */
   Continuation: 0x0,
+  /** 0x1: the first frame of a UTF-8 text message. */
   Text: 0x1,
+  /** 0x2: the first frame of a binary message. */
   Binary: 0x2,
+  /** 0x8: the closing handshake (§5.5.1). */
   Close: 0x8,
+  /** 0x9: a ping, answered with a pong (§5.5.2). */
   Ping: 0x9,
+  /** 0xA: a pong, the answer to a ping or a unilateral heartbeat (§5.5.3). */
   Pong: 0xa,
 } as const;
 /** A frame opcode. */
 export type Opcode = (typeof Opcode)[keyof typeof Opcode];
 
 /** The two kinds of data message. */
-export const MessageType = { Text: 'text', Binary: 'binary' } as const;
+export const MessageType = {
+  /** A text message: UTF-8, checked as it arrives. */
+  Text: 'text',
+  /** A binary message: any bytes. */
+  Binary: 'binary',
+} as const;
 /** `'text'` or `'binary'`. */
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 

@@ -39,6 +39,8 @@ export class MessageDeflater {
   #length = 0;
   /** Set by close: a compression still in flight then rejects instead of touching the released stream. */
   #closed = false;
+  /** Rejects the compression in flight, if any. */
+  #reject: ((err: Error) => void) | null = null;
 
   constructor(windowBits: number, noContextTakeover: boolean, level: number) {
     this.#windowBits = windowBits;
@@ -69,7 +71,10 @@ export class MessageDeflater {
     if (this.#closed) return Promise.reject(new Error('Compressor closed: the connection has ended'));
     const stream = (this.#stream ??= this.#open());
     return new Promise((resolve, reject) => {
+      // zlib drops the callback of a write it was working on when the stream is closed: close() rejects instead.
+      this.#reject = reject;
       stream.write(data, () => {
+        this.#reject = null;
         // The connection ended while zlib worked: the stream is released, so reset would crash.
         if (this.#closed) return reject(new Error('Compressor closed: the connection has ended'));
         const out = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#length);
@@ -96,6 +101,8 @@ export class MessageDeflater {
   close(): void {
     this.#closed = true;
     this.#stream?.close();
+    this.#reject?.(new Error('Compressor closed: the connection has ended'));
+    this.#reject = null;
   }
 }
 
@@ -136,7 +143,7 @@ export class MessageInflater {
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'ERR_BUFFER_TOO_LARGE') throw tooBig(limit);
-      throw new ProtocolError('ERR_INFLATE', `Invalid compressed message: ${(err as Error).message}`, CloseCode.InvalidPayloadData);
+      throw new ProtocolError('ERR_INFLATE', `Invalid compressed message: ${(err as Error).message}`, CloseCode.InvalidPayloadData, { cause: err });
     }
   }
 
@@ -148,7 +155,7 @@ export class MessageInflater {
       this.#ended = true;
     });
     stream.on('error', (err: Error) => {
-      this.#failed ??= new ProtocolError('ERR_INFLATE', `Invalid compressed message: ${err.message}`, CloseCode.InvalidPayloadData);
+      this.#failed ??= new ProtocolError('ERR_INFLATE', `Invalid compressed message: ${err.message}`, CloseCode.InvalidPayloadData, { cause: err });
       this.#reject?.(this.#failed);
     });
     return stream;
@@ -184,7 +191,7 @@ export class MessageInflater {
       stream.write(Buffer.concat([data, TAIL]), (err) => {
         this.#reject = null;
         if (err && !this.#failed) {
-          this.#failed = new ProtocolError('ERR_INFLATE', `Invalid compressed message: ${err.message}`, CloseCode.InvalidPayloadData);
+          this.#failed = new ProtocolError('ERR_INFLATE', `Invalid compressed message: ${err.message}`, CloseCode.InvalidPayloadData, { cause: err });
         }
         if (this.#failed) return reject(this.#failed);
         const out = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#length);

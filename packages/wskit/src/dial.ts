@@ -9,28 +9,44 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Defaults } from './constants.js';
 import { Conn, connSettings } from './conn.js';
 import { HandshakeError, TimeoutError } from './errors.js';
+import { checkOptions, DIAL_RULES } from './options.js';
 import { type DeflateOptions, deflateOfferHeader } from './protocol/extensions.js';
 import { checkResponse, generateKey } from './protocol/handshake.js';
 
-/** Options for {@link dial}. Every field is optional. */
+/**
+ * Options for {@link dial}. Every field is optional; `undefined` means the
+ * default. `dial` checks them: an unknown name or a wrong type rejects with
+ * TypeError, a number out of range with RangeError.
+ */
 export interface DialOptions {
-  /** Extra request headers (Cookie, Authorization, Origin, ...). */
+  /**
+   * Extra request headers (Cookie, Authorization, Origin, ...): a plain
+   * object whose names are HTTP tokens and whose values are strings.
+   */
   headers?: Record<string, string>;
-  /** Time allowed for connecting and the handshake, in ms. Default 10 s. */
+  /** Time allowed for connecting and the handshake, in ms, 0 to 2147483647; 0 turns it off. Default 10 s. */
   handshakeTimeout?: number;
-  /** Subprotocols to offer, in order of preference. Default none. */
+  /** Subprotocols to offer, in order of preference: distinct HTTP tokens. Default none. */
   subprotocols?: string[];
   /** Offer permessage-deflate (true, or settings). Default false. */
   compression?: boolean | DeflateOptions;
-  /** Largest message accepted, after decompression. Default 1 MiB. */
+  /** Largest message accepted, after decompression, 1 to 2147483647 bytes. Default 1 MiB. */
   maxMessageSize?: number;
-  /** Bytes of received messages queued before the socket is paused. Default 64 KiB. */
+  /**
+   * Bytes of received messages queued before the socket is paused, 0 to
+   * 2147483647 (0: pause while any message waits unread). Default 64 KiB.
+   */
   readBufferSize?: number;
-  /** High-water mark of the outgoing buffer. Default 64 KiB. */
+  /**
+   * High-water mark of the outgoing buffer in bytes: `write` waits while more
+   * is queued. From the socket's own high-water mark (16 KiB on Node 20,
+   * 64 KiB from Node 22; Node signals room only past it) to 2147483647.
+   * Default 64 KiB.
+   */
   writeBufferSize?: number;
-  /** Largest response head accepted, in bytes. Default 16 KiB. */
+  /** Largest response head accepted, 1 to 2147483647 bytes. Default 16 KiB. */
   maxHeaderSize?: number;
-  /** TLS settings for wss:// (ca, servername, rejectUnauthorized, ...). */
+  /** TLS settings for wss:// (ca, servername, rejectUnauthorized, ...), passed to Node unchecked. */
   tls?: TlsOptions;
   /**
    * Cancels the dial: connecting and the handshake stop and `dial` rejects
@@ -38,7 +54,7 @@ export interface DialOptions {
    * DialContext, an established connection is not affected.
    */
   signal?: AbortSignal;
-  /** Time the closing handshake may take before the TCP connection is dropped, in ms. Default 5 s. */
+  /** Time the closing handshake may take before the TCP connection is dropped, in ms, 1 to 2147483647. Default 5 s. */
   closeTimeout?: number;
 }
 
@@ -52,7 +68,9 @@ export interface HandshakeResponse {
 
 /** What {@link dial} resolves to. */
 export interface DialResult {
+  /** The open connection. */
   conn: Conn;
+  /** The server's 101 response: status and headers. */
   response: HandshakeResponse;
 }
 
@@ -72,7 +90,9 @@ function flattenHeaders(headers: IncomingHttpHeaders): Record<string, string> {
  * with HandshakeError when the server answers anything but a valid 101 (the
  * error carries status, headers and body; the TCP connection is closed), with
  * TimeoutError when the handshake takes longer than `handshakeTimeout`, and
- * with the socket's error when the server cannot be reached.
+ * with the socket's error when the server cannot be reached. A bad URL, an
+ * unknown option or a value of the wrong type rejects with TypeError, a
+ * number out of range with RangeError, before anything is sent.
  */
 export function dial(url: string | URL, options: DialOptions = {}): Promise<DialResult> {
   let target: URL;
@@ -85,6 +105,11 @@ export function dial(url: string | URL, options: DialOptions = {}): Promise<Dial
     return Promise.reject(new TypeError(`WebSocket URL must use ws: or wss:, not ${target.protocol}`));
   }
   if (target.hash) return Promise.reject(new TypeError('WebSocket URL must not have a fragment'));
+  try {
+    checkOptions('dial', DIAL_RULES, options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
   const signal = options.signal;
   if (signal?.aborted) return Promise.reject(abortReason(signal));
   const secure = target.protocol === 'wss:';
@@ -123,10 +148,14 @@ export function dial(url: string | URL, options: DialOptions = {}): Promise<Dial
       if (err) reject(err);
       else resolve(result!);
     };
-    const timer = setTimeout(() => {
-      settle(new TimeoutError(`WebSocket handshake with ${target.host} took longer than ${timeout} ms`));
-      request.destroy();
-    }, timeout);
+    // handshakeTimeout 0: no timer, as Node's timeouts take 0.
+    const timer =
+      timeout === 0
+        ? undefined
+        : setTimeout(() => {
+            settle(new TimeoutError(`WebSocket handshake with ${target.host} took longer than ${timeout} ms`));
+            request.destroy();
+          }, timeout);
     const onAbort = () => {
       settle(abortReason(signal!));
       request.destroy();

@@ -19,8 +19,8 @@ export class WebSocketError extends Error {
 export class ProtocolError extends WebSocketError {
   /** Close code sent to the peer: 1002, 1007 or 1009 usually. */
   readonly closeCode: number;
-  constructor(code: string, message: string, closeCode: number = CloseCode.ProtocolError) {
-    super(code, message);
+  constructor(code: string, message: string, closeCode: number = CloseCode.ProtocolError, options?: ErrorOptions) {
+    super(code, message, options);
     this.name = 'ProtocolError';
     this.closeCode = closeCode;
   }
@@ -68,9 +68,18 @@ export class TimeoutError extends WebSocketError {
   }
 }
 
+/**
+ * isClosed recognises a CloseError by its stable code rather than by class, so
+ * one made by the CommonJS build is recognised by the ES module build too (a
+ * program may load both: each is its own module instance).
+ */
+function isClosed(err: unknown): err is CloseError {
+  return err instanceof Error && (err as Partial<CloseError>).code === 'ERR_CLOSED' && typeof (err as Partial<CloseError>).closeCode === 'number';
+}
+
 /** True when `err` is a {@link CloseError} whose code is one of `codes` (any code if none given). */
 export function isCloseError(err: unknown, ...codes: number[]): err is CloseError {
-  return err instanceof CloseError && (codes.length === 0 || codes.includes(err.closeCode));
+  return isClosed(err) && (codes.length === 0 || codes.includes(err.closeCode));
 }
 
 /**
@@ -78,5 +87,5 @@ export function isCloseError(err: unknown, ...codes: number[]): err is CloseErro
  * `expectedCodes`, as gorilla's IsUnexpectedCloseError.
  */
 export function isUnexpectedCloseError(err: unknown, ...expectedCodes: number[]): err is CloseError {
-  return err instanceof CloseError && !expectedCodes.includes(err.closeCode);
+  return isClosed(err) && !expectedCodes.includes(err.closeCode);
 }

@@ -57,4 +57,4 @@ export { rejectUpgrade, sameOrigin, Upgrader, type UpgraderOptions } from './upg
 export { dial, type DialOptions, type DialResult, type HandshakeResponse } from './dial.js';
 export { parseJSON } from './json.js';
 export type { DeflateOptions } from './protocol/extensions.js';
-export { CloseEvent, type CloseEventInit, type BinaryType, WebSocket, type WebSocketData, type WebSocketOptions } from './websocket.js';
+export { CloseEvent, type CloseEventInit, type BinaryType, WebSocket, type WebSocketData, type WebSocketHandler, type WebSocketOptions } from './websocket.js';

@@ -9,22 +9,39 @@ import type { Duplex } from 'node:stream';
 import { Defaults } from './constants.js';
 import { Conn, type ConnSettings, connSettings } from './conn.js';
 import { HandshakeError } from './errors.js';
+import { checkOptions, UPGRADER_RULES } from './options.js';
 import type { DeflateOptions } from './protocol/extensions.js';
 import { buildAcceptResponse, buildErrorResponse, checkRequest, headerValue } from './protocol/handshake.js';
 
-/** Options for {@link Upgrader}. Every field is optional. */
+/**
+ * Options for {@link Upgrader}. Every field is optional; `undefined` means the
+ * default. The constructor checks them: an unknown name or a wrong type
+ * throws TypeError, a number out of range RangeError.
+ */
 export interface UpgraderOptions {
   /**
-   * Time allowed for the handshake, in ms. Default 10 s. Apply it to the
-   * HTTP server with {@link Upgrader.configureServer} so a client that stalls
-   * mid-request is dropped.
+   * Time allowed for the handshake, in ms, 0 to 2147483647; 0 turns it off.
+   * Default 10 s. Apply it to the HTTP server with
+   * {@link Upgrader.configureServer} so a client that stalls mid-request is
+   * dropped.
    */
   handshakeTimeout?: number;
-  /** Bytes of received messages queued before the socket is paused. Default 64 KiB. */
+  /**
+   * Bytes of received messages queued before the socket is paused, 0 to
+   * 2147483647 (0: pause while any message waits unread). Default 64 KiB.
+   */
   readBufferSize?: number;
-  /** High-water mark of the outgoing buffer in bytes. Default 64 KiB. */
+  /**
+   * High-water mark of the outgoing buffer in bytes: `write` waits while more
+   * is queued. From the socket's own high-water mark (16 KiB on Node 20,
+   * 64 KiB from Node 22; Node signals room only past it) to 2147483647.
+   * Default 64 KiB.
+   */
   writeBufferSize?: number;
-  /** Largest message accepted, after decompression (larger: close 1009). Default 1 MiB. */
+  /**
+   * Largest message accepted, after decompression (larger: close 1009), 1 to
+   * 2147483647 bytes. Default 1 MiB.
+   */
   maxMessageSize?: number;
   /**
    * Decides whether a request's Origin is allowed (false: 403). Default: a
@@ -32,7 +49,7 @@ export interface UpgraderOptions {
    * equals the Host header, as gorilla/websocket does.
    */
   checkOrigin?: (req: IncomingMessage) => boolean;
-  /** Subprotocols this server speaks, in order of preference. Default none. */
+  /** Subprotocols this server speaks, in order of preference: distinct HTTP tokens. Default none. */
   subprotocols?: string[];
   /**
    * Accept permessage-deflate (true, or settings). Default false. When on, the
@@ -40,7 +57,7 @@ export interface UpgraderOptions {
    * is set to false (see `Defaults.serverNoContextTakeover`).
    */
   compression?: boolean | DeflateOptions;
-  /** Time the closing handshake may take, in ms. Default 5 s. */
+  /** Time the closing handshake may take, in ms, 1 to 2147483647. Default 5 s. */
   closeTimeout?: number;
   /**
    * Answers a refused handshake. Default: a plain-text HTTP response with the
@@ -81,8 +98,12 @@ export class Upgrader {
   /** Shared by every connection this upgrader makes. */
   readonly #settings: ConnSettings;
 
+  /**
+   * Make an upgrader with `options`. Throws TypeError for an unknown option
+   * or a value of the wrong type, RangeError for a number out of range.
+   */
   constructor(options: UpgraderOptions = {}) {
-    this.#options = options;
+    this.#options = checkOptions('Upgrader', UPGRADER_RULES, options);
     this.#compression = options.compression
       ? { noContextTakeover: Defaults.serverNoContextTakeover, ...(options.compression === true ? {} : options.compression) }
       : false;
@@ -96,7 +117,7 @@ export class Upgrader {
     });
   }
 
-  /** The handshake timeout in ms (the option, or the default). */
+  /** The handshake timeout in ms (the option, or the default); 0 when turned off. */
   get handshakeTimeout(): number {
     return this.#options.handshakeTimeout ?? Defaults.handshakeTimeoutMs;
   }
@@ -105,7 +126,8 @@ export class Upgrader {
    * configureServer applies the handshake timeout to an HTTP server: a
    * request whose head has not fully arrived in time is dropped. Node checks
    * at the server's `connectionsCheckingInterval` (a constructor option,
-   * default 30 s: pass a smaller one for a prompt drop).
+   * default 30 s: pass a smaller one for a prompt drop). A handshake timeout
+   * of 0 sets `headersTimeout` to 0, which Node takes as no limit.
    */
   configureServer(server: { headersTimeout: number; requestTimeout: number }): void {
     const timeout = this.handshakeTimeout;

@@ -6,10 +6,12 @@
  */
 import { Buffer } from 'node:buffer';
 import { CloseCode, MessageType } from './constants.js';
-import type { Conn } from './conn.js';
+import { closeWithoutStatus, type Conn, countUnsentPayload } from './conn.js';
 import { dial, type DialOptions } from './dial.js';
 import { CloseError } from './errors.js';
+import { checkOptions, subprotocolProblem, WEBSOCKET_RULES } from './options.js';
 import { MAX_CLOSE_REASON } from './protocol/close.js';
+import type { UnsentPayload } from './unsent-payload.js';
 
 /** What `binaryType` may be: how binary messages are handed to `message` listeners. */
 export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
@@ -20,7 +22,9 @@ export type WebSocketData = string | ArrayBufferLike | ArrayBufferView | Blob;
 /**
  * Node-only settings, the optional third constructor argument (browsers have
  * none). Defaults: compression offered (as browsers do), the library's
- * limits (1 MiB messages, 10 s handshake), no extra headers.
+ * limits (1 MiB messages, 10 s handshake), no extra headers. Each field is
+ * checked as {@link DialOptions} describes: an unknown name or a wrong type
+ * throws TypeError, a number out of range RangeError.
  */
 export interface WebSocketOptions
   extends Pick<DialOptions, 'headers' | 'handshakeTimeout' | 'maxMessageSize' | 'tls' | 'readBufferSize' | 'writeBufferSize'> {
@@ -30,11 +34,17 @@ export interface WebSocketOptions
 
 /** Settings of a {@link CloseEvent}. */
 export interface CloseEventInit {
+  /** Whether the event bubbles (as for any Event; unused by WebSocket). Default false. */
   bubbles?: boolean;
+  /** Whether the event can be cancelled (as for any Event). Default false. */
   cancelable?: boolean;
+  /** Whether the event crosses shadow DOM boundaries (as for any Event). Default false. */
   composed?: boolean;
+  /** The close code. Default 0. */
   code?: number;
+  /** The close reason. Default ''. */
   reason?: string;
+  /** Whether the closing handshake completed. Default false. */
   wasClean?: boolean;
 }
 
@@ -58,13 +68,11 @@ export class CloseEvent extends Event {
   }
 }
 
-type Handler<E extends Event> = ((this: WebSocket, event: E) => unknown) | null;
+/** An `on…` event handler property of a {@link WebSocket}: a function called with the event, or null for none. */
+export type WebSocketHandler<E extends Event> = ((this: WebSocket, event: E) => unknown) | null;
 type HandlerName = 'open' | 'message' | 'error' | 'close';
 
 const ReadyState = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
-
-/** RFC 7230 token characters: what a subprotocol name may contain. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 function syntaxError(message: string): DOMException {
   return new DOMException(message, 'SyntaxError');
@@ -87,15 +95,27 @@ function parseUrl(url: string | URL): URL {
   return parsed;
 }
 
-function parseProtocols(protocols: string | string[] | undefined): string[] {
-  const list = protocols === undefined ? [] : typeof protocols === 'string' ? [protocols] : [...protocols];
-  const seen = new Set<string>();
-  for (const name of list) {
-    if (!TOKEN.test(name)) throw syntaxError(`Invalid subprotocol ${JSON.stringify(name)}: not an HTTP token`);
-    if (seen.has(name)) throw syntaxError(`Subprotocol ${JSON.stringify(name)} is listed twice`);
-    seen.add(name);
+/**
+ * Check the protocols as the standard's constructor steps 6–7 do (SyntaxError
+ * for a name that is not a token or comes twice). A value that is neither a
+ * string nor a list of strings is a TypeError, as WebIDL's conversion would
+ * give for most; an options object here is the commonest slip.
+ */
+function parseProtocols(protocols: unknown): string[] {
+  let list: unknown[];
+  if (protocols === undefined) list = [];
+  else if (typeof protocols === 'string') list = [protocols];
+  else if (typeof protocols === 'object' && protocols !== null && Symbol.iterator in protocols) list = [...(protocols as Iterable<unknown>)];
+  else {
+    const hint = typeof protocols === 'object' && protocols !== null ? ' (options go third: new WebSocket(url, protocols, options))' : '';
+    throw new TypeError(`WebSocket argument "protocols" must be a string or an array of strings, got ${protocols === null ? 'null' : typeof protocols}${hint}`);
   }
-  return list;
+  list.forEach((name, i) => {
+    if (typeof name !== 'string') throw new TypeError(`WebSocket argument "protocols[${i}]" must be a string, got ${name === null ? 'null' : typeof name}`);
+  });
+  const problem = subprotocolProblem(list as string[]);
+  if (problem !== null) throw syntaxError(`Invalid subprotocol list: ${problem}`);
+  return list as string[];
 }
 
 /** Bytes of `data` as sent, without copying where possible. */
@@ -144,24 +164,30 @@ export class WebSocket extends EventTarget {
   #conn: Conn | null = null;
   /** Bytes waiting before they reach the Conn (Blobs being read) or sent after close. */
   #pendingBytes = 0;
+  /** Payload bytes the Conn has taken and not yet handed to the kernel; counted from the first send. */
+  #unsent: UnsentPayload | null = null;
   /** Set while a Blob is being read: later sends wait behind it to keep their order. */
   #sendTail: Promise<void> | null = null;
   /** Aborts the dial when close() comes while connecting. */
   readonly #dialing = new AbortController();
   /** The connection was failed (protocol error, timeout): close reports 1006. */
   #failed = false;
-  readonly #handlers = new Map<HandlerName, { handler: Handler<Event>; listener: (event: Event) => void }>();
+  readonly #handlers = new Map<HandlerName, { handler: WebSocketHandler<Event>; listener: (event: Event) => void }>();
 
   /**
    * Open a connection to `url` (ws:, wss:, or http:/https:, which map to
    * them), offering `protocols` in order of preference. Throws a
    * `SyntaxError` DOMException for a bad URL, a fragment, or an invalid or
-   * repeated protocol. `options` holds Node-only settings.
+   * repeated protocol. `options` holds Node-only settings: an unknown one
+   * or one of the wrong type throws TypeError, a number out of range
+   * RangeError. `protocols` other than a string or a list of strings (such
+   * as an options object in its place) throws TypeError.
    */
   constructor(url: string | URL, protocols?: string | string[], options: WebSocketOptions = {}) {
     super();
     this.#url = parseUrl(url);
     const subprotocols = parseProtocols(protocols);
+    checkOptions('WebSocket', WEBSOCKET_RULES, options);
     dial(this.#url, {
       headers: options.headers,
       handshakeTimeout: options.handshakeTimeout,
@@ -207,17 +233,20 @@ export class WebSocket extends EventTarget {
     return this.#binaryType;
   }
 
+  /** Sets the form of binary messages from now on; see the getter. */
   set binaryType(value: BinaryType) {
     if (value === 'blob' || value === 'arraybuffer' || value === 'nodebuffer') this.#binaryType = value;
   }
 
   /**
-   * Bytes passed to `send` that have not reached the network yet (the socket
-   * buffer counts frame headers too). As the standard says, it keeps growing
-   * for data sent after the connection closed.
+   * Bytes of data passed to `send` that have not been handed to the network
+   * yet: payload only (text as UTF-8, before compression), no frame headers,
+   * as browsers and undici count. It falls as frames reach the kernel and is
+   * 0 once all have. As the standard says, it keeps growing for data sent
+   * after the connection closed.
    */
   get bufferedAmount(): number {
-    return this.#pendingBytes + (this.#conn?.bufferedAmount ?? 0);
+    return this.#pendingBytes + (this.#unsent?.bytes ?? 0);
   }
 
   /**
@@ -255,6 +284,7 @@ export class WebSocket extends EventTarget {
       return;
     }
     const conn = this.#conn;
+    this.#unsent ??= countUnsentPayload(conn);
     const write = (bytes: string | Uint8Array) => {
       conn.write(type, bytes).catch(() => {
         // The connection ended: the close event reports it.
@@ -306,10 +336,12 @@ export class WebSocket extends EventTarget {
       return;
     }
     this.#readyState = ReadyState.CLOSING;
-    const sendCode = code ?? (reasonText === '' ? CloseCode.NoStatusReceived : CloseCode.NormalClosure);
+    const sendCode = code ?? (reasonText === '' ? null : CloseCode.NormalClosure);
     const conn = this.#conn!;
     const start = () => {
-      conn.close(sendCode, reasonText).catch(() => conn.terminate());
+      // No code: a close frame without one (the peer reads 1005, which RFC 6455 §7.4.1 forbids sending).
+      const closing = sendCode === null ? closeWithoutStatus(conn) : conn.close(sendCode, reasonText);
+      closing.catch(() => conn.terminate());
     };
     // Data sent before close goes out before the close frame.
     if (this.#sendTail !== null) this.#chain(start);
@@ -317,42 +349,46 @@ export class WebSocket extends EventTarget {
   }
 
   /** Called on `open`: the connection is established. */
-  get onopen(): Handler<Event> {
+  get onopen(): WebSocketHandler<Event> {
     return this.#getHandler('open');
   }
-  set onopen(handler: Handler<Event>) {
+  /** Replaces the handler (null removes it); listeners added with addEventListener stay. */
+  set onopen(handler: WebSocketHandler<Event>) {
     this.#setHandler('open', handler);
   }
 
   /** Called on `message`: `event.data` is a string, or per `binaryType` for binary messages. */
-  get onmessage(): Handler<MessageEvent> {
-    return this.#getHandler('message') as Handler<MessageEvent>;
+  get onmessage(): WebSocketHandler<MessageEvent> {
+    return this.#getHandler('message') as WebSocketHandler<MessageEvent>;
   }
-  set onmessage(handler: Handler<MessageEvent>) {
-    this.#setHandler('message', handler as Handler<Event>);
+  /** Replaces the handler (null removes it); listeners added with addEventListener stay. */
+  set onmessage(handler: WebSocketHandler<MessageEvent>) {
+    this.#setHandler('message', handler as WebSocketHandler<Event>);
   }
 
   /** Called on `error`: the handshake failed or the connection was failed; `close` follows. */
-  get onerror(): Handler<Event> {
+  get onerror(): WebSocketHandler<Event> {
     return this.#getHandler('error');
   }
-  set onerror(handler: Handler<Event>) {
+  /** Replaces the handler (null removes it); listeners added with addEventListener stay. */
+  set onerror(handler: WebSocketHandler<Event>) {
     this.#setHandler('error', handler);
   }
 
   /** Called on `close`, a {@link CloseEvent} with `code`, `reason` and `wasClean`. */
-  get onclose(): Handler<CloseEvent> {
-    return this.#getHandler('close') as Handler<CloseEvent>;
+  get onclose(): WebSocketHandler<CloseEvent> {
+    return this.#getHandler('close') as WebSocketHandler<CloseEvent>;
   }
-  set onclose(handler: Handler<CloseEvent>) {
-    this.#setHandler('close', handler as Handler<Event>);
+  /** Replaces the handler (null removes it); listeners added with addEventListener stay. */
+  set onclose(handler: WebSocketHandler<CloseEvent>) {
+    this.#setHandler('close', handler as WebSocketHandler<Event>);
   }
 
-  #getHandler(name: HandlerName): Handler<Event> {
+  #getHandler(name: HandlerName): WebSocketHandler<Event> {
     return this.#handlers.get(name)?.handler ?? null;
   }
 
-  #setHandler(name: HandlerName, handler: Handler<Event>): void {
+  #setHandler(name: HandlerName, handler: WebSocketHandler<Event>): void {
     const old = this.#handlers.get(name);
     if (old) this.removeEventListener(name, old.listener);
     this.#handlers.delete(name);

@@ -339,21 +339,48 @@ test('Conn close from the client: the server reads the code and reason, and stil
   assert.deepEqual(relay.fins, ['server FIN', 'client FIN']);
 });
 
-test('Conn close rejects a code that may not be sent with RangeError', async (t) => {
-  const { client } = await pair(t);
-  await assert.rejects(client.close(1006), RangeError);
-  await assert.rejects(client.close(2000), RangeError);
+/** Both ends of `client`/`server` still carry messages, and nothing (no close frame) was sent before them. */
+async function stillOpen(client: Conn, server: Conn): Promise<void> {
+  assert.equal(client.writable, true);
+  await client.write('text', 'still open');
+  assert.deepEqual(await server.read(), { type: 'text', data: Buffer.from('still open') });
+  await server.write('text', 'and back');
+  assert.deepEqual(await client.read(), { type: 'text', data: Buffer.from('and back') });
+}
+
+test('Conn.close rejects 1005, 1006 and 1015 with a RangeError', async (t) => {
+  const { client, server } = await pair(t);
+  for (const code of [1005, 1006, 1015]) {
+    // Thrown at once, not a rejected promise: nothing is sent.
+    assert.throws(() => client.close(code), RangeError, `code ${code}`);
+    assert.throws(() => server.close(code, 'bye'), RangeError, `code ${code}`);
+  }
+  await stillOpen(client, server);
 });
 
-test('Conn close rejects (does not throw) a reason over 123 bytes, and the connection stays open', async (t) => {
+test('Conn.close rejects a code outside 1000–1003, 1007–1014 and 3000–4999 with a RangeError', async (t) => {
   const { client, server } = await pair(t);
-  let result: Promise<void> | undefined;
-  assert.doesNotThrow(() => {
-    result = client.close(1000, 'x'.repeat(124));
-  });
-  await assert.rejects(result!, RangeError);
-  await client.write('text', 'still open');
-  assert.equal((await server.read()).data.toString(), 'still open');
+  for (const code of [0, 999, 1004, 1016, 2000, 2999, 5000, 65535, 1000.5, Number.NaN]) {
+    assert.throws(() => client.close(code), RangeError, `code ${code}`);
+  }
+  await stillOpen(client, server);
+  // The edges of the ranges are taken.
+  const closing = client.close(1014, 'last registered code');
+  assert.ok(isCloseError(await server.read().catch((e: unknown) => e), 1014));
+  await closing;
+});
+
+test('Conn.close rejects a reason over 123 bytes of UTF-8 with a RangeError, and takes 123', async (t) => {
+  const { client, server } = await pair(t);
+  assert.throws(() => client.close(1000, 'x'.repeat(124)), RangeError);
+  assert.throws(() => client.close(1000, 'é'.repeat(62)), RangeError, '62 characters, 124 bytes');
+  await stillOpen(client, server);
+  const reason = 'é'.repeat(61) + 'x';
+  const closing = client.close(4000, reason);
+  const err = await server.read().catch((e: unknown) => e);
+  assert.ok(isCloseError(err, 4000));
+  assert.equal(err.reason, reason);
+  await closing;
 });
 
 test('Conn close timeout drops a peer that never answers the close frame', async (t) => {

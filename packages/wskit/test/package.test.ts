@@ -19,7 +19,11 @@ const packageDir = new URL('../../', import.meta.url).pathname;
 const tsc = join(dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin', 'tsc');
 const nodeTypes = dirname(dirname(createRequire(import.meta.url).resolve('@types/node/package.json')));
 
-/** The tarball may hold at most this many bytes (issue 11's budget). */
+/**
+ * The tarball may hold at most this many bytes (issue 11's budget). It ships
+ * no source maps: with the sources they would double the package, and the
+ * compiled JavaScript is tsc's readable output of them.
+ */
 const MAX_TARBALL = 150 * 1024;
 
 interface PackResult {
@@ -50,10 +54,11 @@ test('the packed library is small and holds only what a user runs', () => {
   const paths = tarball.files.map((f) => f.path);
   console.log(`# wskit tarball: ${tarball.size} bytes, ${tarball.entryCount} files`);
   assert.ok(tarball.size <= MAX_TARBALL, `the tarball is ${tarball.size} bytes, over ${MAX_TARBALL}`);
-  for (const required of ['LICENSE', 'README.md', 'package.json', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json', 'src/index.ts']) {
+  for (const required of ['LICENSE', 'README.md', 'package.json', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json', 'dist/cjs/ws/index.cjs', 'dist/cjs/ws/index.d.cts']) {
     assert.ok(paths.includes(required), `the tarball lacks ${required}`);
   }
-  const stray = paths.filter((p) => !/^(LICENSE|README\.md|package\.json|src\/.+\.ts|dist\/(src|cjs)\/.+\.(js|d\.ts|js\.map|d\.ts\.map|json))$/.test(p));
+  // wskit/ws's CommonJS entry is a .cts file, built to .cjs and .d.cts.
+  const stray = paths.filter((p) => !/^(LICENSE|README\.md|package\.json|dist\/(src|cjs)\/.+\.(c?js|d\.c?ts|json))$/.test(p));
   assert.deepEqual(stray, [], 'files a user does not run');
 });
 
@@ -68,19 +73,6 @@ test('installing the tarball brings no other package and runs no install script'
   for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) assert.equal(manifest.scripts?.[hook], undefined, `scripts.${hook}`);
   assert.equal(manifest.dependencies, undefined);
   assert.notEqual(manifest.gypfile, true);
-});
-
-test('every source map points at a file the tarball ships', () => {
-  const root = join(project, 'node_modules/wskit');
-  const maps = tarball.files.map((f) => f.path).filter((p) => p.endsWith('.map'));
-  assert.ok(maps.length > 0);
-  for (const map of maps) {
-    const { sources } = JSON.parse(readFileSync(join(root, map), 'utf8')) as { sources: string[] };
-    for (const source of sources) {
-      const target = join(root, dirname(map), source);
-      assert.doesNotThrow(() => readFileSync(target), `${map} points at ${source}, which is missing`);
-    }
-  }
 });
 
 /** An echo server and client on the installed package, printing the echoed text. */
@@ -119,8 +111,23 @@ test('CommonJS and ES modules load the same API and each complete an echo over l
   assert.equal(esm[0], '{"from":"esm"}');
   assert.ok(cjs[1]!.split(',').includes('Upgrader'));
   assert.equal(cjs[1], esm[1], 'require and import give the same names');
-  assert.equal(cjs[2], 'function object');
+  // require('wskit/ws') is the WebSocket class itself, as require('ws') is; import * gives the module namespace.
+  assert.equal(cjs[2], 'function function');
   assert.equal(esm[2], 'function object');
+});
+
+test('a program that loads both builds recognises close errors from either', async () => {
+  writeFileSync(
+    join(project, 'mixed.mjs'),
+    `import { createRequire } from 'node:module';
+import * as esm from 'wskit';
+const cjs = createRequire(import.meta.url)('wskit');
+console.log(esm.CloseError === cjs.CloseError, esm.isCloseError(new cjs.CloseError(1001, 'away'), 1001), cjs.isUnexpectedCloseError(new esm.CloseError(1006, ''), 1000));
+`,
+  );
+  const { stdout } = await run(process.execPath, ['mixed.mjs'], { cwd: project, timeout: 15_000 });
+  // Two module instances (the dual-package hazard), yet the checks go by the stable code.
+  assert.equal(stdout.trim(), 'false true true');
 });
 
 /** Type-checks `files` in a sub-project of the installed one with `options`, failing with tsc's output. */
@@ -152,14 +159,18 @@ export async function use(url: string): Promise<number> {
   const parser: FrameParser | null = null;
   void parser;
   void upgrader;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 });
+  wss.on('connection', (socket, req) => socket.send(String(req.url)));
+  // @ts-expect-error port is a number
+  void new WebSocketServer({ port: 'eighty' });
   await conn.close(CloseCode.NormalClosure, 'bye');
   return message.data.length;
 }
 `;
 
 test('TypeScript consumers type-check with module node16 (CommonJS and ESM files) and with moduleResolution bundler', async () => {
-  const esmImport = `import { CloseCode, dial, Upgrader, type Message } from 'wskit';\nimport type { FrameParser } from 'wskit/protocol';\n`;
-  const cjsImport = `import wskit = require('wskit');\nimport protocol = require('wskit/protocol');\nconst { CloseCode, dial, Upgrader } = wskit;\ntype Message = wskit.Message;\ntype FrameParser = protocol.FrameParser;\n`;
+  const esmImport = `import { CloseCode, dial, Upgrader, type Message } from 'wskit';\nimport type { FrameParser } from 'wskit/protocol';\nimport { WebSocketServer } from 'wskit/ws';\n`;
+  const cjsImport = `import wskit = require('wskit');\nimport protocol = require('wskit/protocol');\nimport WebSocket = require('wskit/ws');\nconst { CloseCode, dial, Upgrader } = wskit;\nconst { WebSocketServer } = WebSocket;\ntype Message = wskit.Message;\ntype FrameParser = protocol.FrameParser;\n`;
   await typeCheck('ts-node16-cjs', 'commonjs', { module: 'node16', moduleResolution: 'node16' }, { 'main.ts': cjsImport + USE, 'other.mts': esmImport + USE });
   await typeCheck('ts-node16-esm', 'module', { module: 'node16', moduleResolution: 'node16' }, { 'main.ts': esmImport + USE, 'other.cts': cjsImport + USE });
   await typeCheck('ts-bundler', 'module', { module: 'esnext', moduleResolution: 'bundler' }, { 'main.ts': esmImport + USE });

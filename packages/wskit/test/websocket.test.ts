@@ -426,3 +426,72 @@ test('WebSocket bufferedAmount grows while the server does not read, drains to 0
   ws.send(new Uint8Array(10));
   assert.equal(ws.bufferedAmount, after + 10);
 });
+
+test('WebSocket bufferedAmount counts payload bytes only, never frame headers, and falls to 0 as they leave', async (t) => {
+  let peer!: WsPeer;
+  let received = 0;
+  const url = await wsServer(
+    t,
+    (p) => {
+      peer = p;
+      p.pause();
+      p.on('message', () => received++);
+    },
+    { maxPayload: 2 * 1024 * 1024 },
+  );
+  const ws = new WebSocket(url, [], { compression: false });
+  await next(ws, 'open');
+  // Header sizes differ across these: 2 + 4 (mask) up to 125 bytes, 4 + 4 up to 65535, 10 + 4 beyond.
+  const text = 'héllo ✓';
+  const small = [new Uint8Array(125), new Uint8Array(126).buffer, new DataView(new ArrayBuffer(70_000))];
+  const sizes = [Buffer.byteLength(text), 125, 126, 70_000];
+  ws.send(text);
+  for (const data of small) ws.send(data);
+  // Frames written in one tick wait corked until the next: nothing can have left yet.
+  assert.equal(sizes[0], 10, 'text counts as its UTF-8 length');
+  assert.equal(ws.bufferedAmount, 70_261);
+
+  // Then 32 MiB, one message per tick, to a peer that reads nothing: loopback cannot hold it all.
+  const count = 32;
+  for (let i = 0; i < count; i++) {
+    ws.send(new Uint8Array(1024 * 1024));
+    sizes.push(1024 * 1024);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  // Whatever has left went as whole frames, in order: the count is always the payload of a tail of the messages.
+  const tails = new Set(sizes.map((_, i) => sizes.slice(i).reduce((a, b) => a + b, 0)).concat(0));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const stuck = ws.bufferedAmount;
+  assert.ok(tails.has(stuck), `bufferedAmount ${stuck} is the payload of the unsent messages, headers not counted`);
+  assert.ok(stuck > 4 * 1024 * 1024, `bufferedAmount ${stuck} should hold most of the 32 MiB`);
+
+  peer.resume();
+  const samples = [stuck];
+  const deadline = Date.now() + 20_000;
+  while ((received < sizes.length || ws.bufferedAmount > 0) && Date.now() < deadline) {
+    samples.push(ws.bufferedAmount);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.equal(received, sizes.length);
+  assert.equal(ws.bufferedAmount, 0);
+  for (const [i, sample] of samples.entries()) {
+    assert.ok(tails.has(sample), `sample ${sample} is the payload of the unsent messages`);
+    if (i > 0) assert.ok(sample <= samples[i - 1]!, 'and only falls while nothing new is sent');
+  }
+  ws.close();
+  await closeEvent(ws);
+});
+
+test('WebSocket bufferedAmount counts a compressed message at its size before compression', async (t) => {
+  const url = await wskitServer(t, { compression: true }, echo);
+  const ws = new WebSocket(url);
+  await next(ws, 'open');
+  assert.match(ws.extensions, /permessage-deflate/);
+  const echoed = next<MessageEvent>(ws, 'message');
+  ws.send('a'.repeat(64 * 1024));
+  assert.equal(ws.bufferedAmount, 64 * 1024);
+  assert.equal(((await echoed).data as string).length, 64 * 1024);
+  assert.equal(ws.bufferedAmount, 0);
+  ws.close();
+  await closeEvent(ws);
+});

@@ -89,8 +89,9 @@ export class Peer {
 
   /** Connects to `url`; with `read: false` it never reads (a stalled client). */
   static async connect(url: string, options: DialOptions & { read?: boolean } = {}): Promise<Peer> {
-    const { conn } = await dial(url, options);
-    return new Peer(conn, options.read ?? true);
+    const { read = true, ...dialOptions } = options;
+    const { conn } = await dial(url, dialOptions);
+    return new Peer(conn, read);
   }
 
   async #readAll(): Promise<void> {

@@ -24,6 +24,7 @@ export function isValidCloseCode(code: number): boolean {
 export interface ClosePayload {
   /** The code, or 1005 (NoStatusReceived) when the payload was empty. */
   code: number;
+  /** The reason, valid UTF-8 (checked: 1007 otherwise), or '' when none was sent. */
   reason: string;
 }
 

@@ -18,15 +18,35 @@ import { Utf8Validator } from './utf8.js';
 /** Something the peer sent that the shell must act on. */
 export type ConnectionEvent =
   | {
+      /** A whole data message, its fragments joined. */
       kind: 'message';
+      /** Text or binary, from the opcode of the first frame. */
       type: MessageType;
+      /** The payload, unmasked. */
       data: Buffer;
       /** RSV1 was set: `data` is still deflated and its size and UTF-8 are unchecked. */
       compressed: boolean;
     }
-  | { kind: 'ping'; data: Buffer }
-  | { kind: 'pong'; data: Buffer }
-  | { kind: 'close'; code: number; reason: string };
+  | {
+      /** A ping; the shell answers it with a pong carrying `data`. */
+      kind: 'ping';
+      /** The ping's application data (at most 125 bytes). */
+      data: Buffer;
+    }
+  | {
+      /** A pong. */
+      kind: 'pong';
+      /** The pong's application data (at most 125 bytes). */
+      data: Buffer;
+    }
+  | {
+      /** A close frame, already validated (RFC 6455 §5.5.1, §7.4). */
+      kind: 'close';
+      /** The peer's close code, or 1005 when its close frame had no payload. */
+      code: number;
+      /** The peer's close reason, valid UTF-8. */
+      reason: string;
+    };
 
 /** Settings of a {@link Connection}. */
 export interface ConnectionOptions {
@@ -98,6 +118,9 @@ export class Connection implements FrameHandler {
     if (header.rsv2 || header.rsv3) {
       throw new ProtocolError('ERR_RSV', 'Invalid frame: RSV2 and RSV3 must be 0, no extension defines them');
     }
+    // RFC 6455 §5.2: opcodes 0x3–0x7 and 0xB–0xF are reserved. Checked before masking, as ws does,
+    // so a frame that breaks both rules fails with the same error in either library.
+    if ((opcode > Opcode.Binary && opcode < Opcode.Close) || opcode > Opcode.Pong) throw unknownOpcode(opcode);
     // RFC 6455 §5.1: clients mask every frame, servers none.
     if (this.#role === 'server' && header.mask === null) {
       throw new ProtocolError('ERR_UNMASKED', 'Invalid frame: client frames must be masked');

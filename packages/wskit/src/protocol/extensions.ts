@@ -6,22 +6,33 @@
 
 /** One extension offer or answer: a name and its parameters. */
 export interface ExtensionOffer {
+  /** The extension's token, e.g. `permessage-deflate`. */
   name: string;
   /** Parameter values; `true` for a parameter given without a value. */
   params: Record<string, string | true>;
 }
 
-/** Settings for permessage-deflate, for `Upgrader` and `dial`. */
+/**
+ * Settings for permessage-deflate, for `Upgrader` and `dial`. They are
+ * checked with the other options: an unknown name or a wrong type throws
+ * TypeError, a number out of range RangeError.
+ */
 export interface DeflateOptions {
   /** Reset our compressor after every message (less memory, worse ratio). Default: true for `Upgrader` (`Defaults.serverNoContextTakeover`), false for `dial`. */
   noContextTakeover?: boolean;
   /** Ask the peer to reset its compressor after every message. Default false. */
   requestNoContextTakeover?: boolean;
-  /** Our compressor's window, 9–15 bits. Default 15. */
+  /**
+   * Our compressor's window, 8–15 bits (RFC 7692 §7.1.2). Default 15. zlib's
+   * smallest raw window is 9, so at 8 our messages are sent uncompressed.
+   */
   maxWindowBits?: number;
-  /** Messages smaller than this many bytes are sent uncompressed. Default 1024 (`Defaults.compressionThreshold`). */
+  /**
+   * Messages smaller than this many bytes are sent uncompressed, 0 (compress
+   * every message) to 2147483647. Default 1024 (`Defaults.compressionThreshold`).
+   */
   threshold?: number;
-  /** zlib level, 0–9. Default 1: fast, as most of the gain comes early. */
+  /** zlib level, 0 (no compression) to 9. Default 1: fast, as most of the gain comes early. */
   level?: number;
 }
 
@@ -37,7 +48,8 @@ export interface DeflateParams {
   header: string;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** @internal An HTTP token (RFC 9110 §5.6.2): extension names and parameters, subprotocol names, header names. */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /**
  * parseExtensions parses a `Sec-WebSocket-Extensions` value into offers, in

@@ -6,10 +6,15 @@ import { maskInto } from './mask.js';
 
 /** What a frame header says, as the parser reports it and the encoder takes it. */
 export interface FrameHeader {
+  /** This is the last frame of its message. */
   fin: boolean;
+  /** RSV1: set on the first frame of a permessage-deflate compressed message (RFC 7692 §6). */
   rsv1: boolean;
+  /** RSV2: no extension wskit knows uses it; must be clear. */
   rsv2: boolean;
+  /** RSV3: no extension wskit knows uses it; must be clear. */
   rsv3: boolean;
+  /** The frame's opcode, one of `Opcode`. */
   opcode: number;
   /** The masking key, or null for an unmasked frame. */
   mask: Uint8Array | null;

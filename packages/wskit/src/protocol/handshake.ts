@@ -48,7 +48,9 @@ export function isValidKey(key: string | undefined): key is string {
 /** What a server decided about an upgrade request. */
 export type RequestCheck =
   | {
+      /** The request is a valid upgrade. */
       ok: true;
+      /** The client's Sec-WebSocket-Key, to answer with {@link computeAccept}. */
       key: string;
       /** Subprotocols the client offered, in its order. */
       protocols: string[];
@@ -58,6 +60,7 @@ export type RequestCheck =
       deflate: DeflateParams | null;
     }
   | {
+      /** The request must be refused. */
       ok: false;
       /** The HTTP status to answer with. */
       status: number;
@@ -192,8 +195,22 @@ export function buildErrorResponse(status: number, reason: string, headers: Reco
 
 /** What a client decided about the server's 101 response. */
 export type ResponseCheck =
-  | { ok: true; protocol: string; deflate: DeflateParams | null; extensions: string }
-  | { ok: false; reason: string };
+  | {
+      /** The response completes the handshake. */
+      ok: true;
+      /** The subprotocol the server chose, or '' when none. */
+      protocol: string;
+      /** The agreed permessage-deflate parameters, or null. */
+      deflate: DeflateParams | null;
+      /** The Sec-WebSocket-Extensions value the server sent, or ''. */
+      extensions: string;
+    }
+  | {
+      /** The response fails the handshake (§4.1: the client must fail the connection). */
+      ok: false;
+      /** Why, in words for a HandshakeError. */
+      reason: string;
+    };
 
 /**
  * checkResponse runs the client's checks of RFC 6455 §4.1 (steps 1–6 of the

@@ -1,0 +1,56 @@
+/**
+ * The echo table's wskit/ws columns: its rate, its ratio to ws against the
+ * issue's targets, and its ratio to native wskit; and which rows carry a target.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseOptions } from '../options.js';
+import { echoTable } from '../report.js';
+import { compatTarget, echoRows, type EchoResult, type EchoRow, type Impl, type Sample } from '../suites/echo.js';
+
+function sample(msgsPerSec: number): Sample {
+  return { msgsPerSec, mbPerSec: msgsPerSec / 1e6, p50us: 100, p99us: 200, serverCpu: 100, genCpu: 50, otherCpu: 0, errors: 0 };
+}
+
+function result(row: EchoRow, rates: Partial<Record<Impl, number>>): EchoResult {
+  const samples: EchoResult['samples'] = {};
+  for (const [impl, rate] of Object.entries(rates) as [Impl, number][]) samples[impl] = [sample(rate)];
+  return { row, samples };
+}
+
+function cells(markdown: string): Record<string, string>[] {
+  const [header, , ...rows] = markdown.split('\n').map((line) => line.split('|').slice(1, -1).map((c) => c.trim()));
+  return rows.map((row) => Object.fromEntries(header!.map((name, i) => [name, row[i]!])));
+}
+
+const rowsById = new Map(echoRows(parseOptions([], {}), false).map((row) => [row.id, row]));
+const row = (id: string) => rowsById.get(id)!;
+
+test('compatTarget asks 1.3× on pipelined small rows, 1.5× on large rows, nothing elsewhere', () => {
+  assert.equal(compatTarget(row('32B x50 pipe16')), 1.3);
+  assert.equal(compatTarget(row('1KiB x1 pipe16')), 1.3);
+  assert.equal(compatTarget(row('32B x1 closed')), undefined);
+  assert.equal(compatTarget(row('64KiB x1 closed')), 1.5);
+  assert.equal(compatTarget(row('1MiB x50 pipe16 (depth 1)')), 1.5);
+  assert.equal(compatTarget({ ...row('64KiB x1 closed'), deflate: true }), undefined);
+});
+
+test('echoTable shows wskit/ws msg/s, its ratio to ws with the target met or missed, and its ratio to wskit', () => {
+  const table = cells(echoTable([
+    result(row('32B x50 pipe16'), { wskit: 200_000, 'wskit/ws': 150_000, ws: 100_000, tcp: 210_000 }),
+    result(row('64KiB x1 closed'), { wskit: 8_000, 'wskit/ws': 4_000, ws: 3_000, tcp: 9_000 }),
+    result(row('32B x1 closed'), { wskit: 14_000, 'wskit/ws': 13_000, ws: 14_000, tcp: 15_000 }),
+  ], true, 1));
+  assert.equal(table[0]!['wskit/ws msg/s'], '150,000');
+  assert.equal(table[0]!['wskit/ws ÷ ws (target)'], '1.50× (≥ 1.3× ✓)');
+  assert.equal(table[0]!['wskit/ws ÷ wskit'], '0.75×');
+  assert.equal(table[0]!['wskit ÷ ws'], '2.00×');
+  assert.equal(table[1]!['wskit/ws ÷ ws (target)'], '1.33× (≥ 1.5× ✗)');
+  assert.equal(table[2]!['wskit/ws ÷ ws (target)'], '0.93×');
+  assert.equal(table[0]!['CPU % srv/gen wskit/ws'], '100/50');
+});
+
+test('echoTable leaves the wskit/ws columns out when no row measured it', () => {
+  const markdown = echoTable([result(row('32B x1 closed'), { wskit: 14_000, ws: 14_000 })], false, 1);
+  assert.doesNotMatch(markdown.split('\n')[0]!, /wskit\/ws/);
+});
