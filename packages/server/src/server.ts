@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { CloseCode, type Conn, rejectUpgrade, Upgrader } from 'wskit';
 import { serveAdd, ADD_IDLE_TIMEOUT_MS } from './add/handler.js';
 import { CHAT_DEFAULTS, type ChatApp, type ChatOptions, createChat } from './chat/index.js';
-import { ECHO_IDLE_TIMEOUT_MS, ECHO_MAX_MESSAGE_SIZE, serveEcho } from './echo/handler.js';
+import { ECHO_IDLE_TIMEOUT_MS, ECHO_MAX_FRAGMENTS, ECHO_MAX_MESSAGE_SIZE, serveEcho } from './echo/handler.js';
 import { timestampedLog } from './log.js';
 
 /** Settings of {@link startServer}. */
@@ -70,6 +70,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const echoUpgrader = new Upgrader({
     handshakeTimeout,
     maxMessageSize: options.echoMaxMessageSize ?? ECHO_MAX_MESSAGE_SIZE,
+    maxFragments: ECHO_MAX_FRAGMENTS,
     compression: true,
     writeBufferSize: 1024 * 1024,
     readBufferSize: 1024 * 1024,

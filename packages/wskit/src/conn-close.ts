@@ -76,13 +76,14 @@ export function onCloseFrame(c: ConnState, code: number, reason: string): void {
 export function fail(c: ConnState, err: ProtocolError): void {
   c.core.stop();
   c.terminal ??= err;
-  c.closeResult ??= new CloseError(err.closeCode, err.message);
+  const code = c.sink !== null ? c.sink.closeCodeFor(err) : err.closeCode;
+  c.closeResult ??= new CloseError(code, err.message);
   rejectReaders(c);
   const sendClose = !c.closeSent;
   c.closeSent = true;
   const finish = () => {
     // Our own message may run long: cut to fit rather than fail the failing. In push mode (ws) the code goes alone.
-    if (sendClose) writeControl(c, Opcode.Close, encodeClosePayload(err.closeCode, c.sink !== null ? '' : truncateReason(err.message)));
+    if (sendClose) writeControl(c, Opcode.Close, encodeClosePayload(code, c.sink !== null ? '' : truncateReason(err.message)));
     c.socket.end();
     armCloseTimer(c);
   };

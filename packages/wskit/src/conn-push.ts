@@ -8,8 +8,8 @@
  *
  * In push mode a Conn also does what ws does where the two differ: it
  * answers a close frame with the peer's code and reason, fails the
- * connection with the close code alone, and never pauses its socket on its
- * own (the sink's owner pauses and resumes it).
+ * connection with the close code alone (the one the sink picks), and never
+ * pauses its socket on its own (the sink's owner pauses and resumes it).
  */
 import type { MessageType } from './constants.js';
 import type { CloseError, ProtocolError } from './errors.js';
@@ -20,7 +20,9 @@ export interface PushSink {
   message(type: MessageType, data: Buffer): void;
   /** The peer's close frame (code 1005 when it had none); the Conn answers it. */
   closeFrame(code: number, reason: string): void;
-  /** The peer broke the protocol: the Conn sends a close frame with `err.closeCode` and closes TCP. */
+  /** The close code to fail with for `err`: `err.closeCode`, or ws's where ws differs. Called just before `error`. */
+  closeCodeFor(err: ProtocolError): number;
+  /** The peer broke the protocol: the Conn has sent a close frame with the code from `closeCodeFor` and closes TCP. */
   error(err: ProtocolError): void;
   /** TCP has closed: the connection is over. */
   closed(result: CloseError): void;

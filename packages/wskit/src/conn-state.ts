@@ -114,7 +114,12 @@ export class ConnState {
     this.socket = socket;
     this.settings = settings;
     this.deflate = deflate;
-    this.core = new Connection({ role: settings.role, maxMessageSize: settings.maxMessageSize, compression: deflate !== null });
+    this.core = new Connection({
+      role: settings.role,
+      maxMessageSize: settings.maxMessageSize,
+      maxFragments: settings.maxFragments,
+      compression: deflate !== null,
+    });
     const host = socket.remoteAddress;
     this.peerHost = host === undefined ? '' : socket.remoteFamily === 'IPv6' ? `[${host}]` : host;
     this.peerPort = socket.remotePort ?? 0;

@@ -40,6 +40,8 @@ export interface ConnOptions {
   role: 'server' | 'client';
   /** Largest message accepted, after decompression. Default 1 MiB. */
   maxMessageSize?: number;
+  /** Most frames one message may have, empty ones included (more: close 1009). Default 16,384. */
+  maxFragments?: number;
   /** Received bytes queued for readers before the socket is paused. Default 64 KiB. */
   readBufferSize?: number;
   /** Outgoing bytes queued before `write` waits. Default 64 KiB. */
@@ -58,6 +60,7 @@ export interface ConnOptions {
 export interface ConnSettings {
   readonly role: 'server' | 'client';
   readonly maxMessageSize: number;
+  readonly maxFragments: number;
   readonly readBufferSize: number;
   readonly writeBufferSize: number;
   readonly closeTimeout: number;
@@ -71,6 +74,7 @@ export function connSettings(options: ConnOptions): ConnSettings {
   return Object.freeze({
     role: options.role,
     maxMessageSize: options.maxMessageSize ?? Defaults.maxMessageSize,
+    maxFragments: options.maxFragments ?? Defaults.maxFragments,
     readBufferSize: options.readBufferSize ?? Defaults.readBufferSize,
     writeBufferSize: options.writeBufferSize ?? Defaults.writeBufferSize,
     closeTimeout: options.closeTimeout ?? Defaults.closeTimeoutMs,

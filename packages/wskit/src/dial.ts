@@ -33,6 +33,11 @@ export interface DialOptions {
   /** Largest message accepted, after decompression, 1 to 2147483647 bytes. Default 1 MiB. */
   maxMessageSize?: number;
   /**
+   * Most frames one message may have, its first frame and continuations,
+   * empty ones included (more: close 1009), 1 to 2147483647. Default 16,384.
+   */
+  maxFragments?: number;
+  /**
    * Bytes of received messages queued before the socket is paused, 0 to
    * 2147483647 (0: pause while any message waits unread). Default 64 KiB.
    */
@@ -198,6 +203,7 @@ export function dial(url: string | URL, options: DialOptions = {}): Promise<Dial
       const settings = connSettings({
         role: 'client',
         maxMessageSize: options.maxMessageSize,
+        maxFragments: options.maxFragments,
         readBufferSize: options.readBufferSize,
         writeBufferSize: options.writeBufferSize,
         compression: compression || undefined,

@@ -10,7 +10,8 @@
  * ## Data messages
  * A message is `{ type: 'text' | 'binary', data: Buffer }`. Text is checked as
  * UTF-8 as it arrives; a message larger than `maxMessageSize` (default 1 MiB,
- * counted after decompression) closes the connection with 1009.
+ * counted after decompression), or made of more frames than `maxFragments`
+ * (default 16,384, empty ones included), closes the connection with 1009.
  *
  * ## Control messages
  * Pings are answered with pongs unless `setPingHandler` replaces that;

@@ -238,6 +238,9 @@ const writeBufferSize = integer(MIN_WRITE_BUFFER, MAX_SIZE, ' bytes', "the socke
  */
 const limit = integer(1, MAX_SIZE, ' bytes');
 
+/** maxFragments: frames per message. 0 is refused as for `limit` (ws's `maxFragments: 0` means no limit). */
+const fragmentLimit = integer(1, MAX_SIZE, ' fragments');
+
 /** handshakeTimeout: 0 turns the timeout off (as Node's `headersTimeout` 0 does). */
 const handshakeTimeout = integer(0, MAX_DELAY, ' ms', '0 turns it off');
 
@@ -266,6 +269,7 @@ type SharedOptions = Pick<UpgraderOptions, keyof UpgraderOptions & keyof DialOpt
 /** The rules of {@link SharedOptions}, one table for both. */
 const SHARED_RULES: Rules<SharedOptions> = {
   maxMessageSize: limit,
+  maxFragments: fragmentLimit,
   readBufferSize,
   writeBufferSize,
   closeTimeout,
@@ -295,6 +299,7 @@ export const WEBSOCKET_RULES: Rules<WebSocketOptions> = pick<DialOptions, keyof 
   'headers',
   'handshakeTimeout',
   'maxMessageSize',
+  'maxFragments',
   'tls',
   'readBufferSize',
   'writeBufferSize',

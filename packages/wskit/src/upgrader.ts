@@ -44,6 +44,12 @@ export interface UpgraderOptions {
    */
   maxMessageSize?: number;
   /**
+   * Most frames one message may have, its first frame and continuations,
+   * empty ones included (more: close 1009), 1 to 2147483647. Default 16,384
+   * (see `Defaults.maxFragments`).
+   */
+  maxFragments?: number;
+  /**
    * Decides whether a request's Origin is allowed (false: 403). Default: a
    * request without Origin passes; one with Origin passes only when its host
    * equals the Host header, as gorilla/websocket does.
@@ -110,6 +116,7 @@ export class Upgrader {
     this.#settings = connSettings({
       role: 'server',
       maxMessageSize: options.maxMessageSize,
+      maxFragments: options.maxFragments,
       readBufferSize: options.readBufferSize,
       writeBufferSize: options.writeBufferSize,
       closeTimeout: options.closeTimeout,

@@ -27,7 +27,7 @@ export type WebSocketData = string | ArrayBufferLike | ArrayBufferView | Blob;
  * throws TypeError, a number out of range RangeError.
  */
 export interface WebSocketOptions
-  extends Pick<DialOptions, 'headers' | 'handshakeTimeout' | 'maxMessageSize' | 'tls' | 'readBufferSize' | 'writeBufferSize'> {
+  extends Pick<DialOptions, 'headers' | 'handshakeTimeout' | 'maxMessageSize' | 'maxFragments' | 'tls' | 'readBufferSize' | 'writeBufferSize'> {
   /** Offer permessage-deflate. Default true, like browsers. */
   compression?: DialOptions['compression'];
 }
@@ -192,6 +192,7 @@ export class WebSocket extends EventTarget {
       headers: options.headers,
       handshakeTimeout: options.handshakeTimeout,
       maxMessageSize: options.maxMessageSize,
+      maxFragments: options.maxFragments,
       readBufferSize: options.readBufferSize,
       writeBufferSize: options.writeBufferSize,
       tls: options.tls,

@@ -64,9 +64,9 @@ function assertNames(err: unknown, kind: typeof TypeError | typeof RangeError, n
 
 /** Which options each entry takes: the Upgrader's and dial's own, and what WebSocket picks from dial. */
 const TAKES: Record<Owner, readonly string[]> = {
-  Upgrader: ['handshakeTimeout', 'readBufferSize', 'writeBufferSize', 'maxMessageSize', 'checkOrigin', 'subprotocols', 'compression', 'closeTimeout', 'onError'],
-  dial: ['headers', 'handshakeTimeout', 'subprotocols', 'compression', 'maxMessageSize', 'readBufferSize', 'writeBufferSize', 'maxHeaderSize', 'tls', 'signal', 'closeTimeout'],
-  WebSocket: ['headers', 'handshakeTimeout', 'maxMessageSize', 'tls', 'readBufferSize', 'writeBufferSize', 'compression'],
+  Upgrader: ['handshakeTimeout', 'readBufferSize', 'writeBufferSize', 'maxMessageSize', 'maxFragments', 'checkOrigin', 'subprotocols', 'compression', 'closeTimeout', 'onError'],
+  dial: ['headers', 'handshakeTimeout', 'subprotocols', 'compression', 'maxMessageSize', 'maxFragments', 'readBufferSize', 'writeBufferSize', 'maxHeaderSize', 'tls', 'signal', 'closeTimeout'],
+  WebSocket: ['headers', 'handshakeTimeout', 'maxMessageSize', 'maxFragments', 'tls', 'readBufferSize', 'writeBufferSize', 'compression'],
 };
 
 /** The documented range of each whole-number option, written out here independently of src/options.ts. */
@@ -74,6 +74,7 @@ const RANGES: Record<string, readonly [number, number]> = {
   handshakeTimeout: [0, MAX],
   closeTimeout: [1, MAX],
   maxMessageSize: [1, MAX],
+  maxFragments: [1, MAX],
   maxHeaderSize: [1, MAX],
   readBufferSize: [0, MAX],
   writeBufferSize: [HWM, MAX],
@@ -98,6 +99,7 @@ const WRONG_TYPES: readonly [path: string, value: unknown][] = [
   ['closeTimeout', null],
   ['maxMessageSize', '1mb'],
   ['maxMessageSize', 10n],
+  ['maxFragments', '16k'],
   ['maxHeaderSize', {}],
   ['readBufferSize', true],
   ['writeBufferSize', [1]],
@@ -322,6 +324,7 @@ const EDGE_DIAL_OPTIONS: DialOptions = {
   subprotocols: ['chat'],
   compression: { noContextTakeover: true, requestNoContextTakeover: true, maxWindowBits: 8, threshold: 0, level: 0 },
   maxMessageSize: 1,
+  maxFragments: 1,
   readBufferSize: 0,
   writeBufferSize: HWM,
   maxHeaderSize: MAX,
@@ -335,7 +338,7 @@ test('dial accepts the documented forms and connects with every option at the ed
     { headers: { Cookie: 'name=zcy' } }, // README
     { compression: true, maxMessageSize: 4 * 1024 * 1024 }, // wskit-server's tests
     { handshakeTimeout: 1000 },
-    { compression: { maxWindowBits: 15, threshold: MAX, level: 9 }, maxMessageSize: MAX, closeTimeout: MAX, handshakeTimeout: MAX },
+    { compression: { maxWindowBits: 15, threshold: MAX, level: 9 }, maxMessageSize: MAX, maxFragments: MAX, closeTimeout: MAX, handshakeTimeout: MAX },
     { ...EDGE_DIAL_OPTIONS, signal: new AbortController().signal },
   ];
   for (const options of forms) {

@@ -1,6 +1,6 @@
 /**
  * Upgrader options over real loopback sockets: origin checks, subprotocol
- * negotiation, a custom error responder, the message size limit, response
+ * negotiation, a custom error responder, the message size and fragment limits, response
  * headers, and refusals of malformed upgrade requests.
  */
 import { test } from 'node:test';
@@ -9,7 +9,9 @@ import { once } from 'node:events';
 import { createServer, request, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { CloseError, type Conn, dial, HandshakeError, isCloseError, Upgrader, type UpgraderOptions } from '../src/index.js';
+import { CloseError, type Conn, Defaults, dial, HandshakeError, isCloseError, ProtocolError, Upgrader, type UpgraderOptions } from '../src/index.js';
+import { OP } from './conformance/fuzzer.js';
+import { openClientFuzzer } from './conformance/raw-client.js';
 
 type After = { after: (fn: () => unknown) => void };
 
@@ -167,6 +169,48 @@ test('Upgrader maxMessageSize closes with 1009 and a reason at the client', asyn
   assert.ok(isCloseError(err, 1009), `got ${String(err)}`);
   assert.notEqual((err as CloseError).reason, '');
   assert.equal((await accepted.closed).closeCode, 1009);
+});
+
+/** The server's pending read rejects with the core's error: its code, and the close code it sent. */
+function assertTooManyFragments(err: unknown): void {
+  assert.ok(err instanceof ProtocolError, `got ${String(err)}`);
+  assert.equal(err.code, 'ERR_TOO_MANY_FRAGMENTS');
+  assert.equal(err.closeCode, 1009);
+}
+
+test(`Upgrader by default closes with 1009 a message of more than ${Defaults.maxFragments} empty fragments and ends the connection`, async (t) => {
+  const server = await listen(t);
+  const f = await openClientFuzzer(server.url, undefined, 5_000);
+  t.after(() => f.destroy());
+  const accepted = (await server.next()).conn!;
+  const read = accepted.read().catch((e: unknown) => e);
+  const empty = f.frame(OP.CONT, '', { fin: false });
+  await f.send(OP.BINARY, '', { fin: false });
+  await f.sendRaw(Buffer.concat(Array.from({ length: Defaults.maxFragments }, () => empty)));
+  // The close frame, then TCP closed by the server first (the fuzzer checks both).
+  const { reason } = await f.expectClose(1009);
+  assert.match(reason, new RegExp(`more than ${Defaults.maxFragments} fragments`));
+  assertTooManyFragments(await read);
+  assert.equal((await accepted.closed).closeCode, 1009);
+});
+
+test('Upgrader maxFragments accepts a message of exactly that many fragments and refuses one more with 1009', async (t) => {
+  const server = await listen(t, { maxFragments: 3 });
+  const f = await openClientFuzzer(server.url, undefined, 5_000);
+  t.after(() => f.destroy());
+  const accepted = (await server.next()).conn!;
+  await f.send(OP.TEXT, 'a', { fin: false });
+  await f.send(OP.CONT, '', { fin: false });
+  await f.send(OP.CONT, 'b');
+  const message = await accepted.read();
+  assert.equal(message.data.toString(), 'ab');
+  const read = accepted.read().catch((e: unknown) => e);
+  await f.send(OP.TEXT, 'a', { fin: false });
+  await f.send(OP.CONT, '', { fin: false });
+  await f.send(OP.CONT, '', { fin: false });
+  await f.send(OP.CONT, 'b');
+  await f.expectClose(1009);
+  assertTooManyFragments(await read);
 });
 
 test('Upgrader maxMessageSize counts the inflated size of a compressed message', async (t) => {

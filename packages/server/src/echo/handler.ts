@@ -8,6 +8,13 @@ import { closeWhenIdle } from '../idle-timer.js';
 /** Largest message /echo accepts by default: 16 MiB. */
 export const ECHO_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
 
+/**
+ * Most fragments per message /echo accepts: one per 64 bytes of its size
+ * limit, 262,144 (Autobahn's 9.3.1 and 9.4.1 send 4 MiB in 64-byte
+ * fragments, 65,536 of them, four times the library's default).
+ */
+export const ECHO_MAX_FRAGMENTS = ECHO_MAX_MESSAGE_SIZE / 64;
+
 /** How long /echo waits for the next message before closing: 60 s (Autobahn's slowest cases take a few seconds). */
 export const ECHO_IDLE_TIMEOUT_MS = 60_000;
 

@@ -2,10 +2,12 @@
  * Attack: floods and size bombs against `wskit serve` in a child process,
  * whose memory is measured after forced GCs (and its peak RSS, for the
  * bombs). A frame header announcing 1 GiB and a permessage-deflate bomb are
- * closed with 1009 without the server allocating them; a chat client sending
- * as fast as it can is held to the rate limit; an /echo client that sends as
- * fast as it can and never reads is held back by backpressure. The server's
- * memory stays flat and the bystanders keep echoing and chatting.
+ * closed with 1009 without the server allocating them, and so is a message
+ * of endless empty fragments once it passes the fragment limit; a chat
+ * client sending as fast as it can is held to the rate limit; an /echo
+ * client that sends as fast as it can and never reads is held back by
+ * backpressure. The server's memory stays flat and the bystanders keep
+ * echoing and chatting.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -104,6 +106,31 @@ test('Attack: fragments whose headers add up to more than the limit are closed w
   }
   await bystander.check('fragments over the limit');
 });
+
+for (const [path, limit] of [
+  ['/ws?room=bystanders&name=fragmenter', 16 * 1024],
+  ['/echo', 16 * MiB / 64],
+] as const) {
+  test(`Attack: a message of endless empty fragments on ${path.split('?')[0]} is closed with 1009 after ${limit} fragments`, async (t) => {
+    const attacker = await openRaw(server.port, path);
+    const empty = buildFrame({ opcode: 0x0, fin: false });
+    const start = Date.now();
+    try {
+      attacker.sendFrame({ opcode: 0x1, fin: false });
+      // One more than the limit, in writes of 16,384 frames: the last one crosses it.
+      for (let sent = 1; sent <= limit; sent += 16 * 1024) {
+        attacker.send(Buffer.concat(Array.from({ length: Math.min(16 * 1024, limit + 1 - sent) }, () => empty)));
+      }
+      const close = await attacker.closeFrame(10_000);
+      assert.equal(close.code, 1009);
+      await attacker.waitEnd();
+    } finally {
+      attacker.destroy();
+    }
+    t.diagnostic(`${limit + 1} frames, ${(limit + 1) * empty.length} bytes, closed in ${Date.now() - start} ms`);
+    await bystander.check(`a flood of empty fragments on ${path}`);
+  });
+}
 
 test('Attack: a permessage-deflate bomb (256 MiB of zeros in a few hundred KiB) is closed with 1009 and never inflated whole', async (t) => {
   const bomb = await deflateBomb(256 * MiB);

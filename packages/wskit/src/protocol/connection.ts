@@ -1,14 +1,15 @@
 /**
  * Connection: the receiving half of RFC 6455 as a state machine. Feed it
  * the bytes read from the socket with {@link Connection.receive}; it checks
- * every rule of framing, fragmentation, masking, UTF-8, size and closing, and
- * queues events (messages, pings, pongs, a close) in {@link Connection.events}.
+ * every rule of framing, fragmentation, masking, UTF-8, size, fragment count
+ * and closing, and queues events (messages, pings, pongs, a close) in
+ * {@link Connection.events}.
  * It never touches a socket or a clock, so every rule is testable with bytes.
  *
  * A broken rule throws a {@link ProtocolError} whose `closeCode` is the
  * code to close with; nothing is parsed after it, nor after a close frame.
  */
-import { CloseCode, MAX_CONTROL_PAYLOAD, MessageType, Opcode } from '../constants.js';
+import { CloseCode, Defaults, MAX_CONTROL_PAYLOAD, MessageType, Opcode } from '../constants.js';
 import { ProtocolError } from '../errors.js';
 import { parseClosePayload } from './close.js';
 import type { FrameHeader } from './frame.js';
@@ -54,6 +55,11 @@ export interface ConnectionOptions {
   role: 'server' | 'client';
   /** Largest message in bytes (over it: 1009). */
   maxMessageSize: number;
+  /**
+   * Most frames one data message may have, its first frame and continuations,
+   * empty ones too (over it: 1009). Default `Defaults.maxFragments` (16,384).
+   */
+  maxFragments?: number;
   /** permessage-deflate was negotiated, so RSV1 may be set on a message's first frame. */
   compression: boolean;
 }
@@ -67,6 +73,7 @@ export class Connection implements FrameHandler {
   readonly events: ConnectionEvent[] = [];
   readonly #role: 'server' | 'client';
   readonly #maxMessageSize: number;
+  readonly #maxFragments: number;
   readonly #compression: boolean;
   readonly #parser: FrameParser;
   #closeReceived = false;
@@ -81,6 +88,8 @@ export class Connection implements FrameHandler {
   #messageCompressed = false;
   #messageFin = false;
   #messageSize = 0;
+  /** Frames of the message so far, its first included. */
+  #messageFrames = 0;
   #validateText = false;
   /** Made with the first text message: a connection that never gets one never needs it. */
   #utf8: Utf8Validator | null = null;
@@ -93,6 +102,7 @@ export class Connection implements FrameHandler {
   constructor(options: ConnectionOptions) {
     this.#role = options.role;
     this.#maxMessageSize = options.maxMessageSize;
+    this.#maxFragments = options.maxFragments ?? Defaults.maxFragments;
     this.#compression = options.compression;
     this.#parser = new FrameParser(this);
   }
@@ -150,6 +160,14 @@ export class Connection implements FrameHandler {
       }
       // RFC 7692 §6.1: RSV1 marks only the first frame of a compressed message.
       if (header.rsv1) throw new ProtocolError('ERR_RSV', 'Invalid frame: RSV1 is set on a continuation frame');
+      // Empty fragments cost no memory, but without this a message of endless ones never ends.
+      if (++this.#messageFrames > this.#maxFragments) {
+        throw new ProtocolError(
+          'ERR_TOO_MANY_FRAGMENTS',
+          `Cannot read message: more than ${this.#maxFragments} fragments`,
+          CloseCode.MessageTooBig,
+        );
+      }
     } else if (opcode === Opcode.Text || opcode === Opcode.Binary) {
       if (this.#messageOpcode !== NO_MESSAGE) {
         throw new ProtocolError('ERR_EXPECTED_CONTINUATION', 'Invalid frame: a new message began before the previous one finished');
@@ -158,6 +176,7 @@ export class Connection implements FrameHandler {
         throw new ProtocolError('ERR_RSV', 'Invalid frame: RSV1 is set but no extension was negotiated');
       }
       this.#messageOpcode = opcode;
+      this.#messageFrames = 1;
       this.#messageCompressed = header.rsv1;
       this.#validateText = opcode === Opcode.Text && !header.rsv1;
       if (this.#validateText) (this.#utf8 ??= new Utf8Validator()).reset();

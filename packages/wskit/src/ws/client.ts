@@ -22,6 +22,17 @@ import type { WebSocket } from './websocket.js';
 export const CLOSE_TIMEOUT = 30_000;
 /** ws's default largest message: 100 MiB. */
 export const MAX_PAYLOAD = 100 * 1024 * 1024;
+/** ws's default most fragments per message (8.23): 16,384. */
+export const MAX_FRAGMENTS = 16 * 1024;
+
+/**
+ * fragmentLimit reads ws's `maxFragments` as ws does: coerced to a 32-bit
+ * integer, 0 or less meaning no limit.
+ */
+export function fragmentLimit(value: number): number {
+  const n = value | 0;
+  return n > 0 ? n : Number.MAX_SAFE_INTEGER;
+}
 
 const CONNECTING = 0;
 /** RFC 7230 token characters: what a subprotocol name may hold. */
@@ -58,9 +69,9 @@ export interface ClientOptions
   protocolVersion?: number;
   /** Accepted and ignored: wskit always validates UTF-8. */
   skipUTF8Validation?: boolean;
-  /** Accepted and ignored: wskit bounds messages by size, not by fragment count. */
+  /** Accepted and ignored: wskit stores a message's bytes contiguously, never one object per socket read. */
   maxBufferedChunks?: number;
-  /** Accepted and ignored: wskit bounds messages by size, not by fragment count. */
+  /** Most frames one message may have, empty ones included (more: `WS_ERR_TOO_MANY_BUFFERED_PARTS`, close 1008); 0 for no limit. Default 16,384. */
   maxFragments?: number;
 }
 
@@ -108,6 +119,7 @@ export function connect(control: ClientControl, address: string | URL, protocols
     closeTimeout: CLOSE_TIMEOUT,
     protocolVersion: 13,
     maxPayload: MAX_PAYLOAD,
+    maxFragments: MAX_FRAGMENTS,
     skipUTF8Validation: false,
     perMessageDeflate: true as boolean | PerMessageDeflateOptions,
     followRedirects: false,
@@ -281,6 +293,7 @@ export function connect(control: ClientControl, address: string | URL, protocols
     const settings = connSettings({
       role: 'client',
       maxMessageSize: opts.maxPayload === 0 ? Number.MAX_SAFE_INTEGER : opts.maxPayload,
+      maxFragments: fragmentLimit(opts.maxFragments),
       closeTimeout: opts.closeTimeout,
       compression: {
         threshold: deflateOptions?.threshold,

@@ -2,8 +2,9 @@
  * ws's error codes: the `WS_ERR_*` strings ws documents on the errors its
  * receiver emits, mapped from the codes of wskit's {@link ProtocolError}, so
  * code that checks `err.code` keeps working. The close code sent to the
- * peer stays the one the core chose.
+ * peer stays the one the core chose, but for too many fragments: ws's 1008.
  */
+import { CloseCode } from '../constants.js';
 import { ProtocolError } from '../errors.js';
 
 /** The `WS_ERR_*` codes ws documents. */
@@ -30,6 +31,8 @@ export const WsErrorCode = {
   UnsupportedDataPayloadLength: 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH',
   /** A message over `maxPayload`. */
   UnsupportedMessageLength: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH',
+  /** A message of more frames than `maxFragments`. */
+  TooManyBufferedParts: 'WS_ERR_TOO_MANY_BUFFERED_PARTS',
 } as const;
 /** One of ws's error codes. */
 export type WsErrorCode = (typeof WsErrorCode)[keyof typeof WsErrorCode];
@@ -94,6 +97,9 @@ export function toWsError(err: Error): Error {
       return /beyond any supported size/.test(err.message)
         ? make('range', WsErrorCode.UnsupportedDataPayloadLength, 'Unsupported WebSocket frame: payload length > 2^53 - 1', err.closeCode, err)
         : make('range', WsErrorCode.UnsupportedMessageLength, 'Max payload size exceeded', err.closeCode, err);
+    case 'ERR_TOO_MANY_FRAGMENTS':
+      // ws closes with 1008 here where wskit's core says 1009; the compatibility layer follows ws.
+      return make('range', WsErrorCode.TooManyBufferedParts, 'Too many message fragments', CloseCode.PolicyViolation, err);
     case 'ERR_INFLATE': {
       // ws emits zlib's own error (code Z_DATA_ERROR and the like); the core keeps it as the cause.
       const zlib = err.cause as (Error & { code?: string; errno?: number }) | undefined;

@@ -14,7 +14,7 @@ import type { DeflateParams } from '../protocol/extensions.js';
 import { parseExtensions } from '../protocol/extensions.js';
 import { computeAccept } from '../protocol/handshake.js';
 import { type PerMessageDeflateOptions, serverAccept } from './deflate-options.js';
-import { CLOSE_TIMEOUT, MAX_PAYLOAD } from './client.js';
+import { CLOSE_TIMEOUT, fragmentLimit, MAX_FRAGMENTS, MAX_PAYLOAD } from './client.js';
 import { AGREED, ATTACH, WebSocket } from './websocket.js';
 
 /** What `verifyClient` is told about a request. */
@@ -45,9 +45,9 @@ export interface ServerOptions<T extends typeof WebSocket = typeof WebSocket> {
   handleProtocols?: (protocols: Set<string>, request: IncomingMessage) => string | false | null | undefined;
   /** The host to listen on when `port` is set. */
   host?: string;
-  /** Accepted and ignored: wskit bounds messages by size, not by fragment count. */
+  /** Accepted and ignored: wskit stores a message's bytes contiguously, never one object per socket read. */
   maxBufferedChunks?: number;
-  /** Accepted and ignored: wskit bounds messages by size, not by fragment count. */
+  /** Most frames one message may have, empty ones included (more: `WS_ERR_TOO_MANY_BUFFERED_PARTS`, close 1008); 0 for no limit. Default 16,384. */
   maxFragments?: number;
   /** Largest message accepted, in bytes, after decompression; 0 means 2^53 − 1. Default 100 MiB. */
   maxPayload?: number;
@@ -153,6 +153,7 @@ export class WebSocketServer<T extends typeof WebSocket = typeof WebSocket> exte
       allowSynchronousEvents: true,
       autoPong: true,
       maxPayload: MAX_PAYLOAD,
+      maxFragments: MAX_FRAGMENTS,
       skipUTF8Validation: false,
       perMessageDeflate: false as boolean | PerMessageDeflateOptions,
       clientTracking: true,
@@ -199,6 +200,7 @@ export class WebSocketServer<T extends typeof WebSocket = typeof WebSocket> exte
     this.#settings = connSettings({
       role: 'server',
       maxMessageSize: merged.maxPayload === 0 ? Number.MAX_SAFE_INTEGER : merged.maxPayload,
+      maxFragments: fragmentLimit(merged.maxFragments),
       closeTimeout: merged.closeTimeout,
       compression: deflate ? { threshold: deflate.threshold, level: deflate.zlibDeflateOptions?.level } : undefined,
     });

@@ -56,19 +56,26 @@ const CLOSED = 3;
  *   a write completes when the socket has handed the message on.
  * - `end()` starts the closing handshake (the peer sees close code 1005) and
  *   the stream finishes when the socket has closed. The socket's `close`
- *   ends the readable side. The stream is destroyed once it has both
- *   finished and ended.
+ *   ends the readable side. The stream is destroyed as soon as it has both
+ *   finished and ended: before the listeners of the later of `finish` and
+ *   `end` run, as with ws (Node's `autoDestroy` would wait until after them).
  * - `destroy()` terminates the socket and emits `close` once the socket has
  *   closed. An error of the socket destroys the stream with that error; the
  *   socket is then left to close itself, so the close frame the error calls
  *   for (1002, 1007, 1009) still reaches the peer.
  *
  * `options` are `Duplex` options, except that the writable side is always
- * a byte stream (`objectMode` and `writableObjectMode` are ignored) and
- * `autoDestroy` and `emitClose` are always on. Binary messages are read as
- * Buffers whatever the socket's `binaryType` (a Blob, which cannot be read
- * at once, destroys the stream with a TypeError). The socket is not
- * otherwise changed; do not read it by other means while the stream does.
+ * a byte stream (`objectMode` and `writableObjectMode` are ignored),
+ * `autoDestroy` and `emitClose` are always on, and `read`, `write`, `final`
+ * and `destroy` are the stream's own. Binary messages are read as Buffers
+ * whatever the socket's `binaryType` (a Blob, which cannot be read at once,
+ * destroys the stream with a TypeError). The socket is not otherwise changed;
+ * do not read it by other means while the stream does.
+ *
+ * Like ws's, it accepts any event emitter: only `on` and `once` are needed to
+ * create the stream, and each other member of {@link StreamableWebSocket} is
+ * used only when the stream needs it (a write, `end()`, `destroy()`), so a
+ * socket that lacks it fails that operation with a TypeError.
  *
  * Unlike ws's, which reads the socket's internals, this stream uses only
  * the public API, so `finish` comes once the socket has closed rather than
@@ -84,109 +91,135 @@ const CLOSED = 3;
  * await pipeline(createReadStream('photo.jpg'), createWebSocketStream(ws));
  * ```
  *
- * @throws TypeError when `ws` has no `on` and `send` methods.
+ * @throws TypeError when `ws` is not an object with `on` and `once` methods.
  */
 export function createWebSocketStream(ws: StreamableWebSocket, options?: DuplexOptions): Duplex {
-  if (typeof ws?.on !== 'function' || typeof ws.send !== 'function') {
-    throw new TypeError(`Cannot create a WebSocket stream: expected a ws-style WebSocket, got ${describe(ws)}`);
+  if (!isEventEmitter(ws)) {
+    throw new TypeError(`Cannot create a WebSocket stream: expected a ws-style WebSocket (an event emitter with on() and once()), got ${describe(ws)}`);
   }
-  return new WebSocketDuplex(ws, options);
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value !== 'object') return typeof value;
-  return `an object without ${typeof (value as { on?: unknown }).on === 'function' ? 'send' : 'on'}()`;
-}
-
-class WebSocketDuplex extends Duplex {
-  readonly #ws: StreamableWebSocket;
   /**
    * Set when the socket reported an error. A ws-style socket closes itself
    * after one, sending the close frame the error calls for; terminating it
    * then could drop that frame, so destroying the stream only waits.
    */
-  #socketFailed = false;
-  /** An error the socket reported while the stream was being destroyed, passed on by `_destroy`. */
-  #errorWhileDestroying: Error | undefined;
+  let socketFailed = false;
+  /** An error the socket reported while the stream was being destroyed, passed on by `destroy`. */
+  let errorWhileDestroying: Error | undefined;
 
-  constructor(ws: StreamableWebSocket, options: DuplexOptions | undefined) {
-    super({ ...options, objectMode: false, writableObjectMode: false, autoDestroy: true, emitClose: true });
-    this.#ws = ws;
-    ws.on('message', (data: unknown, isBinary: unknown) => this.#onMessage(data, isBinary));
-    ws.on('error', (err: Error) => this.#onError(err));
-    ws.on('close', () => {
-      if (!this.destroyed) this.push(null);
-    });
-  }
-
-  #onMessage(data: unknown, isBinary: unknown): void {
-    if (this.destroyed) return;
-    // ws v8 says whether a message is binary; older sockets give text as strings.
-    const binary = typeof isBinary === 'boolean' ? isBinary : typeof data !== 'string';
-    let chunk: Buffer | string;
-    if (typeof data === 'string') {
-      chunk = this.readableObjectMode ? data : Buffer.from(data);
-    } else {
-      const bytes = toBuffer(data);
-      if (bytes === undefined) {
-        this.destroy(new TypeError(`Cannot stream a message received as ${describeData(data)}: set the socket's binaryType to 'nodebuffer', 'arraybuffer' or 'fragments'`));
-        return;
-      }
-      chunk = !binary && this.readableObjectMode ? bytes.toString('utf8') : bytes;
-    }
-    if (!this.push(chunk)) this.#ws.pause();
-  }
-
-  #onError(err: Error): void {
-    if (this.destroyed) {
-      this.#errorWhileDestroying ??= err;
+  // The hooks are closures over `ws` and `duplex` given to the constructor
+  // (Node's "simplified construction"), not methods reading `this`: they work
+  // even when called detached from the stream, as ws's `_final` does.
+  const write = (chunk: Buffer | string, encoding: BufferEncoding, callback: (err?: Error | null) => void): void => {
+    if (ws.readyState === CONNECTING) {
+      ws.once('open', () => write(chunk, encoding, callback));
       return;
     }
-    this.#socketFailed = true;
-    this.destroy(err);
-  }
-
-  override _read(): void {
-    if (this.#ws.isPaused) this.#ws.resume();
-  }
-
-  override _write(chunk: Buffer | string, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
-    if (this.#ws.readyState === CONNECTING) {
-      this.#ws.once('open', () => this._write(chunk, _encoding, callback));
-      return;
+    // A socket that is closing or closed reports that through the callback,
+    // which destroys the stream; one whose send() throws fails the write too.
+    try {
+      ws.send(chunk, (err) => callback(err));
+    } catch (err) {
+      callback(err as Error);
     }
-    // A socket that is closing or closed reports that through the callback, which destroys the stream.
-    this.#ws.send(chunk, (err) => callback(err));
-  }
+  };
 
-  override _final(callback: (err?: Error | null) => void): void {
-    const ws = this.#ws;
+  const final = (callback: (err?: Error | null) => void): void => {
     if (ws.readyState === CONNECTING) {
       // A failed handshake emits error then close; the error destroys the stream instead.
-      ws.once('open', () => this._final(callback));
+      ws.once('open', () => final(callback));
       return;
     }
     if (ws.readyState === CLOSED) {
       callback();
       return;
     }
+    // CLOSING with no connection (a handshake that failed after the upgrade)
+    // lands here too: the socket's error destroys the stream before its close.
     ws.once('close', () => {
-      if (!this.destroyed) callback();
+      if (!duplex.destroyed) callback();
     });
     if (ws.readyState === OPEN) ws.close();
-  }
+  };
 
-  override _destroy(err: Error | null, callback: (err: Error | null) => void): void {
-    const ws = this.#ws;
-    if (ws.readyState === CLOSED) {
-      callback(err);
+  const duplex: Duplex = new Duplex({
+    ...options,
+    objectMode: false,
+    writableObjectMode: false,
+    autoDestroy: true,
+    emitClose: true,
+    read() {
+      if (ws.isPaused) ws.resume();
+    },
+    write,
+    final,
+    destroy(err, callback) {
+      if (ws.readyState === CLOSED) {
+        callback(err);
+        return;
+      }
+      // `close` is emitted, and the callback called, only once the socket has closed.
+      ws.once('close', () => callback(err ?? errorWhileDestroying ?? null));
+      if (!socketFailed) ws.terminate();
+    },
+  });
+
+  // Registered before any listener of the caller's, so that the stream is
+  // already destroyed when the caller's listeners of the later event run.
+  duplex.on('end', () => {
+    if (duplex.writableFinished) duplex.destroy();
+  });
+  duplex.on('finish', () => {
+    if (duplex.readableEnded) duplex.destroy();
+  });
+
+  ws.on('message', (data: unknown, isBinary: unknown) => {
+    if (duplex.destroyed) return;
+    const chunk = toChunk(data, isBinary, duplex.readableObjectMode);
+    if (chunk instanceof TypeError) {
+      duplex.destroy(chunk);
       return;
     }
-    // `close` is emitted, and the callback called, only once the socket has closed.
-    ws.once('close', () => callback(err ?? this.#errorWhileDestroying ?? null));
-    if (!this.#socketFailed) ws.terminate();
+    if (!duplex.push(chunk)) ws.pause();
+  });
+  ws.on('error', (err: Error) => {
+    if (duplex.destroyed) {
+      errorWhileDestroying ??= err;
+      return;
+    }
+    socketFailed = true;
+    duplex.destroy(err);
+  });
+  ws.on('close', () => {
+    if (!duplex.destroyed) duplex.push(null);
+  });
+  return duplex;
+}
+
+function isEventEmitter(value: unknown): value is StreamableWebSocket {
+  const candidate = value as { on?: unknown; once?: unknown } | null;
+  return typeof candidate === 'object' && candidate !== null && typeof candidate.on === 'function' && typeof candidate.once === 'function';
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
+  return `an object without ${typeof (value as { on?: unknown }).on === 'function' ? 'once' : 'on'}()`;
+}
+
+/**
+ * toChunk turns a message event's arguments into the chunk to push: text as
+ * a string in readable object mode, as bytes otherwise; binary as a Buffer.
+ * A TypeError for a message that cannot be read at once.
+ */
+function toChunk(data: unknown, isBinary: unknown, objectMode: boolean): Buffer | string | TypeError {
+  // ws v8 says whether a message is binary; older sockets give text as strings.
+  const binary = typeof isBinary === 'boolean' ? isBinary : typeof data !== 'string';
+  if (typeof data === 'string') return objectMode ? data : Buffer.from(data);
+  const bytes = toBuffer(data);
+  if (bytes === undefined) {
+    return new TypeError(`Cannot stream a message received as ${describeData(data)}: set the socket's binaryType to 'nodebuffer', 'arraybuffer' or 'fragments'`);
   }
+  return !binary && objectMode ? bytes.toString('utf8') : bytes;
 }
 
 /** toBuffer reads a binary message as ws delivers it for each binaryType; undefined for a Blob. */

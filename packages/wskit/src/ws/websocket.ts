@@ -20,7 +20,7 @@ import type { CloseError, ProtocolError } from '../errors.js';
 import { isValidCloseCode, MAX_CLOSE_REASON } from '../protocol/close.js';
 import type { DeflateParams } from '../protocol/extensions.js';
 import { abortHandshake, type ClientControl, type ClientOptions, connect } from './client.js';
-import { toWsError } from './errors.js';
+import { toWsError, type WsError } from './errors.js';
 import type { WebSocketServer } from './server.js';
 import type { createWebSocketStream } from './stream.js';
 import {
@@ -276,6 +276,9 @@ export class WebSocket extends EventEmitter {
         ws.#closeReason = reason === '' ? EMPTY : Buffer.from(reason);
         if (ws.#readyState === OPEN) ws.#readyState = CLOSING;
         ws.#resumeSocket();
+      },
+      closeCodeFor(err: ProtocolError): number {
+        return (toWsError(err) as Partial<WsError>).closeCode ?? err.closeCode;
       },
       error(err: ProtocolError): void {
         ws.#closeFrameSent = true;

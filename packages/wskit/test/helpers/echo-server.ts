@@ -1,6 +1,7 @@
 /**
  * An echo server on the library alone, configured as `wskit serve`'s `/echo`
- * route is (16 MiB messages, permessage-deflate accepted, 1 MiB buffers), for
+ * route is (16 MiB messages of up to 262,144 fragments, permessage-deflate
+ * accepted, 1 MiB buffers), for
  * the conformance suite and interop tests of the library package.
  */
 import http from 'node:http';
@@ -9,6 +10,8 @@ import { type Conn, Upgrader } from '../../src/index.js';
 
 /** The largest message the echo server accepts: 16 MiB, as `/echo`. */
 export const ECHO_MAX_MESSAGE = 16 * 1024 * 1024;
+/** Most fragments per message the echo server accepts: one per 64 bytes of its size limit, as `/echo`. */
+export const ECHO_MAX_FRAGMENTS = ECHO_MAX_MESSAGE / 64;
 
 /** A running echo server: its ws:// URL and a stop that drops every connection. */
 export interface EchoServer {
@@ -20,6 +23,7 @@ export interface EchoServer {
 export async function startEchoServer(): Promise<EchoServer> {
   const upgrader = new Upgrader({
     maxMessageSize: ECHO_MAX_MESSAGE,
+    maxFragments: ECHO_MAX_FRAGMENTS,
     compression: true,
     writeBufferSize: 1024 * 1024,
     readBufferSize: 1024 * 1024,

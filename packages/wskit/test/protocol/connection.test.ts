@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
-import { CloseCode, Opcode } from '../../src/constants.js';
+import { CloseCode, Defaults, Opcode } from '../../src/constants.js';
 import { ProtocolError } from '../../src/errors.js';
 import { Connection, type ConnectionEvent, type ConnectionOptions, deflateBound } from '../../src/protocol/connection.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
@@ -221,7 +221,7 @@ for (const role of ROLES) {
       ['halved', splitAt(bytes, [bytes.length >> 1])],
       ['1000-byte pieces', splitAt(bytes, offsets)],
     ] as const) {
-      const { events, error } = feed(pieces.map((p) => Buffer.from(p)), { role, maxMessageSize: size });
+      const { events, error } = feed(pieces.map((p) => Buffer.from(p)), { role, maxMessageSize: size, maxFragments: size / 64 });
       assert.equal(error, null, name);
       assert.equal(events.length, 1, name);
       assert.ok(payload.equals((events[0] as { data: Buffer }).data), name);
@@ -269,6 +269,40 @@ for (const role of ROLES) {
       role,
       maxMessageSize: 6,
     });
+  });
+
+  test(`Connection accepts a message of exactly maxFragments frames, empty ones included, and the count restarts per message ${as}`, () => {
+    const four = concat(peer(role, 0x01, 'a'), peer(role, 0x00), peer(role, 0x00, 'b'), peer(role, 0x80));
+    expectEvents(concat(four, four), [text('ab'), text('ab')], { role, maxFragments: 4 });
+    // A lone final frame is one fragment: the smallest limit still reads unfragmented messages.
+    expectEvents(concat(peer(role, 0x82, 'x'), peer(role, 0x81, 'y')), [binary(Buffer.from('x')), text('y')], { role, maxFragments: 1 });
+  });
+
+  test(`Connection rejects a message of more than maxFragments frames with 1009 at the header that crosses it ${as}`, () => {
+    const header = peer(role, 0x00, 'payload').subarray(0, role === 'server' ? 6 : 2);
+    expectFailure(concat(peer(role, 0x02), peer(role, 0x00), peer(role, 0x00), header), CloseCode.MessageTooBig, 'ERR_TOO_MANY_FRAGMENTS', {
+      role,
+      maxFragments: 3,
+    });
+  });
+
+  test(`Connection does not count control frames against maxFragments ${as}`, () => {
+    const bytes = concat(peer(role, 0x01, 'a'), peer(role, 0x89), peer(role, 0x8a), peer(role, 0x80, 'b'));
+    expectEvents(bytes, [ping(), pong(), text('ab')], { role, maxFragments: 2 });
+  });
+
+  test(`Connection rejects a flood of empty fragments past the default limit of ${Defaults.maxFragments} ${as}`, () => {
+    const empty = peer(role, 0x00);
+    const bytes = concat(peer(role, 0x01), ...Array.from({ length: Defaults.maxFragments }, () => empty));
+    const { error, events, failedAt } = feed([bytes], { role });
+    assert.ok(error instanceof ProtocolError);
+    assert.equal(error.code, 'ERR_TOO_MANY_FRAGMENTS');
+    assert.equal(error.closeCode, CloseCode.MessageTooBig);
+    assert.match(error.message, new RegExp(`more than ${Defaults.maxFragments} fragments`));
+    assert.deepEqual([events, failedAt], [[], 0]);
+    // One fewer continuation, then a final frame: the message is read.
+    const fits = concat(peer(role, 0x01), ...Array.from({ length: Defaults.maxFragments - 2 }, () => empty), peer(role, 0x80, 'end'));
+    assert.deepEqual(feed([fits], { role }).events, [text('end')]);
   });
 
   // UTF-8 (RFC 6455 §8.1).
@@ -451,6 +485,38 @@ test('Connection round-trips random messages fragmented at random points with co
         );
         assert.equal(error, null);
         assert.deepEqual(events, expected);
+      },
+    ),
+    { seed: FUZZ_SEED, numRuns: fuzzRuns(300) },
+  );
+});
+
+test('Connection delivers any message of at most maxFragments frames and fails one of more with ERR_TOO_MANY_FRAGMENTS (both roles)', () => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...ROLES),
+      fc.integer({ min: 1, max: 40 }),
+      // Fragment sizes: many are 0, and empty fragments count like any other.
+      fc.array(fc.nat({ max: 3 }), { minLength: 1, maxLength: 45 }),
+      fc.array(fc.nat(), { maxLength: 6 }),
+      (role, maxFragments, sizes, inputCuts) => {
+        const fragments = sizes.map((size, i) => Buffer.alloc(size, i));
+        const data = concat(...fragments);
+        const bytes = concat(
+          ...fragments.map((fragment, i) =>
+            encodeFrame(i === 0 ? Opcode.Binary : Opcode.Continuation, fragment, { fin: i === fragments.length - 1, mask: role === 'server' }),
+          ),
+        );
+        const { events, error } = feed(splitAt(bytes, inputCuts.map((c) => c % (bytes.length + 1))), { role, maxFragments });
+        if (fragments.length <= maxFragments) {
+          assert.equal(error, null);
+          assert.deepEqual(events, [binary(Buffer.from(data))]);
+        } else {
+          assert.ok(error instanceof ProtocolError);
+          assert.equal(error.code, 'ERR_TOO_MANY_FRAGMENTS');
+          assert.equal(error.closeCode, CloseCode.MessageTooBig);
+          assert.deepEqual(events, []);
+        }
       },
     ),
     { seed: FUZZ_SEED, numRuns: fuzzRuns(300) },

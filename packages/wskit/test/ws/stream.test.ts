@@ -161,8 +161,9 @@ function suite(mod: WsModule): void {
     // The stream adds no error listener of its own, so an unhandled error still throws.
     assert.equal(duplex.listenerCount('error'), 0);
     duplex.on('error', () => {});
-    assert.throws(() => createWebSocketStream(null as never), TypeError);
-    assert.throws(() => createWebSocketStream({ on() {} } as never), TypeError);
+    for (const notASocket of [null, undefined, 42, 'ws://127.0.0.1/', {}, { on() {} }, { once() {} }]) {
+      assert.throws(() => createWebSocketStream(notASocket as never), TypeError, `accepted ${String(notASocket)}`);
+    }
   });
 
   test('createWebSocketStream passes Duplex options on: encoding gives strings', async () => {
@@ -273,20 +274,23 @@ function suite(mod: WsModule): void {
     await eventsUntilClose(duplex);
   });
 
-  test('createWebSocketStream ends, then is destroyed when it is also finished', async () => {
+  test("createWebSocketStream ends, then is destroyed when it is also finished, before the caller's 'finish' listeners run", async () => {
     peer.onConnection((socket) => socket.close(1000));
     const duplex = createWebSocketStream(connect());
     const events = eventsUntilClose(duplex);
+    const destroyedAt: Record<string, boolean> = {};
     duplex.on('end', () => {
-      assert.equal(duplex.destroyed, false);
+      destroyedAt.end = duplex.destroyed;
       assert.equal(duplex.writable, true);
       duplex.end();
     });
+    duplex.on('finish', () => (destroyedAt.finish = duplex.destroyed));
     duplex.resume();
     assert.deepEqual(await events, ['end', 'finish']);
+    assert.deepEqual(destroyedAt, { end: false, finish: true });
   });
 
-  test('createWebSocketStream finishes, then is destroyed when it has also ended', async () => {
+  test("createWebSocketStream finishes, then is destroyed when it has also ended, before the caller's 'end' listeners run", async () => {
     peer.onConnection((socket) => {
       socket.send('last words');
       socket.close(1000);
@@ -294,13 +298,16 @@ function suite(mod: WsModule): void {
     const client = connect();
     const duplex = createWebSocketStream(client);
     const events = eventsUntilClose(duplex);
+    const destroyedAt: Record<string, boolean> = {};
     client.on('close', () => duplex.end());
     duplex.on('finish', () => {
-      assert.equal(duplex.destroyed, false);
+      destroyedAt.finish = duplex.destroyed;
       assert.equal(duplex.readable, true);
       duplex.resume();
     });
+    duplex.on('end', () => (destroyedAt.end = duplex.destroyed));
     assert.deepEqual(await events, ['finish', 'end']);
+    assert.deepEqual(destroyedAt, { finish: false, end: true });
   });
 
   test('createWebSocketStream fails a write once the socket has closed, and is destroyed', async () => {
@@ -310,6 +317,21 @@ function suite(mod: WsModule): void {
     const events = eventsUntilClose(duplex);
     const failed = once(duplex, 'error');
     client.on('close', () => duplex.write('too late'));
+    const [err] = await withTimeout(failed, WAIT_MS, 'the write to fail');
+    assert.ok(err instanceof Error);
+    assert.equal(duplex.destroyed, true);
+    assert.deepEqual(await events, ['error']);
+  });
+
+  test('createWebSocketStream fails a write while the socket is closing, and is destroyed', async () => {
+    const client = connect();
+    const duplex = createWebSocketStream(client);
+    const events = eventsUntilClose(duplex);
+    const failed = once(duplex, 'error');
+    await withTimeout(once(client, 'open'), WAIT_MS, 'the socket to open');
+    client.close();
+    assert.equal(client.readyState, mod.WebSocket.CLOSING);
+    duplex.write('too late');
     const [err] = await withTimeout(failed, WAIT_MS, 'the write to fail');
     assert.ok(err instanceof Error);
     assert.equal(duplex.destroyed, true);
@@ -376,6 +398,39 @@ function suite(mod: WsModule): void {
     duplex.write('never sent');
     duplex.end();
     assert.deepEqual(await events, ['error']);
+  });
+
+  test('createWebSocketStream end() after the handshake failed past the upgrade emits the error only; its _final works detached', async () => {
+    const server = await listen();
+    server.server.on('upgrade', (_req, socket: Socket) => {
+      socket.on('error', () => {});
+      // The client drops the connection; an upgraded socket left open would keep the server from stopping.
+      socket.on('end', () => socket.destroy());
+      // A 101 whose Sec-WebSocket-Accept does not match the key: RFC 6455 §4.1, the client must fail the connection.
+      socket.write(['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Accept: wrong', '', ''].join('\r\n'));
+    });
+    raw.push(server);
+    const client = new mod.WebSocket(`ws://127.0.0.1:${server.port}/`);
+    clients.push(client);
+    const duplex = createWebSocketStream(client);
+    const events = eventsUntilClose(duplex);
+    let emitted: unknown;
+    duplex.on('error', (err) => (emitted = err));
+    // Node calls the hook as a method; a detached call (as ws's own tests make) must work as well.
+    const final = duplex._final;
+    const stateAtFinal: number[] = [];
+    duplex._final = (callback) => {
+      stateAtFinal.push(client.readyState);
+      final(callback);
+    };
+    let socketError: unknown;
+    client.on('error', (err) => (socketError = err));
+    client.on('upgrade', () => process.nextTick(() => duplex.end()));
+    assert.deepEqual(await events, ['error']);
+    // The socket's own error, not one thrown by a _final that needed `this`.
+    assert.ok(socketError instanceof Error);
+    assert.equal(emitted, socketError);
+    assert.deepEqual(stateAtFinal, [mod.WebSocket.CLOSING]);
   });
 
   test('createWebSocketStream pauses the socket while the reader lags, and loses nothing', async () => {
@@ -485,6 +540,34 @@ class ScriptedSocket extends EventEmitter {
 }
 
 describe('createWebSocketStream on a scripted socket', () => {
+  test('createWebSocketStream accepts any event emitter, as ws does, and fails a write it has no send() for', async () => {
+    const emitter = new EventEmitter();
+    const duplex = createWebSocketStream(emitter as never, { readableObjectMode: true });
+    assert.ok(duplex instanceof Duplex);
+    const chunks = collect(duplex);
+    emitter.emit('message', Buffer.from('hi'), false);
+    emitter.emit('close');
+    assert.deepEqual(await chunks, ['hi']);
+
+    const writable = createWebSocketStream(new EventEmitter() as never);
+    const failed = withTimeout(once(writable, 'error'), WAIT_MS, 'the write to fail');
+    writable.write('x');
+    const [err] = await failed;
+    assert.ok(err instanceof TypeError);
+  });
+
+  test('createWebSocketStream hooks work detached from the stream', async () => {
+    const socket = new ScriptedSocket();
+    const duplex = createWebSocketStream(socket);
+    duplex.resume();
+    const { _write: write, _final: final } = duplex;
+    await new Promise<void>((resolve, reject) => write(Buffer.from('a'), 'binary', (err) => (err ? reject(err) : resolve())));
+    assert.deepEqual(socket.sent, [Buffer.from('a')]);
+    await withTimeout(new Promise<void>((resolve, reject) => final((err) => (err ? reject(err) : resolve()))), WAIT_MS, '_final');
+    assert.equal(socket.readyState, 3, '_final should have closed the socket');
+    duplex.destroy();
+  });
+
   test('createWebSocketStream passes on an error the socket reports while the stream is being destroyed', async () => {
     const socket = new ScriptedSocket();
     const late = new Error('inflate failed');

@@ -1,14 +1,15 @@
 /**
  * Category 9, limits and performance: large messages and messages of very
- * many small fragments up to the 16 MiB limit are echoed (memory is counted
- * in bytes, not fragments, so 4 MiB in 64-byte fragments is fine); one byte
+ * many small fragments up to the 16 MiB limit are echoed (4 MiB in 64-byte
+ * fragments is within the fragment limit of one per 64 bytes); one byte
  * over the limit fails with 1009, announced in a header or reached by
- * fragments, before the oversized payload has been sent.
+ * fragments, before the oversized payload has been sent, and so does one
+ * fragment over the fragment limit, even an empty one.
  */
 import type { Fuzzer } from '../fuzzer.js';
 import { OP } from '../fuzzer.js';
 import { bytes, text } from './payloads.js';
-import { type ConformanceCase, LIMIT } from './types.js';
+import { type ConformanceCase, FRAGMENT_LIMIT, LIMIT } from './types.js';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -149,6 +150,19 @@ export const limitCases: ConformanceCase[] = [
       }
       await f.sendRaw(Buffer.concat(batch.splice(0)));
       await f.send(OP.CONT, chunk);
+      await f.expectClose(1009);
+    },
+  },
+  {
+    id: '9.9.6',
+    title: `a message of more empty fragments than the fragment limit (${FRAGMENT_LIMIT}) fails with 1009`,
+    timeoutMs: 30_000,
+    async run(f) {
+      f.timeoutMs = 20_000;
+      // Empty fragments cost the receiver no memory: only their count stops the message.
+      const empty = f.frame(OP.CONT, '', { fin: false });
+      await f.send(OP.TEXT, '', { fin: false });
+      await f.sendRaw(Buffer.concat(Array.from({ length: FRAGMENT_LIMIT }, () => empty)));
       await f.expectClose(1009);
     },
   },

@@ -27,3 +27,5 @@ export interface ConformanceCase {
 
 /** Largest message both the /echo server and the client driver accept: 16 MiB. */
 export const LIMIT = 16 * 1024 * 1024;
+/** Most fragments per message both accept: one per 64 bytes of {@link LIMIT}, 262,144. */
+export const FRAGMENT_LIMIT = LIMIT / 64;
