@@ -62,6 +62,18 @@ async function rawClient(t: After, url: string): Promise<net.Socket> {
   return socket;
 }
 
+/** A server of `mod` with `options` on 127.0.0.1, and a raw client past the handshake with it: the server's socket and the client's TCP socket. */
+async function rawPair(t: After, mod: WsModule, options: ServerOptions): Promise<{ ws: Client; socket: net.Socket }> {
+  const wss = new mod.WebSocketServer({ port: 0, host: '127.0.0.1', ...options });
+  await next(wss, 'listening');
+  t.after(() => wss.close());
+  const connection = next(wss, 'connection');
+  const socket = await rawClient(t, `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  const [ws] = (await connection) as [Client];
+  t.after(() => ws.terminate());
+  return { ws, socket };
+}
+
 const TEXT = 'héllo '.repeat(400); // 2.8 KiB: over the 1 KiB compression threshold
 
 const OPTIONS: Array<{ name: string; server: ServerOptions; client: ClientOptions }> = [
@@ -99,13 +111,7 @@ test('skipUTF8Validation: ws delivers a text message of the bytes ff fe, wskit/w
   const outcomes: Record<string, string> = {};
   for (const impl of IMPLEMENTATIONS) {
     const mod = (await impl.load()) as WsModule;
-    const wss = new mod.WebSocketServer({ port: 0, host: '127.0.0.1', skipUTF8Validation: true });
-    await next(wss, 'listening');
-    t.after(() => wss.close());
-    const connection = next(wss, 'connection');
-    const socket = await rawClient(t, `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
-    const [ws] = (await connection) as [Client];
-    t.after(() => ws.terminate());
+    const { ws, socket } = await rawPair(t, mod, { skipUTF8Validation: true });
     ws.on('error', () => {});
     const got = Promise.race([
       next(ws, 'message').then(([data]) => `message ${(data as Buffer).toString('hex')}`),
@@ -124,13 +130,7 @@ test('allowSynchronousEvents false: ws emits the second message of one read afte
   const orders: Record<string, string> = {};
   for (const impl of IMPLEMENTATIONS) {
     const mod = (await impl.load()) as WsModule;
-    const wss = new mod.WebSocketServer({ port: 0, host: '127.0.0.1', allowSynchronousEvents: false });
-    await next(wss, 'listening');
-    t.after(() => wss.close());
-    const connection = next(wss, 'connection');
-    const socket = await rawClient(t, `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
-    const [ws] = (await connection) as [Client];
-    t.after(() => ws.terminate());
+    const { ws, socket } = await rawPair(t, mod, { allowSynchronousEvents: false });
     const order: string[] = [];
     const both = new Promise<void>((resolve) => {
       ws.on('message', (data) => {
@@ -153,13 +153,7 @@ test('maxBufferedChunks 2: ws fails a frame whose payload comes in 3 reads with 
   const outcomes: Record<string, string> = {};
   for (const impl of IMPLEMENTATIONS) {
     const mod = (await impl.load()) as WsModule;
-    const wss = new mod.WebSocketServer({ port: 0, host: '127.0.0.1', maxBufferedChunks: 2 });
-    await next(wss, 'listening');
-    t.after(() => wss.close());
-    const connection = next(wss, 'connection');
-    const socket = await rawClient(t, `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
-    const [ws] = (await connection) as [Client];
-    t.after(() => ws.terminate());
+    const { ws, socket } = await rawPair(t, mod, { maxBufferedChunks: 2 });
     const got = Promise.race([
       next(ws, 'message').then(([data]) => `message ${String(data)}`),
       next(ws, 'error').then(([err]) => `error ${(err as { code: string }).code}`),

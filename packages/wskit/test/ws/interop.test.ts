@@ -12,6 +12,26 @@ import { closeServer, next } from './helpers.js';
 
 const MESSAGES = ['hello', 'x'.repeat(70_000), Buffer.from([0, 1, 2, 255]), Buffer.alloc(300_000, 7)];
 
+/**
+ * echoAndClose waits for `client` to open, checks the agreed compression, sends
+ * every sample and checks its echo (type and bytes), then closes with `code`
+ * and `reason` and checks that the close event carries them back.
+ */
+async function echoAndClose(client: InstanceType<typeof ws.WebSocket> | InstanceType<typeof WebSocket>, compression: boolean, code: number, reason: string): Promise<void> {
+  await next(client, 'open');
+  assert.equal(client.extensions, compression ? 'permessage-deflate' : '');
+  for (const message of MESSAGES) {
+    client.send(message);
+    const [data, isBinary] = await next(client, 'message');
+    assert.equal(isBinary, typeof message !== 'string');
+    assert.deepEqual(data, Buffer.from(message as string));
+  }
+  client.close(code, reason);
+  const [closeCode, closeReason] = await next(client, 'close');
+  assert.equal(closeCode, code);
+  assert.equal(String(closeReason), reason);
+}
+
 for (const compression of [false, true]) {
   const label = compression ? 'with permessage-deflate' : 'without compression';
 
@@ -22,18 +42,7 @@ for (const compression of [false, true]) {
     wss.on('connection', (peer) => peer.on('message', (data, isBinary) => peer.send(data, { binary: isBinary })));
     const client = new ws.WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, { perMessageDeflate: compression });
     t.after(() => client.terminate());
-    await next(client, 'open');
-    assert.equal(client.extensions, compression ? 'permessage-deflate' : '');
-    for (const message of MESSAGES) {
-      client.send(message);
-      const [data, isBinary] = await next(client, 'message');
-      assert.equal(isBinary, typeof message !== 'string');
-      assert.deepEqual(data, Buffer.from(message as string));
-    }
-    client.close(1000, 'bye');
-    const [code, reason] = await next(client, 'close');
-    assert.equal(code, 1000);
-    assert.equal(String(reason), 'bye');
+    await echoAndClose(client, compression, 1000, 'bye');
   });
 
   test(`wskit/ws WebSocket talks to the npm ws server ${label}`, async (t) => {
@@ -46,17 +55,6 @@ for (const compression of [false, true]) {
     server.on('connection', (peer) => peer.on('message', (data, isBinary) => peer.send(data, { binary: isBinary })));
     const client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`, { perMessageDeflate: compression ? { threshold: 0 } : false });
     t.after(() => client.terminate());
-    await next(client, 'open');
-    assert.equal(client.extensions, compression ? 'permessage-deflate' : '');
-    for (const message of MESSAGES) {
-      client.send(message);
-      const [data, isBinary] = await next(client, 'message');
-      assert.equal(isBinary, typeof message !== 'string');
-      assert.deepEqual(data, Buffer.from(message as string));
-    }
-    client.close(4000, 'done');
-    const [code, reason] = await next(client, 'close');
-    assert.equal(code, 4000);
-    assert.equal(String(reason), 'done');
+    await echoAndClose(client, compression, 4000, 'done');
   });
 }
