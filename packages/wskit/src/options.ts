@@ -224,7 +224,8 @@ const readBufferSize = integer(0, MAX_SIZE, ' bytes');
  * MIN_WRITE_BUFFER is the smallest `writeBufferSize`: a socket's default
  * high-water mark (16 KiB on Node 20, 64 KiB from Node 22). A write waits
  * for the socket's `drain`, which Node emits only once a write has reached
- * that mark, so a smaller size would leave the write waiting for good.
+ * that mark, so below it the socket's own mark decides and a smaller size
+ * would promise a bound it cannot keep.
  */
 export const MIN_WRITE_BUFFER = getDefaultHighWaterMark(false);
 

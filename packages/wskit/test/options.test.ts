@@ -22,7 +22,7 @@ const OWNERS: readonly Owner[] = ['Upgrader', 'dial', 'WebSocket'];
 /** Nothing listens here: an accepted dial fails with ECONNREFUSED, never TypeError or RangeError. */
 const CLOSED_URL = 'ws://127.0.0.1:1/';
 const MAX = 2 ** 31 - 1;
-/** A socket's default high-water mark: below it Node never signals `drain`, so `writeBufferSize` starts there. */
+/** A socket's default high-water mark: below it the socket's own mark decides when a write waits, so `writeBufferSize` starts there. */
 const HWM = getDefaultHighWaterMark(false);
 
 /**

@@ -5,10 +5,7 @@
  * test sees exactly what the server put on the wire.
  */
 import net from 'node:net';
-import { FrameParser } from 'wskit/protocol';
-import type { FrameHeader } from 'wskit/protocol';
-import { computeAccept, generateKey } from 'wskit/protocol';
-import { applyMask } from 'wskit/protocol';
+import { applyMask, computeAccept, FrameParser, generateKey, type FrameHeader } from 'wskit/protocol';
 
 /** A frame as the server sent it. */
 export interface RawFrame {
