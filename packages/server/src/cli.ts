@@ -9,10 +9,10 @@
  * command, an unknown command or flag, a missing value).
  */
 import { runAddClient } from './add/client.js';
-import { CHAT_FLAGS, chatOptionsFromFlags, parseDuration } from './chat/index.js';
+import { CHAT_FLAGS, chatOptionsFromFlags, parseCount, parseDuration } from './chat/index.js';
 import { type FlagTable, formatFlags, HELP_FLAG, parseFlags, UsageError, wantsHelp } from './cli-flags.js';
 import { timestampedLog } from './log.js';
-import { startServer } from './server.js';
+import { MAX_CONNECTIONS_PER_IP, startServer } from './server.js';
 
 const DEFAULT_PORT = '8080';
 const DEFAULT_HOST = '127.0.0.1';
@@ -21,6 +21,10 @@ const DEFAULT_HOST = '127.0.0.1';
 export const SERVE_FLAGS = {
   port: { type: 'string', value: 'N', env: 'PORT', unset: DEFAULT_PORT, help: 'TCP port to listen on, 0–65535; 0 picks a free one' },
   host: { type: 'string', value: 'H', env: 'HOST', unset: DEFAULT_HOST, help: 'address to listen on; 0.0.0.0 for every interface' },
+  'tls-cert': { type: 'string', value: 'PATH', help: 'serve HTTPS and WSS with this PEM certificate chain (with --tls-key); re-read on SIGHUP', unset: 'plain HTTP' },
+  'tls-key': { type: 'string', value: 'PATH', help: 'the PEM private key of --tls-cert; re-read on SIGHUP', unset: 'plain HTTP' },
+  'max-connections-per-ip': { type: 'string', value: 'N', help: 'WebSocket connections from one client address; more get 429', unset: String(MAX_CONNECTIONS_PER_IP) },
+  'trust-proxy': { type: 'string', multiple: true, value: 'CIDR', help: 'a proxy whose X-Forwarded-For names the client (10.0.0.0/8, ::1)', unset: 'none' },
   ...CHAT_FLAGS,
   ...HELP_FLAG,
 } as const satisfies FlagTable;
@@ -125,19 +129,38 @@ function isCommand(name: string): name is Command {
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { port: portFlag, host: hostFlag, help: _help, ...chatFlags } = parseFlags('serve', SERVE_FLAGS, args);
+  const {
+    port: portFlag,
+    host: hostFlag,
+    'tls-cert': certFile,
+    'tls-key': keyFile,
+    'max-connections-per-ip': perIpFlag,
+    'trust-proxy': trustProxy,
+    help: _help,
+    ...chatFlags
+  } = parseFlags('serve', SERVE_FLAGS, args);
   const port = parsePort(portFlag !== undefined ? '--port' : 'PORT', portFlag ?? process.env.PORT ?? DEFAULT_PORT);
   const host = hostFlag ?? process.env.HOST ?? DEFAULT_HOST;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new RangeError(`Invalid TLS flags: --tls-cert and --tls-key go together; ${certFile === undefined ? '--tls-cert' : '--tls-key'} is missing`);
+  }
+  const tls = certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined;
+  const maxConnectionsPerIp = perIpFlag === undefined ? undefined : parseCount('--max-connections-per-ip', perIpFlag, 1);
   const chat = chatOptionsFromFlags(chatFlags);
   const log = timestampedLog();
   const logError = timestampedLog((text) => console.error(text));
   let running;
   try {
-    running = await startServer({ port, host, chat, log });
+    running = await startServer({ port, host, chat, log, tls, maxConnectionsPerIp, trustProxy });
   } catch (err) {
     throw listenError(err, host, port);
   }
   log(`wskit listening on ${running.url}`);
+  const reload = () => {
+    log('SIGHUP: reloading');
+    running.reload().catch(() => {}); // each failure is logged where it happens
+  };
+  process.on('SIGHUP', reload);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log(`${signal}: shutting down`);
@@ -155,6 +178,7 @@ async function serve(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  process.off('SIGHUP', reload);
   return process.exitCode === 1 ? 1 : 0;
 }
 

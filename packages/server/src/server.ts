@@ -3,14 +3,21 @@
  * (`/add`), the echo service (`/echo`) and the chat app (`/`, `/ws`,
  * `/healthz`, `/metrics`). Any other path gets 404.
  */
+import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import https from 'node:https';
+import { createSecureContext } from 'node:tls';
+import { isIP, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { CloseCode, type Conn, rejectUpgrade, Upgrader } from 'wskit';
 import { serveAdd, ADD_IDLE_TIMEOUT_MS } from './add/handler.js';
 import { CHAT_DEFAULTS, type ChatApp, type ChatOptions, createChat } from './chat/index.js';
 import { ECHO_IDLE_TIMEOUT_MS, ECHO_MAX_FRAGMENTS, ECHO_MAX_MESSAGE_SIZE, serveEcho } from './echo/handler.js';
+import { clientAddressResolver } from './client-address.js';
 import { timestampedLog } from './log.js';
+
+/** Default of {@link ServerOptions.maxConnectionsPerIp}. */
+export const MAX_CONNECTIONS_PER_IP = 64;
 
 /** Settings of {@link startServer}. */
 export interface ServerOptions {
@@ -32,6 +39,22 @@ export interface ServerOptions {
    * Default: the chat's `maxConnections` (`--max-connections`), else 10 000.
    */
   maxConnections?: number;
+  /**
+   * WebSocket connections open at once from one client address (handshakes
+   * included); beyond it an upgrade gets 429 with `Retry-After`. Default 64.
+   */
+  maxConnectionsPerIp?: number;
+  /**
+   * Proxies whose `X-Forwarded-For` is believed (CIDR blocks or addresses):
+   * a request from one of them counts under the header's left-most address.
+   * Default: none, every request counts under its TCP peer.
+   */
+  trustProxy?: string[];
+  /**
+   * Serve HTTPS and WSS with this certificate chain and private key (PEM
+   * files), re-read by {@link RunningServer.reload}. Unset: plain HTTP.
+   */
+  tls?: { certFile: string; keyFile: string };
   /** Chat app settings. */
   chat?: ChatOptions;
   /** Log sink, one line per event. Default: stdout, each line after an ISO 8601 UTC timestamp. */
@@ -40,7 +63,7 @@ export interface ServerOptions {
 
 /** A running server. */
 export interface RunningServer {
-  /** `http://host:port`. */
+  /** `http://host:port`, or `https://` with TLS. */
   url: string;
   port: number;
   /**
@@ -49,6 +72,13 @@ export interface RunningServer {
    * return to their baseline.
    */
   connections(): Promise<{ tcp: number; webSockets: number }>;
+  /**
+   * reload re-reads what may change while running (SIGHUP): the TLS
+   * certificate and key, used for new connections while open ones stay,
+   * and the chat's JWKS. A file that cannot be read or parsed is logged and
+   * the old one kept; rejects with the first such error.
+   */
+  reload(): Promise<void>;
   /** Stop accepting, close every connection with 1001, flush chat history. */
   shutdown(): Promise<void>;
 }
@@ -64,6 +94,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
     throw new RangeError(`Invalid maxConnections ${maxConnections}: use a whole number, 1 or more`);
   }
+  const maxPerIp = options.maxConnectionsPerIp ?? MAX_CONNECTIONS_PER_IP;
+  if (!Number.isSafeInteger(maxPerIp) || maxPerIp < 1) {
+    throw new RangeError(`Invalid maxConnectionsPerIp ${maxPerIp}: use a whole number, 1 or more`);
+  }
+  const clientAddress = clientAddressResolver(options.trustProxy);
+  const tls = options.tls === undefined ? undefined : readTls(options.tls);
   const chat: ChatApp = await createChat({ log, ...options.chat });
   const handshakeTimeout = options.handshakeTimeoutMs ?? 10_000;
   const addUpgrader = new Upgrader({ handshakeTimeout, maxMessageSize: 64 * 1024 });
@@ -78,15 +114,20 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const open = new Set<Conn>();
   /** Upgrade sockets not yet closed: handshakes in progress and open WebSockets. */
   let upgrades = 0;
+  /** The same, per client address. */
+  const upgradesByAddress = new Map<string, number>();
 
-  const server = http.createServer({ connectionsCheckingInterval: 1000 }, (req: IncomingMessage, res: ServerResponse) => {
-    if (chat.handleRequest(req, res)) return;
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    if (chat.handleRequest(req, res, clientAddress(req))) return;
     const path = pathOf(req);
     const status = path === '/add' || path === '/echo' ? 426 : 404;
     const body = status === 426 ? `${path} is a WebSocket endpoint: connect with a WebSocket client\n` : `Not found: ${path}\n`;
     res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', ...(status === 426 ? { Upgrade: 'websocket' } : {}) });
     res.end(body);
-  });
+  };
+  const server = tls === undefined
+    ? http.createServer({ connectionsCheckingInterval: 1000 }, onRequest)
+    : https.createServer({ connectionsCheckingInterval: 1000, ...tls }, onRequest);
   addUpgrader.configureServer(server);
 
   const accept = (upgrader: Upgrader, req: IncomingMessage, socket: Duplex, head: Buffer, serve: (conn: Conn) => Promise<void>) => {
@@ -111,15 +152,26 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       // Refused before any route work, so a flood of upgrades costs one write each.
       return rejectUpgrade(socket, 503, `Too many connections: ${upgrades} open, the limit is ${maxConnections}`, { 'Retry-After': '5' });
     }
+    const address = clientAddress(req);
+    const fromAddress = upgradesByAddress.get(address) ?? 0;
+    if (fromAddress >= maxPerIp) {
+      return rejectUpgrade(socket, 429, `Too many connections from ${address}: ${fromAddress} open, the limit is ${maxPerIp} per address`, { 'Retry-After': '5' });
+    }
     upgrades++;
-    socket.once('close', () => upgrades--);
+    upgradesByAddress.set(address, fromAddress + 1);
+    socket.once('close', () => {
+      upgrades--;
+      const left = (upgradesByAddress.get(address) ?? 1) - 1;
+      if (left === 0) upgradesByAddress.delete(address);
+      else upgradesByAddress.set(address, left);
+    });
     const path = pathOf(req);
     if (path === '/add') {
       const idle = options.addIdleTimeoutMs ?? ADD_IDLE_TIMEOUT_MS;
       return accept(addUpgrader, req, socket, head, (conn) => serveAdd(conn, log, idle));
     }
     if (path === '/echo') return accept(echoUpgrader, req, socket, head, (conn) => serveEcho(conn, log, options.echoIdleTimeoutMs ?? ECHO_IDLE_TIMEOUT_MS));
-    if (chat.handleUpgrade(req, socket, head)) return;
+    if (chat.handleUpgrade(req, socket, head, address)) return;
     rejectUpgrade(socket, 404, `No WebSocket endpoint at ${path}`);
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -144,10 +196,31 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   }
   const { port, address } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
+  if (tls === undefined && !isLoopback(address)) {
+    log(`warning: serving plain HTTP and WS on ${host}, which is not a loopback address; use --tls-cert and --tls-key, or a TLS proxy in front`);
+  }
   let stopping: Promise<void> | null = null;
   return {
-    url: `http://${host}:${port}`,
+    url: `${tls === undefined ? 'http' : 'https'}://${host}:${port}`,
     port,
+    async reload() {
+      let first: unknown;
+      if (options.tls !== undefined) {
+        try {
+          (server as https.Server).setSecureContext(readTls(options.tls));
+          log(`reload: TLS certificate re-read from ${options.tls.certFile}`);
+        } catch (err) {
+          log(`reload: keeping the old TLS certificate: ${err instanceof Error ? err.message : String(err)}`);
+          first = err;
+        }
+      }
+      try {
+        await chat.reload();
+      } catch (err) {
+        first ??= err;
+      }
+      if (first !== undefined) throw first;
+    },
     connections() {
       return new Promise((resolve, reject) =>
         server.getConnections((err, tcp) => (err ? reject(err) : resolve({ tcp, webSockets: upgrades }))),
@@ -163,6 +236,33 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       return stopping;
     },
   };
+}
+
+/**
+ * readTls reads the PEM certificate chain and key and checks that they
+ * form a usable pair, so a bad file fails at start or reload, not at the
+ * first handshake. Throws an Error naming the file.
+ */
+function readTls(files: { certFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
+  const read = (path: string, what: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new Error(`Cannot read the TLS ${what} ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  const pair = { cert: read(files.certFile, 'certificate'), key: read(files.keyFile, 'key') };
+  try {
+    createSecureContext(pair); // throws when the two are malformed or do not match
+  } catch (err) {
+    throw new Error(`Cannot use the TLS certificate ${files.certFile} with the key ${files.keyFile}: ${(err as Error).message}`, { cause: err });
+  }
+  return pair;
+}
+
+function isLoopback(address: string): boolean {
+  if (isIP(address) === 4) return address.startsWith('127.');
+  return address === '::1' || address.startsWith('::ffff:127.');
 }
 
 function pathOf(req: IncomingMessage): string {

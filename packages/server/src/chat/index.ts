@@ -24,8 +24,8 @@ import { defaultPageDir, pageFile, servePageFile, servePageScript } from './stat
 /** The page's copy of the name, room and text rules, made from src/chat/messages.ts (served as /chat-rules.js). */
 const RULES_SCRIPT = `window.WSKIT_CHAT_RULES = ${JSON.stringify(chatRules())};\n`;
 
-export { CHAT_DEFAULTS, CHAT_FLAGS, chatOptionsFromFlags, parseDuration } from './options.js';
-export type { ChatFlagValues, ChatOptions } from './options.js';
+export { CHAT_DEFAULTS, CHAT_FLAGS, chatOptionsFromFlags, parseCount, parseDuration } from './options.js';
+export type { ChatAuthOptions, ChatFlagValues, ChatOptions } from './options.js';
 
 /** How long a client may take to finish the closing handshake at shutdown or eviction. */
 const CLOSE_GRACE_MS = 2_000;
@@ -36,9 +36,15 @@ export interface ChatApp {
    * handleRequest answers `GET /`, the page's files, `/healthz`, `/metrics`
    * and a plain `GET /ws` (426); returns false, untouched, for any other route.
    */
-  handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
-  /** handleUpgrade takes the upgrade and returns true when the path is `/ws`; false otherwise. */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  handleRequest(req: IncomingMessage, res: ServerResponse, clientAddress?: string): boolean;
+  /**
+   * handleUpgrade takes the upgrade and returns true when the path is `/ws`;
+   * false otherwise. `clientAddress` is who failed-auth limits count
+   * (default: the TCP peer).
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, clientAddress?: string): boolean;
+  /** reload re-reads the auth JWKS file (SIGHUP); rejects, keeping the old keys, when it cannot. */
+  reload(): Promise<void>;
   /**
    * shutdown refuses new connections, closes every client with 1001 and a
    * reason, flushes history and closes the broker. Repeated calls share one run.
@@ -122,6 +128,10 @@ class ChatServer implements ChatApp {
     if (url.pathname !== '/ws') return false;
     void this.#upgrade(req, socket, head, url.searchParams);
     return true;
+  }
+
+  async reload(): Promise<void> {
+    // TODO(auth): re-read the JWKS
   }
 
   shutdown(): Promise<void> {

@@ -33,13 +33,37 @@ export interface ChatOptions {
   redisUrl?: string;
   /** Directory of the browser page. Unset: `src/chat/page` in the package root. */
   pageDir?: string;
+  /** Who may connect to `/ws` and as whom (JWT). Unset: anyone, under any name. */
+  auth?: ChatAuthOptions;
+  /** File holding the key of the server API (`/api/...`, `Authorization: Bearer KEY`). Unset: the API is off (404). */
+  apiKeyFile?: string;
+  /** Failed token or API-key attempts per client address per minute; beyond it 429. Unset: 20. */
+  maxAuthFailuresPerMinute?: number;
   /** Receives one line per connection opened or closed and per failure. Unset: silent. */
   log?: (line: string) => void;
 }
 
+/**
+ * How `/ws` checks JSON Web Tokens. Exactly one of `secretFile` and
+ * `jwksFile` is set; the token comes from `Authorization: Bearer`, the
+ * `token` query parameter or the cookie `cookie`.
+ */
+export interface ChatAuthOptions {
+  /** File holding the HMAC key (HS256, HS384, HS512). */
+  secretFile?: string;
+  /** File holding a JWKS of public keys (RS256, ES256, EdDSA); re-read on reload (SIGHUP). */
+  jwksFile?: string;
+  /** Required `iss` claim. Unset: not checked. */
+  issuer?: string;
+  /** Required `aud` claim. Unset: not checked. */
+  audience?: string;
+  /** Name of a cookie that may carry the token. Unset: no cookie is read. */
+  cookie?: string;
+}
+
 /** ChatOptions with every default filled in. */
-export type ResolvedChatOptions = Required<Omit<ChatOptions, 'redisUrl' | 'pageDir' | 'log'>> &
-  Pick<ChatOptions, 'redisUrl' | 'pageDir'> & { log: (line: string) => void };
+export type ResolvedChatOptions = Required<Omit<ChatOptions, 'redisUrl' | 'pageDir' | 'log' | 'auth' | 'apiKeyFile'>> &
+  Pick<ChatOptions, 'redisUrl' | 'pageDir' | 'auth' | 'apiKeyFile'> & { log: (line: string) => void };
 
 /** The defaults of {@link ChatOptions}. */
 export const CHAT_DEFAULTS = {
@@ -54,6 +78,7 @@ export const CHAT_DEFAULTS = {
   maxConnections: 10_000,
   maxRooms: 10_000,
   maxMessageSize: 64 * 1024,
+  maxAuthFailuresPerMinute: 20,
 } as const;
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
@@ -79,6 +104,13 @@ export const CHAT_FLAGS = {
   'max-connections': { type: 'string', value: 'N', help: 'WebSocket connections on all routes; more get 503', unset: String(CHAT_DEFAULTS.maxConnections) },
   'max-rooms': { type: 'string', value: 'N', help: 'rooms with members; a new one beyond gets 503', unset: String(CHAT_DEFAULTS.maxRooms) },
   redis: { type: 'string', value: 'URL', help: 'share rooms through Redis: redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]', unset: 'none, the embedded broker' },
+  'auth-secret-file': { type: 'string', value: 'PATH', help: '/ws needs a JWT signed with the HMAC key in this file (HS256/384/512)', unset: 'none, open to any name' },
+  'auth-jwks-file': { type: 'string', value: 'PATH', help: '/ws needs a JWT signed by a key of this JWKS (RS256/ES256/EdDSA); re-read on SIGHUP', unset: 'none, open to any name' },
+  'auth-issuer': { type: 'string', value: 'ISS', help: 'the iss claim tokens must carry', unset: 'not checked' },
+  'auth-audience': { type: 'string', value: 'AUD', help: 'the aud claim tokens must carry', unset: 'not checked' },
+  'auth-cookie': { type: 'string', value: 'NAME', help: 'a cookie that may carry the token', unset: 'none' },
+  'max-auth-failures': { type: 'string', value: 'N', help: 'failed token or API-key attempts per client address per minute; more get 429', unset: String(CHAT_DEFAULTS.maxAuthFailuresPerMinute) },
+  'api-key-file': { type: 'string', value: 'PATH', help: 'turn on the server API (/api/...) with the bearer key in this file', unset: 'none, the API answers 404' },
 } as const;
 
 /** The values parseArgs yields for {@link CHAT_FLAGS}. */
@@ -105,6 +137,15 @@ export function chatOptionsFromFlags(values: ChatFlagValues): ChatOptions {
   if (values['max-connections'] !== undefined) options.maxConnections = parseCount('--max-connections', values['max-connections'], 1);
   if (values['max-rooms'] !== undefined) options.maxRooms = parseCount('--max-rooms', values['max-rooms'], 1);
   if (values.redis !== undefined) options.redisUrl = checkRedisUrl('--redis', values.redis);
+  const auth: ChatAuthOptions = {};
+  if (values['auth-secret-file'] !== undefined) auth.secretFile = values['auth-secret-file'];
+  if (values['auth-jwks-file'] !== undefined) auth.jwksFile = values['auth-jwks-file'];
+  if (values['auth-issuer'] !== undefined) auth.issuer = values['auth-issuer'];
+  if (values['auth-audience'] !== undefined) auth.audience = values['auth-audience'];
+  if (values['auth-cookie'] !== undefined) auth.cookie = values['auth-cookie'];
+  if (Object.keys(auth).length > 0) options.auth = auth;
+  if (values['max-auth-failures'] !== undefined) options.maxAuthFailuresPerMinute = parseCount('--max-auth-failures', values['max-auth-failures'], 1);
+  if (values['api-key-file'] !== undefined) options.apiKeyFile = values['api-key-file'];
   return options;
 }
 
@@ -120,7 +161,10 @@ export function resolveChatOptions(options: ChatOptions): ResolvedChatOptions {
     ...withoutUndefined(options),
     log: options.log ?? (() => {}),
   };
-  const positive = ['historySize', 'pingPeriodMs', 'pongWaitMs', 'writeWaitMs', 'sendQueue', 'rateBurst', 'maxConnections', 'maxRooms', 'maxMessageSize'] as const;
+  const positive = [
+    'historySize', 'pingPeriodMs', 'pongWaitMs', 'writeWaitMs', 'sendQueue', 'rateBurst', 'maxConnections', 'maxRooms', 'maxMessageSize',
+    'maxAuthFailuresPerMinute',
+  ] as const;
   for (const key of positive) {
     const value = resolved[key];
     if (!Number.isFinite(value) || value <= 0) throw new RangeError(`Invalid chat option ${key}: ${value}; it must be above 0`);
@@ -134,6 +178,10 @@ export function resolveChatOptions(options: ChatOptions): ResolvedChatOptions {
     );
   }
   if (resolved.redisUrl !== undefined) checkRedisUrl('chat option redisUrl', resolved.redisUrl);
+  const auth = resolved.auth;
+  if (auth !== undefined && (auth.secretFile === undefined) === (auth.jwksFile === undefined)) {
+    throw new RangeError('Invalid auth options: set exactly one of --auth-secret-file (HMAC) and --auth-jwks-file (public keys)');
+  }
   for (const origin of resolved.allowOrigins) {
     if (origin !== '*' && !URL.canParse(origin)) throw new RangeError(`Invalid allowed origin ${JSON.stringify(origin)}; use a form like https://example.com or *`);
   }
@@ -179,7 +227,8 @@ export function checkRedisUrl(flag: string, text: string): string {
   return text;
 }
 
-function parseCount(flag: string, text: string, min: number): number {
+/** parseCount reads a whole number of at least `min`; throws RangeError naming `flag` otherwise. */
+export function parseCount(flag: string, text: string, min: number): number {
   if (!/^\d+$/.test(text.trim())) throw new RangeError(`Invalid ${flag} ${JSON.stringify(text)}: use a whole number, ${min} or more`);
   const value = Number(text.trim());
   if (value < min || !Number.isSafeInteger(value)) throw new RangeError(`Invalid ${flag} ${value}: use a whole number, ${min} or more`);
