@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { resolve } from 'node:path';
 import { CloseCode, PreparedMessage, Upgrader, rejectUpgrade } from 'wskit';
+import { AuthFailures } from './auth-failures.js';
 import type { Broker } from './broker.js';
 import { ChatClient } from './client.js';
 import { EmbeddedBroker } from './embedded-broker.js';
@@ -84,6 +85,8 @@ class ChatServer implements ChatApp {
   readonly #upgrader: Upgrader;
   readonly #pageDir: string;
   readonly #clients = new Set<ChatClient>();
+  /** Failed token (`/ws`) and API-key attempts per client address; shared so one limit covers both. */
+  readonly #authFailures: AuthFailures;
   #pending = 0;
   #shutdown: Promise<void> | undefined;
 
@@ -91,6 +94,7 @@ class ChatServer implements ChatApp {
     this.#options = options;
     this.#broker = broker;
     this.#pageDir = resolve(options.pageDir ?? defaultPageDir());
+    this.#authFailures = new AuthFailures({ perMinute: options.maxAuthFailuresPerMinute });
     this.#hub = new Hub({
       broker,
       historySize: options.historySize,
@@ -110,7 +114,7 @@ class ChatServer implements ChatApp {
     });
   }
 
-  handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+  handleRequest(req: IncomingMessage, res: ServerResponse, clientAddress: string = req.socket.remoteAddress ?? 'unknown'): boolean {
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
     if (pathname === '/healthz') return this.#only(req, res, () => this.#health(res));
     if (pathname === '/metrics') return this.#only(req, res, () => void this.#metricsText(res));
@@ -123,10 +127,10 @@ class ChatServer implements ChatApp {
     return this.#only(req, res, () => servePageFile(req, res, file));
   }
 
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, clientAddress: string = req.socket.remoteAddress ?? 'unknown'): boolean {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== '/ws') return false;
-    void this.#upgrade(req, socket, head, url.searchParams);
+    void this.#upgrade(req, socket, head, url.searchParams, clientAddress);
     return true;
   }
 
@@ -144,7 +148,7 @@ class ChatServer implements ChatApp {
     return this.#shutdown;
   }
 
-  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, query: URLSearchParams): Promise<void> {
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, query: URLSearchParams, _clientAddress: string): Promise<void> {
     const { allowOrigins, maxConnections, maxRooms } = this.#options;
     if (this.#shutdown) return rejectUpgrade(socket, 503, 'Server is shutting down');
     const refused = checkOrigin(
