@@ -148,9 +148,13 @@ class ChatServer implements ChatApp {
     return this.#shutdown;
   }
 
-  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, query: URLSearchParams, _clientAddress: string): Promise<void> {
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, query: URLSearchParams, clientAddress: string): Promise<void> {
     const { allowOrigins, maxConnections, maxRooms } = this.#options;
     if (this.#shutdown) return rejectUpgrade(socket, 503, 'Server is shutting down');
+    const wait = this.#authFailures.retryAfter(clientAddress);
+    if (wait > 0) {
+      return rejectUpgrade(socket, 429, `Too many failed sign-in attempts from ${clientAddress}; try again in ${wait} s`, { 'Retry-After': String(wait) });
+    }
     const refused = checkOrigin(
       { origin: req.headers.origin, host: req.headers.host, secure: 'encrypted' in req.socket && req.socket.encrypted === true },
       allowOrigins,
