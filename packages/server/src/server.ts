@@ -196,9 +196,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   }
   const { port, address } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
-  if (tls === undefined && !isLoopback(address)) {
-    log(`warning: serving plain HTTP and WS on ${host}, which is not a loopback address; use --tls-cert and --tls-key, or a TLS proxy in front`);
-  }
+  const warning = tls === undefined ? plainTextWarning(address) : undefined;
+  if (warning !== undefined) log(warning);
   let stopping: Promise<void> | null = null;
   return {
     url: `${tls === undefined ? 'http' : 'https'}://${host}:${port}`,
@@ -260,9 +259,17 @@ function readTls(files: { certFile: string; keyFile: string }): { cert: Buffer; 
   return pair;
 }
 
-function isLoopback(address: string): boolean {
-  if (isIP(address) === 4) return address.startsWith('127.');
-  return address === '::1' || address.startsWith('::ffff:127.');
+/**
+ * plainTextWarning is the start-up warning for a server without TLS that
+ * listens on `address`: undefined on a loopback address, where nothing
+ * leaves the machine, and a line saying what to do otherwise (`0.0.0.0`
+ * and `::` included).
+ */
+export function plainTextWarning(address: string): string | undefined {
+  const loopback = isIP(address) === 4 ? address.startsWith('127.') : address === '::1' || address.startsWith('::ffff:127.');
+  if (loopback) return undefined;
+  const host = address.includes(':') ? `[${address}]` : address;
+  return `warning: serving plain HTTP and WS on ${host}, which is not a loopback address; use --tls-cert and --tls-key, or a TLS proxy in front`;
 }
 
 function pathOf(req: IncomingMessage): string {

@@ -28,6 +28,8 @@ export type BrokerState = 'ready' | 'degraded' | 'closed';
 export type MessageListener = (message: ChatMessage) => void;
 /** Listener for a room's presence: the sorted, de-duplicated names online anywhere. */
 export type PresenceListener = (users: string[]) => void;
+/** Listener for removal requests: disconnect `name`'s connections in `room` on this node. */
+export type RemovalListener = (room: string, name: string) => void;
 
 /** What the hub needs from the message transport. */
 export interface Broker {
@@ -58,6 +60,15 @@ export interface Broker {
   watchPresence(room: string, listener: PresenceListener): Promise<() => void>;
   /** Current users of `room` across the cluster. */
   users(room: string): Promise<string[]>;
+  /**
+   * Ask every node, this one included, to disconnect `name`'s connections in
+   * `room` (the server API's member removal). Resolves once the request has
+   * gone out to the cluster, not once the connections are closed; rejects
+   * when it cannot reach the other nodes.
+   */
+  removeMember(room: string, name: string): Promise<void>;
+  /** Call `listener` for every removal request, from any node; the returned function ends it. */
+  watchRemovals(listener: RemovalListener): () => void;
   /** Flush and release everything. */
   close(): Promise<void>;
 }

@@ -8,11 +8,18 @@
  * Every write must finish within writeWait. A client whose queue fills up
  * (it reads too slowly) is evicted at once: its queue is freed and it is
  * closed with 1008, so the room never waits for it.
+ *
+ * Sessions (servers with auth on): a connection whose token has `exp` is
+ * closed with 4001 `token expired` at its `expiresAt` (exp plus the clock
+ * leeway), unless the client first
+ * sends `{"type":"refresh","token":"..."}` with a fresher token, answered
+ * with `{"type":"refreshed","exp":...}` or an error frame. The client only
+ * keeps the clock; checking tokens is the injected {@link ClientAuth}'s job.
  */
 import { randomUUID } from 'node:crypto';
 import { CloseCode, PreparedMessage, TimeoutError, isCloseError, type Conn } from 'wskit';
 import type { Hub, HubMember } from './hub.js';
-import { errorFrame, parseClientFrame, type JoinRequest } from './messages.js';
+import { CLOSE_TOKEN_EXPIRED, errorFrame, parseClientFrame, refreshedFrame, type Checked, type JoinRequest } from './messages.js';
 import type { ChatMetrics } from './metrics.js';
 import { TokenBucket } from './rate-limit.js';
 
@@ -27,7 +34,25 @@ export interface ChatClientOptions {
   /** How long a closing handshake may take before the TCP connection is dropped. */
   closeGraceMs: number;
   log: (line: string) => void;
+  /** The token behind this connection. Unset: the server checks no tokens, and a refresh frame earns an error frame. */
+  auth?: ClientAuth;
 }
+
+/** What a connection opened with a token needs to keep its session. */
+export interface ClientAuth {
+  /** When the connection must close with 4001, in ms since the epoch; undefined: never. */
+  expiresAt: number | undefined;
+  /**
+   * refresh checks a fresher token for this connection (same user, a room
+   * it still allows). Resolves with the token's `exp` in seconds (undefined
+   * when it has none) and the new `expiresAt`, or with the reason for the
+   * error frame. Never rejects.
+   */
+  refresh(token: string): Promise<Checked<{ exp: number | undefined; expiresAt: number | undefined }>>;
+}
+
+/** setTimeout's longest delay (2^31 - 1 ms, about 24.8 days); a later deadline is reached in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** ChatClient runs one WebSocket connection as a member of one room. */
 export class ChatClient implements HubMember<PreparedMessage> {
@@ -46,6 +71,9 @@ export class ChatClient implements HubMember<PreparedMessage> {
   #wake: (() => void) | undefined;
   #done = false;
   #pingTimer: NodeJS.Timeout | undefined;
+  /** When the session's token expires (ms since the epoch); undefined: never. */
+  #expiresAt: number | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
   /** When the read deadline (pong wait) falls; a TimeoutError before it came from the write deadline. */
   #readDeadline = 0;
   #finished: Promise<void> | undefined;
@@ -59,6 +87,7 @@ export class ChatClient implements HubMember<PreparedMessage> {
     this.#metrics = metrics;
     this.#options = options;
     this.#bucket = new TokenBucket({ rate: options.rateLimit, burst: options.rateBurst });
+    this.#expiresAt = options.auth?.expiresAt;
   }
 
   /** Frames waiting in the send queue. */
@@ -130,6 +159,7 @@ export class ChatClient implements HubMember<PreparedMessage> {
     };
     extend();
     this.#conn.setPongHandler(extend);
+    this.#armExpiry();
     this.#pingTimer = setInterval(() => {
       this.#pingDue = true;
       this.#wakeWriter();
@@ -183,13 +213,49 @@ export class ChatClient implements HubMember<PreparedMessage> {
     }
     const parsed = parseClientFrame(message.data.toString('utf8'));
     if (!parsed.ok) return this.#reject('invalid', parsed.error);
+    if (parsed.value.type === 'refresh') return this.#refresh(parsed.value.token);
     try {
-      await this.#hub.publish(this, parsed.value);
+      await this.#hub.publish(this, parsed.value.text);
       this.#metrics.messagesIn.inc();
     } catch (err) {
       this.#options.log(`chat: publish from ${this.#describe()} failed: ${errorText(err)}`);
       this.#reject('broker', 'Message not sent: the chat store is unavailable; try again');
     }
+  }
+
+  async #refresh(token: string): Promise<void> {
+    const auth = this.#options.auth;
+    if (auth === undefined) return this.#reject('invalid', 'Refresh refused: this server does not check tokens');
+    let result: Awaited<ReturnType<ClientAuth['refresh']>>;
+    try {
+      result = await auth.refresh(token);
+    } catch (err) {
+      result = { ok: false, error: `the token cannot be checked (${errorText(err)})` };
+    }
+    if (this.#done) return;
+    if (!result.ok) return this.#reject('invalid', `Refresh refused: ${result.error}`);
+    this.#expiresAt = result.value.expiresAt;
+    this.#armExpiry();
+    this.send(new PreparedMessage('text', JSON.stringify(refreshedFrame(result.value.exp))));
+  }
+
+  /**
+   * (Re)starts the expiry timer for #expiresAt. Always through a timer, even
+   * when the deadline has passed, so close() never runs inside #run's start.
+   */
+  #armExpiry(): void {
+    clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    const expiresAt = this.#expiresAt;
+    if (expiresAt === undefined || this.#done) return;
+    const left = Math.max(0, expiresAt - Date.now());
+    this.#expiryTimer = setTimeout(() => {
+      if (this.#done || this.#expiresAt !== expiresAt) return;
+      // A deadline beyond setTimeout's range is reached in steps.
+      if (Date.now() < expiresAt) return this.#armExpiry();
+      this.#options.log(`chat: closing ${this.#describe()}: token expired`);
+      void this.close(CLOSE_TOKEN_EXPIRED, 'token expired');
+    }, Math.min(left, MAX_TIMER_MS));
   }
 
   #reject(reason: 'invalid' | 'rate_limit' | 'broker', error: string): void {
@@ -235,6 +301,7 @@ export class ChatClient implements HubMember<PreparedMessage> {
     this.#done = true;
     this.#queue = [];
     clearInterval(this.#pingTimer);
+    clearTimeout(this.#expiryTimer);
     this.#wakeWriter();
   }
 

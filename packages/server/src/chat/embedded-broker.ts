@@ -5,7 +5,7 @@
  * never delivered without being stored. Presence lives in memory: a process
  * restart empties every room anyway.
  */
-import type { Broker, BrokerState, ChatMessage, MessageListener, PresenceListener } from './broker.js';
+import type { Broker, BrokerState, ChatMessage, MessageListener, PresenceListener, RemovalListener } from './broker.js';
 import { HistoryStore } from './history-store.js';
 
 /** Settings of an {@link EmbeddedBroker}. */
@@ -24,6 +24,7 @@ export class EmbeddedBroker implements Broker {
   readonly #log: (line: string) => void;
   readonly #listeners = new Map<string, Set<MessageListener>>();
   readonly #watchers = new Map<string, Set<PresenceListener>>();
+  readonly #removals = new Set<RemovalListener>();
   /** room → member id → name. */
   readonly #members = new Map<string, Map<string, string>>();
   #state: BrokerState = 'ready';
@@ -85,12 +86,24 @@ export class EmbeddedBroker implements Broker {
     return namesOf(this.#members.get(room));
   }
 
+  /** removeMember calls the removal listeners at once: this process is the whole cluster. */
+  async removeMember(room: string, name: string): Promise<void> {
+    this.#assertOpen('remove a member');
+    for (const listener of [...this.#removals]) this.#call(() => listener(room, name));
+  }
+
+  watchRemovals(listener: RemovalListener): () => void {
+    this.#removals.add(listener);
+    return () => void this.#removals.delete(listener);
+  }
+
   /** close checkpoints and closes the history; later calls do nothing. */
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#listeners.clear();
     this.#watchers.clear();
+    this.#removals.clear();
     this.#members.clear();
     this.#store.close();
   }

@@ -17,11 +17,25 @@ export const MAX_TEXT_BYTES = 4096;
 /** Longest room or name, in characters (Unicode code points). */
 export const MAX_NAME_LENGTH = 64;
 
+/** Longest token a refresh frame may carry, in characters. */
+export const MAX_TOKEN_LENGTH = 8192;
+/** Close code of a connection whose token expired (`token expired`); an application code (RFC 6455 §7.4.2). */
+export const CLOSE_TOKEN_EXPIRED = 4001;
+
 /** What a client sends: one chat message for its room. */
 export interface ClientMessage {
   type: 'message';
   text: string;
 }
+
+/** What a client sends before its token expires, on a server with auth on: a fresher token for the same user. */
+export interface RefreshRequest {
+  type: 'refresh';
+  token: string;
+}
+
+/** Every frame a client may send. */
+export type ClientFrame = ClientMessage | RefreshRequest;
 
 /** Sent to every member on every join and leave: who is in the room now. */
 export interface PresenceFrame {
@@ -43,8 +57,14 @@ export interface ErrorFrame {
   error: string;
 }
 
+/** The answer to an accepted refresh: the new token's `exp` in seconds since the epoch, or null when it has none. */
+export interface RefreshedFrame {
+  type: 'refreshed';
+  exp: number | null;
+}
+
 /** Every frame the server sends. */
-export type ServerFrame = ChatMessage | PresenceFrame | HistoryFrame | ErrorFrame;
+export type ServerFrame = ChatMessage | PresenceFrame | HistoryFrame | ErrorFrame | RefreshedFrame;
 
 /** A successful check carries the value; a failed one a reason meant for the client. */
 export type Checked<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -111,15 +131,17 @@ export interface JoinRequest {
 
 /**
  * parseJoinQuery reads room, name and the optional `since` from a request's
- * query string. A failure carries the reason for the 400 response.
+ * query string. With `verifiedName` (the `sub` of a checked token) the
+ * query's `name` is ignored and that name is used. A failure carries the
+ * reason for the 400 response.
  */
-export function parseJoinQuery(search: URLSearchParams): Checked<JoinRequest> {
-  for (const key of ['room', 'name', 'since']) {
+export function parseJoinQuery(search: URLSearchParams, verifiedName?: string): Checked<JoinRequest> {
+  for (const key of verifiedName === undefined ? ['room', 'name', 'since'] : ['room', 'since']) {
     if (search.getAll(key).length > 1) return { ok: false, error: `Invalid query: ${key} is given more than once` };
   }
   const room = checkRoom(search.get('room'));
   if (!room.ok) return room;
-  const name = checkName(search.get('name'));
+  const name = verifiedName === undefined ? checkName(search.get('name')) : ({ ok: true, value: verifiedName } as const);
   if (!name.ok) return name;
   const since = search.get('since');
   if (since === null || since === '') return { ok: true, value: { room: room.value, name: name.value } };
@@ -127,26 +149,39 @@ export function parseJoinQuery(search: URLSearchParams): Checked<JoinRequest> {
   return { ok: true, value: { room: room.value, name: name.value, since } };
 }
 
+const FRAME_FORMS = '{"type":"message","text":"..."} or {"type":"refresh","token":"..."}';
+
 /**
- * parseClientFrame checks one text frame from a client and returns the
- * message text. Anything but `{"type":"message","text":"..."}` with 1 to
- * 4096 bytes of well-formed text fails with a reason for an error frame.
+ * parseClientFrame checks one text frame from a client. It accepts
+ * `{"type":"message","text":"..."}` with 1 to 4096 bytes of well-formed
+ * text, and `{"type":"refresh","token":"..."}` with a token of 1 to
+ * {@link MAX_TOKEN_LENGTH} characters (checked by the server's verifier,
+ * not here). Anything else fails with a reason for an error frame.
  */
-export function parseClientFrame(data: string): Checked<string> {
+export function parseClientFrame(data: string): Checked<ClientFrame> {
   let value: unknown;
   try {
     value = JSON.parse(data);
   } catch {
-    return { ok: false, error: 'Invalid frame: not JSON; send {"type":"message","text":"..."}' };
+    return { ok: false, error: `Invalid frame: not JSON; send ${FRAME_FORMS}` };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { ok: false, error: 'Invalid frame: expected a JSON object {"type":"message","text":"..."}' };
+    return { ok: false, error: `Invalid frame: expected a JSON object, ${FRAME_FORMS}` };
   }
   const frame = value as Record<string, unknown>;
-  if (frame.type !== 'message') {
-    return { ok: false, error: `Invalid frame: unknown type ${JSON.stringify(frame.type) ?? 'undefined'}; only "message" is accepted` };
+  if (frame.type === 'message') {
+    const text = checkText(frame.text);
+    return text.ok ? { ok: true, value: { type: 'message', text: text.value } } : text;
   }
-  return checkText(frame.text);
+  if (frame.type === 'refresh') {
+    const token = frame.token;
+    if (typeof token !== 'string' || token === '') return { ok: false, error: 'Invalid refresh: token must be a non-empty string' };
+    if (token.length > MAX_TOKEN_LENGTH) {
+      return { ok: false, error: `Invalid refresh: the token is ${token.length} characters, over the limit of ${MAX_TOKEN_LENGTH}` };
+    }
+    return { ok: true, value: { type: 'refresh', token } };
+  }
+  return { ok: false, error: `Invalid frame: unknown type ${JSON.stringify(frame.type) ?? 'undefined'}; only "message" and "refresh" are accepted` };
 }
 
 /** checkText validates a message's text: a non-empty, well-formed string of at most 4096 UTF-8 bytes. */
@@ -169,6 +204,11 @@ export function presenceFrame(room: string, users: string[]): PresenceFrame {
 /** historyFrame builds the frame of recent messages sent after joining. */
 export function historyFrame(messages: ChatMessage[]): HistoryFrame {
   return { type: 'history', messages };
+}
+
+/** refreshedFrame builds the answer to an accepted refresh; `exp` is the new token's, in seconds, or undefined when it has none. */
+export function refreshedFrame(exp: number | undefined): RefreshedFrame {
+  return { type: 'refreshed', exp: exp ?? null };
 }
 
 /** errorFrame builds an error frame with a reason for the client. */

@@ -10,6 +10,9 @@
  * - `<prefix>presence:<room>`: a hash of `<nodeId>|<memberId>` to name.
  * - `<prefix>presence` (Pub/Sub channel): a room's name whenever its presence
  *   changed, so other nodes recompute it.
+ * - `<prefix>remove` (Pub/Sub channel): `{"node","room","name"}` when the
+ *   server API removes a member, so every node closes that user's connections.
+ *   The asking node acts on its own request at once and skips its echo.
  *
  * Fan-out: one dedicated connection runs a blocking `XREAD` over every
  * subscribed room from the last id this node delivered, so each node sees each
@@ -34,7 +37,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
 import { compareIds } from './broker.js';
-import type { Broker, BrokerState, ChatMessage, MessageListener, PresenceListener } from './broker.js';
+import type { Broker, BrokerState, ChatMessage, MessageListener, PresenceListener, RemovalListener } from './broker.js';
 
 /** Options for `RedisBroker`. */
 export interface RedisBrokerOptions {
@@ -178,6 +181,7 @@ export class RedisBroker implements Broker {
   /** Rooms where a presence write failed; rewritten after reconnect. */
   readonly #unsynced = new Set<string>();
   readonly #watched = new Map<string, WatchedRoom>();
+  readonly #removals = new Set<RemovalListener>();
   #heartbeat: NodeJS.Timeout;
 
   /** Connects in the background right away; `state` is `degraded` until Redis answers. */
@@ -224,6 +228,11 @@ export class RedisBroker implements Broker {
       })
       .catch((err: Error) => {
         if (!this.#closed) this.#log(`redis broker: cannot subscribe to presence changes: ${err.message}`);
+      });
+    this.#sub
+      .subscribe(`${this.#prefix}remove`, (payload: string) => this.#onRemoval(payload))
+      .catch((err: Error) => {
+        if (!this.#closed) this.#log(`redis broker: cannot subscribe to member removals: ${err.message}`);
       });
 
     this.#heartbeat = setInterval(() => void this.#beat(false), this.#heartbeatMs);
@@ -370,6 +379,24 @@ export class RedisBroker implements Broker {
     return [...new Set(names.map(String))].sort();
   }
 
+  async removeMember(room: string, name: string): Promise<void> {
+    if (this.#closed) throw new Error(`Cannot remove ${JSON.stringify(name)} from room "${room}": the Redis broker is closed`);
+    if (this.#state !== 'ready') {
+      throw new Error(`Cannot remove ${JSON.stringify(name)} from room "${room}": Redis at ${this.#where} is unreachable`);
+    }
+    const payload = JSON.stringify({ node: this.nodeId, room, name });
+    await withTimeout(
+      this.#cmd.sendCommand(['PUBLISH', `${this.#prefix}remove`, payload]),
+      `Cannot remove ${JSON.stringify(name)} from room "${room}": Redis at ${this.#where} did not answer within ${REPLY_TIMEOUT_MS} ms`,
+    );
+    this.#callRemovals(room, name);
+  }
+
+  watchRemovals(listener: RemovalListener): () => void {
+    this.#removals.add(listener);
+    return () => void this.#removals.delete(listener);
+  }
+
   /** Removes this node's presence, then disconnects; other nodes see its users leave at once. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -394,6 +421,7 @@ export class RedisBroker implements Broker {
     this.#members.clear();
     this.#streams.clear();
     this.#watched.clear();
+    this.#removals.clear();
     await this.#readLoop;
     await Promise.all([quit(this.#cmd), quit(this.#sub)]);
   }
@@ -612,6 +640,35 @@ export class RedisBroker implements Broker {
         watched.refreshing = false;
       }
     })();
+  }
+
+  // --- member removal -------------------------------------------------------
+
+  #onRemoval(payload: string): void {
+    let request: { node?: unknown; room?: unknown; name?: unknown };
+    try {
+      request = JSON.parse(payload) as typeof request;
+    } catch {
+      this.#log(`redis broker: ignored a malformed removal request on ${this.#prefix}remove`);
+      return;
+    }
+    // The asking node has already acted on its own request.
+    if (request.node === this.nodeId) return;
+    if (typeof request.room !== 'string' || typeof request.name !== 'string') {
+      this.#log(`redis broker: ignored a removal request without room and name on ${this.#prefix}remove`);
+      return;
+    }
+    this.#callRemovals(request.room, request.name);
+  }
+
+  #callRemovals(room: string, name: string): void {
+    for (const listener of [...this.#removals]) {
+      try {
+        listener(room, name);
+      } catch (err) {
+        this.#log(`redis broker: removal listener threw: ${errorText(err)}`);
+      }
+    }
   }
 
   async #announce(room: string): Promise<void> {

@@ -2,12 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   MAX_TEXT_BYTES,
+  MAX_TOKEN_LENGTH,
   checkName,
   checkRoom,
   checkText,
   isMessageId,
   parseClientFrame,
   parseJoinQuery,
+  refreshedFrame,
 } from '../../src/chat/messages.js';
 
 test('checkRoom accepts letters of any script, digits, "_", "-" and "."', () => {
@@ -59,7 +61,31 @@ test('isMessageId accepts only <ms>-<seq>', () => {
 });
 
 test('parseClientFrame returns the text of a message frame', () => {
-  assert.deepEqual(parseClientFrame('{"type":"message","text":"hi <b>"}'), { ok: true, value: 'hi <b>' });
+  assert.deepEqual(parseClientFrame('{"type":"message","text":"hi <b>"}'), { ok: true, value: { type: 'message', text: 'hi <b>' } });
+});
+
+test('parseClientFrame returns the token of a refresh frame and keeps no other field', () => {
+  assert.deepEqual(parseClientFrame('{"type":"refresh","token":"a.b.c","text":"x"}'), { ok: true, value: { type: 'refresh', token: 'a.b.c' } });
+  assert.equal(parseClientFrame(JSON.stringify({ type: 'refresh', token: 't'.repeat(MAX_TOKEN_LENGTH) })).ok, true);
+});
+
+test('parseClientFrame refuses a refresh frame without a string token, or with one over the limit', () => {
+  for (const frame of [{ type: 'refresh' }, { type: 'refresh', token: '' }, { type: 'refresh', token: 5 }, { type: 'refresh', token: ['a'] }, { type: 'refresh', token: 't'.repeat(MAX_TOKEN_LENGTH + 1) }]) {
+    assert.equal(parseClientFrame(JSON.stringify(frame)).ok, false, JSON.stringify(frame).slice(0, 60));
+  }
+});
+
+test('parseJoinQuery with a verified name ignores the query name, even a repeated or invalid one', () => {
+  for (const query of ['room=lobby', 'room=lobby&name=mallory', 'room=lobby&name=a&name=b', 'room=lobby&name=%3Cb%3E']) {
+    assert.deepEqual(parseJoinQuery(new URLSearchParams(query), 'alice'), { ok: true, value: { room: 'lobby', name: 'alice' } }, query);
+  }
+  assert.equal(parseJoinQuery(new URLSearchParams('name=alice'), 'alice').ok, false, 'the room is still required');
+  assert.equal(parseJoinQuery(new URLSearchParams('room=a&room=b'), 'alice').ok, false);
+});
+
+test('refreshedFrame carries exp in seconds, or null without one', () => {
+  assert.deepEqual(refreshedFrame(1700000000), { type: 'refreshed', exp: 1700000000 });
+  assert.deepEqual(refreshedFrame(undefined), { type: 'refreshed', exp: null });
 });
 
 test('parseClientFrame refuses non-JSON, non-objects, unknown types and bad text', () => {

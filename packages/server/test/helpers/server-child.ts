@@ -126,8 +126,10 @@ export const WSKIT_BIN = fileURLToPath(new URL('../../../bin/wskit', import.meta
 /** A `wskit serve` process started from the binary. */
 export interface ServeProcess {
   process: ChildProcess;
-  /** `ws://127.0.0.1:port`. */
+  /** `ws://127.0.0.1:port`, or `wss://` when it serves TLS. */
   wsBase: string;
+  /** `http://127.0.0.1:port`, or `https://` when it serves TLS. */
+  httpBase: string;
   port: number;
   /** Everything it printed on stdout so far. */
   stdout(): string;
@@ -149,14 +151,14 @@ export async function spawnServe(args: string[]): Promise<ServeProcess> {
   child.stdout!.setEncoding('utf8').on('data', (text: string) => (out = (out + text).slice(-200_000)));
   child.stderr!.setEncoding('utf8').on('data', (text: string) => (err = (err + text).slice(-20_000)));
   const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
-  const port = await new Promise<number>((resolve, reject) => {
+  const { port, secure } = await new Promise<{ port: number; secure: boolean }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`wskit serve did not start within 10 s: ${out}${err}`)), 10_000);
     const check = () => {
-      const match = /wskit listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      const match = /wskit listening on http(s?):\/\/127\.0\.0\.1:(\d+)/.exec(out);
       if (match) {
         clearTimeout(timer);
         child.stdout!.off('data', check);
-        resolve(Number(match[1]));
+        resolve({ port: Number(match[2]), secure: match[1] === 's' });
       }
     };
     child.stdout!.on('data', check);
@@ -168,7 +170,8 @@ export async function spawnServe(args: string[]): Promise<ServeProcess> {
   return {
     process: child,
     port,
-    wsBase: `ws://127.0.0.1:${port}`,
+    wsBase: `${secure ? 'wss' : 'ws'}://127.0.0.1:${port}`,
+    httpBase: `${secure ? 'https' : 'http'}://127.0.0.1:${port}`,
     stdout: () => out,
     exited,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {

@@ -1,6 +1,9 @@
 // The wskit chat page: joins one room over the chat server's WebSocket,
 // shows messages and presence, and survives dropped connections by
 // reconnecting with backoff and resuming from the last message id it saw.
+// When the server requires a token, the page takes it from its URL
+// (?token=) or asks for it, and the name comes from the token; a session
+// the server ends (token expired, removed) is not reconnected.
 // Plain browser JavaScript, served as-is: no build step, no dependencies.
 'use strict';
 
@@ -17,6 +20,11 @@
   const NAME_MAX = RULES.maxNameLength;
   /** The server's text limit in UTF-8 bytes; longer messages only earn an error frame. */
   const TEXT_MAX_BYTES = RULES.maxTextBytes;
+  // Whether /ws requires a token, from the same server-made script as the rules.
+  const AUTH = window.WSKIT_CHAT_AUTH || { required: false, cookie: null, leewaySeconds: 0 };
+  /** Close codes that end a session for good: reconnecting would only be refused again. */
+  const CLOSE_TOKEN_EXPIRED = 4001;
+  const CLOSE_REMOVED = 4003;
   /** Reconnect delays double from `initial` up to `max`; each is jittered to spread a thundering herd. */
   const BACKOFF = { initial: 250, max: 5000 };
   /** A connection attempt still not open after this long is abandoned and retried. */
@@ -32,7 +40,10 @@
     retry: $('retry'),
     roomTitle: $('room-title'),
     joinForm: $('join'),
+    joinNameField: $('join-name-field'),
     joinName: $('join-name'),
+    joinTokenField: $('join-token-field'),
+    joinToken: $('join-token'),
     joinRoom: $('join-room'),
     joinError: $('join-error'),
     chat: $('chat'),
@@ -42,6 +53,7 @@
     leave: $('leave'),
     sendForm: $('send'),
     sendText: $('send-text'),
+    sendButton: $('send-button'),
     notice: $('notice'),
   };
 
@@ -65,6 +77,56 @@
       const spaces = kind === 'name' ? ', and single spaces between words' : ' (no spaces)';
       const what = bad === undefined ? 'has a misplaced space' : `contains "${bad}"`;
       return `${label} ${what}: use letters, digits, _ - and .${spaces}`;
+    }
+    return '';
+  }
+
+  // ---- tokens (servers with auth on) -----------------------------------
+
+  /**
+   * Reads the claims of a JSON Web Token without checking its signature:
+   * the page only shows the name and warns early about a token the server
+   * would refuse (a browser cannot read the reason of a refused WebSocket).
+   * Returns { name, rooms, exp } (exp in seconds, or null) or { error }.
+   */
+  function readToken(token) {
+    const parts = token.split('.');
+    if (parts.length !== 3) return { error: 'This is not an access token (expected three parts separated by dots)' };
+    let claims;
+    try {
+      const base64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
+      const binary = atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, '='));
+      claims = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(binary, (c) => c.charCodeAt(0))));
+    } catch {
+      return { error: 'This access token cannot be read' };
+    }
+    if (!claims || typeof claims !== 'object' || typeof claims.sub !== 'string') {
+      return { error: 'This access token names no user (it has no sub claim)' };
+    }
+    const nameReason = invalidReason('name', claims.sub);
+    if (nameReason) return { error: `The name in this access token cannot be used: ${nameReason}` };
+    if (typeof claims.exp === 'number' && expired(claims.exp)) {
+      return { error: 'This access token has expired: get a fresh one' };
+    }
+    const rooms = claims.rooms;
+    if (rooms !== undefined && !(Array.isArray(rooms) && rooms.every((room) => typeof room === 'string'))) {
+      return { error: 'This access token has a malformed rooms claim' };
+    }
+    return { name: claims.sub, rooms: rooms === undefined ? null : rooms, exp: typeof claims.exp === 'number' ? claims.exp : null };
+  }
+
+  /** The server's rule: without a rooms claim any room; an entry ending in * is a prefix. */
+  function tokenAllows(claims, room) {
+    if (claims.rooms === null) return true;
+    return claims.rooms.some((entry) => (entry.endsWith('*') ? room.startsWith(entry.slice(0, -1)) : entry === room));
+  }
+
+  /** The token in the sign-in cookie when the page can read it (not HttpOnly), or ''. */
+  function cookieToken() {
+    if (!AUTH.cookie) return '';
+    for (const pair of document.cookie.split(';')) {
+      const eq = pair.indexOf('=');
+      if (eq > 0 && pair.slice(0, eq).trim() === AUTH.cookie) return pair.slice(eq + 1).trim();
     }
     return '';
   }
@@ -101,16 +163,28 @@
     noticeTimer = setTimeout(() => { ui.notice.hidden = true; }, NOTICE_MS);
   }
 
+  /** Whether a token with this exp (seconds, or null) is past what the server accepts. */
+  function expired(exp) {
+    return exp !== null && (exp + AUTH.leewaySeconds) * 1000 <= Date.now();
+  }
+
   function connect(s) {
     clearTimers(s);
     if (!s.wanted) return;
+    // A token that ran out while we were away would only be refused, again and again.
+    if (expired(s.exp)) {
+      endSession(s, 'expired', 'session expired', 'Your session expired: leave the room and join again with a fresh access token.');
+      return;
+    }
     setState('connecting', 'connecting…');
     const url = new URL('ws', location.href);
     url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
     url.search = '';
     url.hash = '';
     url.searchParams.set('room', s.room);
-    url.searchParams.set('name', s.name);
+    // With auth on the server takes the name from the token (a cookie travels by itself).
+    if (s.token) url.searchParams.set('token', s.token);
+    else if (!AUTH.required) url.searchParams.set('name', s.name);
     if (s.lastId !== null) url.searchParams.set('since', s.lastId);
 
     let ws;
@@ -122,12 +196,14 @@
       return;
     }
     s.ws = ws;
+    let opened = false;
     s.connectTimer = setTimeout(() => {
       if (ws.readyState === WebSocket.CONNECTING) ws.close();
     }, CONNECT_TIMEOUT);
 
     ws.addEventListener('open', () => {
       if (s.ws !== ws) return;
+      opened = true;
       clearTimeout(s.connectTimer);
       setState('online');
       if (ui.notice.dataset.kind === 'connection') ui.notice.hidden = true;
@@ -147,7 +223,18 @@
       s.ws = null;
       clearTimeout(s.connectTimer);
       if (!s.wanted) return;
+      if (event.code === CLOSE_TOKEN_EXPIRED) {
+        endSession(s, 'expired', 'session expired', 'Your session expired: leave the room and join again with a fresh access token.');
+        return;
+      }
+      if (event.code === CLOSE_REMOVED) {
+        endSession(s, 'removed', 'removed', 'You were removed from this room.');
+        return;
+      }
       if (event.reason) showNotice(`Connection closed: ${event.reason} (${event.code})`, 'connection');
+      else if (!opened && AUTH.required) {
+        showNotice('Cannot connect: the server refused the access token (wrong, expired or not for this room) or cannot be reached', 'connection');
+      }
       scheduleReconnect(s);
     });
   }
@@ -166,6 +253,17 @@
     tick();
     s.countdownTimer = setInterval(tick, 250);
     s.retryTimer = setTimeout(() => connect(s), delay);
+  }
+
+  /** The server ended the session for good (4001, 4003): say so and stop reconnecting. */
+  function endSession(s, state, text, notice) {
+    s.wanted = false;
+    s.ended = true;
+    clearTimers(s);
+    setState(state, text);
+    showNotice(notice, 'session');
+    ui.sendText.disabled = true;
+    ui.sendButton.disabled = true;
   }
 
   function clearTimers(s) {
@@ -278,12 +376,19 @@
 
   // ---- joining, leaving, sending ----------------------------------------
 
-  function join(name, room) {
+  /**
+   * Joins `room` as `name` (null when only the server knows it, from an
+   * unreadable cookie), with `token` ('' for none) whose exp is `exp`.
+   */
+  function join(name, room, token = '', exp = null) {
     leave();
     session = {
       name,
       room,
+      token,
+      exp,
       wanted: true,
+      ended: false,
       ws: null,
       lastId: null,
       seen: new Set(),
@@ -295,18 +400,26 @@
     };
     const url = new URL(location.href);
     url.searchParams.set('room', room);
-    url.searchParams.set('name', name);
+    if (AUTH.required) {
+      // The name comes from the token; a typed token is kept out of the address bar and history.
+      url.searchParams.delete('name');
+      if (url.searchParams.get('token') !== token) url.searchParams.delete('token');
+    } else {
+      url.searchParams.set('name', name);
+      try { localStorage.setItem('wskit-chat-name', name); } catch { /* storage may be disabled */ }
+    }
     history.replaceState(null, '', url.href);
-    try { localStorage.setItem('wskit-chat-name', name); } catch { /* storage may be disabled */ }
 
     ui.messages.replaceChildren();
     ui.users.replaceChildren();
     ui.usersCount.textContent = '0';
-    ui.roomTitle.textContent = `#${room} as ${name}`;
+    ui.roomTitle.textContent = name === null ? `#${room}` : `#${room} as ${name}`;
     ui.roomTitle.hidden = false;
     document.title = `#${room} · wskit chat`;
     ui.joinForm.hidden = true;
     ui.chat.hidden = false;
+    ui.sendText.disabled = false;
+    ui.sendButton.disabled = false;
     ui.sendText.focus();
     connect(session);
   }
@@ -348,6 +461,10 @@
   }
 
   function submitJoin() {
+    if (AUTH.required) {
+      submitTokenJoin();
+      return;
+    }
     const name = ui.joinName.value.trim();
     const room = ui.joinRoom.value.trim();
     const nameReason = invalidReason('name', name);
@@ -360,6 +477,32 @@
       return;
     }
     join(name, room);
+  }
+
+  /** With auth on: the token typed, linked or in a readable cookie gives the name; checked as far as the page can. */
+  function submitTokenJoin() {
+    const room = ui.joinRoom.value.trim();
+    const roomReason = invalidReason('room', room);
+    const typed = ui.joinToken.value.trim();
+    const token = typed || cookieToken();
+    let claims = null;
+    let tokenReason = '';
+    if (token) {
+      claims = readToken(token);
+      if (claims.error) tokenReason = claims.error;
+      else if (!roomReason && !tokenAllows(claims, room)) tokenReason = `This access token does not allow the room "${room}"`;
+    } else if (!AUTH.cookie) {
+      tokenReason = 'Paste your access token to join';
+    }
+    ui.joinError.textContent = roomReason || tokenReason;
+    ui.joinToken.setAttribute('aria-invalid', String(tokenReason !== ''));
+    ui.joinRoom.setAttribute('aria-invalid', String(roomReason !== ''));
+    if (roomReason || tokenReason) {
+      (roomReason ? ui.joinRoom : ui.joinToken).focus();
+      return;
+    }
+    // Without a typed or linked token the sign-in cookie goes along by itself.
+    join(claims ? claims.name : null, room, typed, claims ? claims.exp : null);
   }
 
   ui.joinForm.addEventListener('submit', (event) => {
@@ -385,8 +528,10 @@
     ui.joinForm.hidden = false;
     document.title = 'wskit chat';
     if (s) {
-      ui.joinName.value = s.name;
+      if (s.name !== null && !AUTH.required) ui.joinName.value = s.name;
       ui.joinRoom.value = s.room;
+      // An expired token is of no more use: make room for a fresh one.
+      if (AUTH.required) ui.joinToken.value = s.ended ? '' : s.token;
     }
     ui.joinRoom.focus();
   });
@@ -401,11 +546,20 @@
   // ---- start: prefill from the URL, join at once when both are valid ----
 
   const params = new URLSearchParams(location.search);
-  let storedName = '';
-  try { storedName = localStorage.getItem('wskit-chat-name') || ''; } catch { /* storage may be disabled */ }
-  ui.joinName.value = params.get('name') ?? storedName;
   ui.joinRoom.value = params.get('room') ?? 'lobby';
   setState('offline');
-  if (params.has('name') && params.has('room')) submitJoin();
-  else (ui.joinName.value ? ui.joinRoom : ui.joinName).focus();
+  if (AUTH.required) {
+    ui.joinNameField.hidden = true;
+    ui.joinTokenField.hidden = false;
+    ui.joinToken.value = params.get('token') ?? '';
+    // A link with a token joins at once (the room defaults to lobby); with a cookie, a link with a room does.
+    if (ui.joinToken.value || (AUTH.cookie && params.has('room'))) submitJoin();
+    else ui.joinToken.focus();
+  } else {
+    let storedName = '';
+    try { storedName = localStorage.getItem('wskit-chat-name') || ''; } catch { /* storage may be disabled */ }
+    ui.joinName.value = params.get('name') ?? storedName;
+    if (params.has('name') && params.has('room')) submitJoin();
+    else (ui.joinName.value ? ui.joinRoom : ui.joinName).focus();
+  }
 })();
