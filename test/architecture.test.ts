@@ -90,9 +90,18 @@ test('the servers import the library only by its package name, and stay inside t
   }
 });
 
-test('only the Redis broker imports the redis client', () => {
+/** Asserts that no source of the library or the servers but `owner` imports a module matching `spec`. */
+function assertOnlyImporter(owner: string, spec: RegExp): void {
   for (const file of [...sources(`${LIB}/src`), ...sources(`${SERVER}/src`)]) {
-    if (file === `${SERVER}/src/chat/redis-broker.ts`) continue;
-    for (const spec of imports(file)) assert.doesNotMatch(spec, /^(redis|@redis\/)/, `${file} imports ${spec}`);
+    if (file === owner) continue;
+    for (const imported of imports(file)) assert.doesNotMatch(imported, spec, `${file} imports ${imported}`);
   }
+}
+
+test('only the Redis broker imports the redis client', () => {
+  assertOnlyImporter(`${SERVER}/src/chat/redis-broker.ts`, /^(redis|@redis\/)/);
+});
+
+test('only the chat auth module imports jose', () => {
+  assertOnlyImporter(`${SERVER}/src/chat/auth.ts`, /^jose(\/|$)/);
 });

@@ -8,10 +8,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { ADD_FLAGS, SERVE_FLAGS } from '../src/cli.js';
 import { until } from './chat/harness.js';
@@ -208,4 +209,17 @@ test('wskit serve starts each log line with an ISO 8601 UTC timestamp: listening
   }
   const stamp = Date.parse(lines[0]!.split(' ')[0]!);
   assert.ok(Math.abs(Date.now() - stamp) < 60_000, `the timestamp ${lines[0]} is now, in UTC`);
+});
+
+test('README documents every flag of wskit serve in its flags table', () => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'README.md')) || !existsSync(join(dir, 'packages'))) {
+    const up = dirname(dir);
+    assert.notEqual(up, dir, 'the repository root (README.md beside packages/) is above this test');
+    dir = up;
+  }
+  const rows = readFileSync(join(dir, 'README.md'), 'utf8').split('\n').filter((line) => line.startsWith('| `--'));
+  for (const name of Object.keys(SERVE_FLAGS).filter((flag) => flag !== 'help')) {
+    assert.ok(rows.some((row) => row.split('|')[1]!.includes(`\`--${name}`)), `README's flags table has no row for --${name}`);
+  }
 });

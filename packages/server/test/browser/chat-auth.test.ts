@@ -5,27 +5,17 @@
 // removed through the server API) is said so, without reconnecting.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { chromiumSkip as skip, launchChromium, waitForMessage, waitForState, waitForUsers } from '../helpers/chromium.js';
 import { spawnServe, type ServeProcess } from '../helpers/server-child.js';
 
-// The callbacks given to page.waitForFunction run in the page; the project
+// Callbacks given to page.waitForFunction run in the page; the project
 // compiles without the DOM library, so this declares the little they touch.
-declare const document: {
-  querySelectorAll(selector: string): Iterable<{ textContent: string | null; firstChild: { textContent: string | null } | null }>;
-  getElementById(id: string): { textContent: string | null; dataset: Record<string, string | undefined> } | null;
-};
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-const REQUIRED = process.env.WSKIT_REQUIRE_SERVICES === '1';
-const skip = !REQUIRED && !existsSync(CHROMIUM) ? `Chromium not installed at ${CHROMIUM}` : false;
+declare const document: { getElementById(id: string): { textContent: string | null } | null };
 
 const SECRET = 'browser-test-hmac-key-0123456789-abcdefgh';
 const API_KEY = 'browser-test-api-key-0123456789';
@@ -45,24 +35,6 @@ function sign(claims: Record<string, unknown>): Promise<string> {
 
 function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
-}
-
-async function waitForState(page: Page, state: string, timeout?: number): Promise<void> {
-  await page.waitForFunction((s) => document.getElementById('status')?.dataset.state === s, state, { timeout });
-}
-
-async function waitForUsers(page: Page, users: string[]): Promise<void> {
-  await page.waitForFunction(
-    (wanted) => JSON.stringify([...document.querySelectorAll('#users li')].map((li) => li.firstChild?.textContent ?? '')) === JSON.stringify(wanted),
-    users,
-  );
-}
-
-async function waitForMessage(page: Page, from: string, text: string): Promise<void> {
-  await page.waitForFunction(
-    ([f, t]) => [...document.querySelectorAll('#messages .message')].some((el) => el.textContent?.includes(f!) && el.textContent.includes(t!)),
-    [from, text],
-  );
 }
 
 async function sockets(page: Page): Promise<number> {
@@ -92,7 +64,7 @@ describe('chat page with auth on, in Chromium', { skip }, () => {
     writeFileSync(join(dir, 'secret'), `${SECRET}\n`);
     writeFileSync(join(dir, 'api.key'), `${API_KEY}\n`);
     server = await spawnServe(['--data', dir, '--auth-secret-file', join(dir, 'secret'), '--api-key-file', join(dir, 'api.key')]);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 15_000 });
+    browser = await launchChromium();
   });
 
   after(async () => {
