@@ -154,6 +154,27 @@ test('wskit serve --redis with a URL of another scheme or no host says which for
   }
 });
 
+test('wskit serve refuses half a TLS pair, unreadable TLS or auth files, a bad --trust-proxy and both auth modes, in one line naming the flag, and exits 1', async (t) => {
+  const dir = tempDir(t);
+  const missing = join(dir, 'missing.pem');
+  const cases: [string[], RegExp][] = [
+    [['--tls-cert', missing], /--tls-cert and --tls-key go together; --tls-key is missing/],
+    [['--tls-key', missing], /--tls-cert and --tls-key go together; --tls-cert is missing/],
+    [['--tls-cert', missing, '--tls-key', missing], /Cannot read the TLS certificate .*missing\.pem/],
+    [['--trust-proxy', '10.0.0.0/33'], /Invalid --trust-proxy "10\.0\.0\.0\/33"/],
+    [['--max-connections-per-ip', '0'], /Invalid --max-connections-per-ip "?0"?: use a whole number, 1 or more/],
+    [['--auth-secret-file', missing, '--auth-jwks-file', missing], /exactly one of --auth-secret-file .* and --auth-jwks-file/],
+    [['--auth-secret-file', missing], /missing\.pem/],
+    [['--api-key-file', missing], /Cannot read --api-key-file .*missing\.pem/],
+  ];
+  for (const [flags, message] of cases) {
+    const run = await wskit(serveArgs(t, ...flags));
+    assert.equal(run.code, 1, `${flags.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, message, flags.join(' '));
+    assertOneLine(run);
+  }
+});
+
 test('wskit serve --redis hides the password of a rejected URL', async (t) => {
   const run = await wskit(serveArgs(t, '--redis', 'redis://user:s3cret@127.0.0.1:6379/not-a-db'));
   assert.equal(run.code, 1, run.stderr);
