@@ -13,7 +13,9 @@ import { randomUUID } from 'node:crypto';
 import { CloseCode, PreparedMessage, TimeoutError, isCloseError, type Conn } from 'wskit';
 import type { Hub, HubMember } from './hub.js';
 import { errorFrame, parseClientFrame, type JoinRequest } from './messages.js';
+import { whoFrame } from './presence-frames.js';
 import type { ChatMetrics } from './metrics.js';
+import type { PageRequest } from './names.js';
 import { TokenBucket } from './rate-limit.js';
 
 /** Settings of a {@link ChatClient}; the app passes its resolved options. */
@@ -183,12 +185,24 @@ export class ChatClient implements HubMember<PreparedMessage> {
     }
     const parsed = parseClientFrame(message.data.toString('utf8'));
     if (!parsed.ok) return this.#reject('invalid', parsed.error);
+    if (parsed.value.type === 'who') return this.#who(parsed.value);
     try {
-      await this.#hub.publish(this, parsed.value);
+      await this.#hub.publish(this, parsed.value.text);
       this.#metrics.messagesIn.inc();
     } catch (err) {
       this.#options.log(`chat: publish from ${this.#describe()} failed: ${errorText(err)}`);
       this.#reject('broker', 'Message not sent: the chat store is unavailable; try again');
+    }
+  }
+
+  /** Answers a `who` request with one page of the room's names. */
+  async #who(request: PageRequest): Promise<void> {
+    try {
+      const page = await this.#hub.users(this.room, request);
+      this.send(new PreparedMessage('text', JSON.stringify(whoFrame(page))));
+    } catch (err) {
+      this.#options.log(`chat: who from ${this.#describe()} failed: ${errorText(err)}`);
+      this.#reject('broker', 'Names not listed: the chat store is unavailable; try again');
     }
   }
 

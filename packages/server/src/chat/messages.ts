@@ -11,11 +11,20 @@
  * normalization).
  */
 import type { ChatMessage } from './broker.js';
+import type { PageRequest } from './names.js';
+import type { PresenceFrame, WhoFrame } from './presence-frames.js';
+
+export type { PresenceFrame, WhoFrame } from './presence-frames.js';
 
 /** Largest message text accepted, in UTF-8 bytes: 4 KiB. */
 export const MAX_TEXT_BYTES = 4096;
 /** Longest room or name, in characters (Unicode code points). */
 export const MAX_NAME_LENGTH = 64;
+
+/** Most names in one `who` page, whatever the request asks for. */
+export const MAX_PAGE_SIZE = 500;
+/** Names in a `who` page when the request gives no limit. */
+export const DEFAULT_PAGE_SIZE = 100;
 
 /** What a client sends: one chat message for its room. */
 export interface ClientMessage {
@@ -23,13 +32,13 @@ export interface ClientMessage {
   text: string;
 }
 
-/** Sent to every member on every join and leave: who is in the room now. */
-export interface PresenceFrame {
-  type: 'presence';
-  room: string;
-  /** Sorted, each name once even when it is connected several times. */
-  users: string[];
+/** What a client sends for a page of its room's names: `{"type":"who","after":NAME,"limit":L}`. */
+export interface WhoRequest extends PageRequest {
+  type: 'who';
 }
+
+/** Every frame a client may send, as checked by {@link parseClientFrame}. */
+export type ClientFrame = ClientMessage | WhoRequest;
 
 /** Sent once right after joining: the room's recent messages, oldest first. */
 export interface HistoryFrame {
@@ -44,7 +53,7 @@ export interface ErrorFrame {
 }
 
 /** Every frame the server sends. */
-export type ServerFrame = ChatMessage | PresenceFrame | HistoryFrame | ErrorFrame;
+export type ServerFrame = ChatMessage | PresenceFrame | WhoFrame | HistoryFrame | ErrorFrame;
 
 /** A successful check carries the value; a failed one a reason meant for the client. */
 export type Checked<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -128,11 +137,12 @@ export function parseJoinQuery(search: URLSearchParams): Checked<JoinRequest> {
 }
 
 /**
- * parseClientFrame checks one text frame from a client and returns the
- * message text. Anything but `{"type":"message","text":"..."}` with 1 to
- * 4096 bytes of well-formed text fails with a reason for an error frame.
+ * parseClientFrame checks one text frame from a client: a chat message
+ * (`{"type":"message","text":"..."}` with 1 to 4096 bytes of well-formed
+ * text) or a request for names (`{"type":"who","after":NAME,"limit":L}`).
+ * Anything else fails with a reason for an error frame.
  */
-export function parseClientFrame(data: string): Checked<string> {
+export function parseClientFrame(data: string): Checked<ClientFrame> {
   let value: unknown;
   try {
     value = JSON.parse(data);
@@ -143,10 +153,15 @@ export function parseClientFrame(data: string): Checked<string> {
     return { ok: false, error: 'Invalid frame: expected a JSON object {"type":"message","text":"..."}' };
   }
   const frame = value as Record<string, unknown>;
-  if (frame.type !== 'message') {
-    return { ok: false, error: `Invalid frame: unknown type ${JSON.stringify(frame.type) ?? 'undefined'}; only "message" is accepted` };
+  if (frame.type === 'who') {
+    const page = checkPageRequest(frame.after, frame.limit);
+    return page.ok ? { ok: true, value: { type: 'who', ...page.value } } : page;
   }
-  return checkText(frame.text);
+  if (frame.type !== 'message') {
+    return { ok: false, error: `Invalid frame: unknown type ${JSON.stringify(frame.type) ?? 'undefined'}; only "message" and "who" are accepted` };
+  }
+  const text = checkText(frame.text);
+  return text.ok ? { ok: true, value: { type: 'message', text: text.value } } : text;
 }
 
 /** checkText validates a message's text: a non-empty, well-formed string of at most 4096 UTF-8 bytes. */
@@ -161,11 +176,6 @@ export function checkText(text: unknown): Checked<string> {
   return { ok: true, value: text };
 }
 
-/** presenceFrame builds the frame announcing a room's users. */
-export function presenceFrame(room: string, users: string[]): PresenceFrame {
-  return { type: 'presence', room, users };
-}
-
 /** historyFrame builds the frame of recent messages sent after joining. */
 export function historyFrame(messages: ChatMessage[]): HistoryFrame {
   return { type: 'history', messages };
@@ -174,4 +184,26 @@ export function historyFrame(messages: ChatMessage[]): HistoryFrame {
 /** errorFrame builds an error frame with a reason for the client. */
 export function errorFrame(error: string): ErrorFrame {
   return { type: 'error', error };
+}
+
+/**
+ * checkPageRequest reads the cursor and size of a page of names, from a
+ * `who` frame or a query string (`?after=&limit=`): `after` is absent, null,
+ * empty or a valid name; `limit` is absent (100) or a whole number from 1,
+ * lowered to 500. A failure carries a reason meant for the client.
+ */
+export function checkPageRequest(after: unknown, limit: unknown): Checked<PageRequest> {
+  let size: number = DEFAULT_PAGE_SIZE;
+  if (limit !== undefined && limit !== null && limit !== '') {
+    const value = typeof limit === 'string' && /^\d{1,9}$/.test(limit) ? Number(limit) : limit;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      return { ok: false, error: `Invalid limit ${JSON.stringify(limit)}: use a whole number from 1 to ${MAX_PAGE_SIZE}` };
+    }
+    size = Math.min(value, MAX_PAGE_SIZE);
+  }
+  if (after === undefined || after === null || after === '') return { ok: true, value: { limit: size } };
+  if (typeof after !== 'string') return { ok: false, error: 'Invalid after: expected a name (the "next" of the previous page)' };
+  const name = checkName(after);
+  if (!name.ok) return { ok: false, error: `Invalid after: not a name of 1 to ${MAX_NAME_LENGTH} allowed characters` };
+  return { ok: true, value: { after: name.value, limit: size } };
 }
