@@ -9,7 +9,9 @@
  * - on joining, a history frame comes first; the hub subscribes to the room
  *   before reading history and drops live messages already in that history
  *   (by id), so nothing falls in the gap between the two or arrives twice;
- * - each message frame is encoded once for all members (`encode`);
+ * - each message frame is encoded once for all members (`encode`), and so
+ *   is the history frame of the joins (without `since`) that come between
+ *   two messages: a join storm reads and encodes history once per message;
  * - right after its history, a newcomer gets a presence snapshot (names, or
  *   a count in a room above `presenceMaxUsers`); after that, changes
  *   coalesced by {@link RoomPresence}: at most one presence frame per member
@@ -67,6 +69,18 @@ interface Room<E> {
   presence: RoomPresence<E> | undefined;
   /** Changes reported before the watch resolved with its first names. */
   early: PresenceChange[];
+  /** Live messages delivered to the room so far; a cached history is good while this has not moved. */
+  deliveries: number;
+  /** The last history frame read without `since`, while no message has arrived since. */
+  history: CachedHistory<E> | undefined;
+}
+
+interface CachedHistory<E> {
+  frame: E;
+  /** Id of its last message; undefined for an empty history. */
+  lastId: string | undefined;
+  /** `Room.deliveries` when it was read. */
+  deliveries: number;
 }
 
 /** A message and its frame, encoded on first use and shared by every member. */
@@ -142,19 +156,19 @@ export class Hub<E> {
     const room = this.#roomFor(member.room);
     const state: MemberState = { phase: 'joining', buffer: [], lastId: undefined, presenceJoin: undefined };
     room.members.set(member, state);
-    let history: ChatMessage[];
+    let history: CachedHistory<E>;
     try {
       await room.ready;
-      history = await this.#broker.history(member.room, { limit: this.#historySize, ...(since ? { since } : {}) });
+      history = await this.#history(room, since);
     } catch (err) {
       await this.leave(member);
       throw err;
     }
     if (state.phase === 'left') return;
 
-    member.send(this.#encode(JSON.stringify(historyFrame(history))));
+    member.send(history.frame);
     room.presence?.admit(member);
-    state.lastId = history.at(-1)?.id;
+    state.lastId = history.lastId;
     for (const delivery of state.buffer) this.#deliver(member, state, delivery);
     state.buffer = [];
     state.phase = 'joined';
@@ -210,6 +224,21 @@ export class Hub<E> {
     }
   }
 
+  /**
+   * The history frame for a join: the cached one while no message arrived
+   * since it was read (a message then would be missing from it), otherwise
+   * read from the broker, and cached when nothing arrived during the read.
+   */
+  async #history(room: Room<E>, since: string | undefined): Promise<CachedHistory<E>> {
+    const cached = room.history;
+    if (since === undefined && cached && cached.deliveries === room.deliveries) return cached;
+    const deliveries = room.deliveries;
+    const messages = await this.#broker.history(room.name, { limit: this.#historySize, ...(since ? { since } : {}) });
+    const history = { frame: this.#encode(JSON.stringify(historyFrame(messages))), lastId: messages.at(-1)?.id, deliveries };
+    if (since === undefined && room.deliveries === deliveries) room.history = history;
+    return history;
+  }
+
   #release(room: Room<E>): void {
     room.unsubscribe?.();
     room.unwatch?.();
@@ -219,7 +248,7 @@ export class Hub<E> {
   #roomFor(name: string): Room<E> {
     const existing = this.#rooms.get(name);
     if (existing) return existing;
-    const room: Room<E> = { name, members: new Map(), ready: Promise.resolve(), unsubscribe: undefined, unwatch: undefined, presence: undefined, early: [] };
+    const room: Room<E> = { name, members: new Map(), ready: Promise.resolve(), unsubscribe: undefined, unwatch: undefined, presence: undefined, early: [], deliveries: 0, history: undefined };
     room.ready = (async () => {
       room.unsubscribe = await this.#broker.subscribe(name, (message) => this.#onMessage(room, message));
       const watch = await this.#broker.watchPresence(name, (change) => {
@@ -248,6 +277,8 @@ export class Hub<E> {
   }
 
   #onMessage(room: Room<E>, message: ChatMessage): void {
+    room.deliveries++;
+    room.history = undefined;
     const delivery = new Delivery(message, this.#encode);
     for (const [member, state] of room.members) {
       if (state.phase === 'joining') state.buffer.push(delivery);

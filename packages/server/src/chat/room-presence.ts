@@ -13,7 +13,10 @@
  *   its last frame (a name that came and went in between is in neither
  *   list); a member whose view is a count gets the new count if it changed;
  *   a member whose kind of view no longer fits the room's size gets one frame
- *   of the other kind: the full list of names, or the count.
+ *   of the other kind: the full list of names, or the count;
+ * - a member always counts itself online: its own join may reach this node
+ *   through the broker after its snapshot (over Redis), and its own name
+ *   is never in a change it is sent, so no client sees itself join twice.
  *
  * Cost: a change is a sorted insert and a log entry; a newcomer's snapshot is
  * O(names) once (O(1) when counted); a flush is one frame per member, encoded
@@ -22,7 +25,7 @@
  */
 import type { PresenceChange } from './broker.js';
 import { SortedNames, compareNames } from './names.js';
-import { changeFrame, countFrame, snapshotFrame, type PresenceFrame } from './presence-frames.js';
+import { changeFrame, countFrame, snapshotFrame, type PresenceChangeFrame, type PresenceFrame } from './presence-frames.js';
 
 /** A member as its room's presence sees it: a name and a non-blocking `send`. */
 export interface PresenceMember<E> {
@@ -119,22 +122,30 @@ export class RoomPresence<E> {
 
   #flush(): void {
     this.#timer = undefined;
-    const count = this.#names.size;
-    const counted = count > this.#maxUsers;
+    const size = this.#names.size;
+    const counted = size > this.#maxUsers;
     const shared = new Map<string, E | undefined>();
     const once = (key: string, build: () => PresenceFrame | undefined): E | undefined => {
-      if (!shared.has(key)) {
-        const frame = build();
-        shared.set(key, frame && this.#encode(JSON.stringify(frame)));
-      }
+      if (!shared.has(key)) shared.set(key, this.#encodeFrame(build()));
       return shared.get(key);
     };
+    const common = counted ? undefined : this.#changeSince(0);
     for (const [member, view] of this.#views) {
+      const self = member.name;
+      // A member always counts itself online, even before the broker reports its join.
+      const missing = !this.#names.has(self);
+      const count = size + (missing ? 1 : 0);
       let frame: E | undefined;
-      if (view.counted !== counted || (counted && view.count !== count)) {
-        frame = counted ? once('count', () => countFrame(this.#room, count)) : once('list', () => snapshotFrame(this.#room, this.#names.toArray()));
-      } else if (!counted) {
-        frame = view.from === undefined ? once('change', () => this.#changeSince(0)) : this.#encodeChange(this.#changeSince(view.from, member.name));
+      if (counted) {
+        if (view.counted !== counted || view.count !== count) frame = once(`count ${count}`, () => countFrame(this.#room, count));
+      } else if (view.counted) {
+        frame = missing ? this.#encodeFrame(snapshotFrame(this.#room, this.#names.toArray(self))) : once('list', () => snapshotFrame(this.#room, this.#names.toArray()));
+      } else if (view.from !== undefined) {
+        frame = this.#encodeFrame(withoutSelf(this.#changeSince(view.from, self), self));
+      } else if (common && (common.joined.includes(self) || common.left.includes(self))) {
+        frame = this.#encodeFrame(withoutSelf(common, self));
+      } else {
+        frame = once('change', () => common);
       }
       view.counted = counted;
       view.count = count;
@@ -144,17 +155,17 @@ export class RoomPresence<E> {
     this.#log = [];
   }
 
-  #encodeChange(frame: PresenceFrame | undefined): E | undefined {
+  #encodeFrame(frame: PresenceFrame | undefined): E | undefined {
     return frame && this.#encode(JSON.stringify(frame));
   }
 
   /**
    * The net change from log entry `from` to now, or undefined when there is
    * none. A name's state before `from` is the opposite of its first entry
-   * after it (entries are transitions), except `self`, which a newcomer's
-   * snapshot already listed.
+   * after it (entries are transitions), except `self`, which the member's
+   * own view always lists.
    */
-  #changeSince(from: number, self?: string): PresenceFrame | undefined {
+  #changeSince(from: number, self?: string): PresenceChangeFrame | undefined {
     const before = new Map<string, boolean>();
     for (let i = from; i < this.#log.length; i++) {
       const entry = this.#log[i]!;
@@ -171,4 +182,12 @@ export class RoomPresence<E> {
     if (joined.length === 0 && left.length === 0) return undefined;
     return changeFrame(this.#room, joined.sort(compareNames), left.sort(compareNames));
   }
+}
+
+/** The change as a member named `self` must see it: its own name stays listed whatever the broker reported. */
+function withoutSelf(change: PresenceChangeFrame | undefined, self: string): PresenceChangeFrame | undefined {
+  if (!change) return undefined;
+  const joined = change.joined.filter((name) => name !== self);
+  const left = change.left.filter((name) => name !== self);
+  return joined.length + left.length === 0 ? undefined : { ...change, joined, left };
 }

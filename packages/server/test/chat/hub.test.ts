@@ -120,6 +120,35 @@ test('Hub neither loses nor doubles messages published while a newcomer reads hi
   assert.deepEqual(writer.texts(), ['before', 'during', 'after']);
 });
 
+test('Hub reads and encodes history once for the joins between two messages, and again after one', async (t) => {
+  const { hub, broker } = setup(t);
+  let reads = 0;
+  const history = broker.history.bind(broker);
+  broker.history = (room, options) => {
+    reads++;
+    return history(room, options);
+  };
+  const first = new FakeMember('r', 'first');
+  await hub.join(first);
+  await hub.publish(first, 'one');
+  const a = new FakeMember('r', 'a');
+  const b = new FakeMember('r', 'b');
+  await hub.join(a);
+  await hub.join(b);
+  assert.equal(reads, 2, 'a and b share one read');
+  await hub.publish(first, 'two');
+  const c = new FakeMember('r', 'c');
+  await hub.join(c);
+  const resumed = new FakeMember('r', 'resumed');
+  await hub.join(resumed, first.of('message')[0]!.id);
+  assert.equal(reads, 4, 'a message, and a join with since, read again');
+  assert.deepEqual(c.of('history')[0]!.messages.map((m) => m.text), ['one', 'two']);
+  assert.deepEqual(resumed.of('history')[0]!.messages.map((m) => m.text), ['two']);
+  await hub.publish(first, 'three');
+  for (const m of [a, b, c]) assert.deepEqual([...m.of('history')[0]!.messages.map((x) => x.text), ...m.texts()].slice(-3), ['one', 'two', 'three'], m.name);
+  assert.deepEqual(c.texts(), ['three'], 'nothing twice');
+});
+
 test('Hub sends a newcomer history then a snapshot, then changes at most once per interval', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });
   const { hub } = setup(t);
