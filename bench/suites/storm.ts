@@ -37,8 +37,6 @@ const SETTLE_MS = 15_000;
 const QUIET_WAIT_MS = 60_000;
 /** Other processes' CPU, % of one core, under which the machine counts as quiet. */
 const QUIET_CPU = 25;
-/** Every joiner connects from 127.0.0.1: lift the server's per-address limit (64 by default). */
-const SERVE_FLAGS = ['--max-connections-per-ip', '20000'];
 
 /** The issue's targets for one row. */
 export const STORM_TARGETS = {
@@ -290,7 +288,7 @@ export async function runStorm(opts: BenchOptions, which: { single: boolean; red
       if (!serverBuilt()) rows.push(skippedRow(users, 1, 'the wskit server is not built'));
       else {
         log(`join storm: ${users} users, 1 node`);
-        const server = await startWskitServe(SERVE_FLAGS);
+        const server = await startWskitServe();
         try {
           rows.push(logged(await measure(users, [server], [server.pid], log), log));
         } finally {
@@ -307,7 +305,7 @@ export async function runStorm(opts: BenchOptions, which: { single: boolean; red
         const nodes: Server[] = [];
         try {
           redis = await startRedis();
-          for (let i = 0; i < 2; i++) nodes.push(await startWskitServe([...SERVE_FLAGS, '--redis', redis.url]));
+          for (let i = 0; i < 2; i++) nodes.push(await startWskitServe(['--redis', redis.url]));
           rows.push(logged(await measure(users, nodes, [...nodes.map((n) => n.pid), redis.pid], log), log));
         } finally {
           await Promise.all(nodes.map((n) => n.stop()));
