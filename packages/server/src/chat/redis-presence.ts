@@ -10,7 +10,8 @@
  * - `<p>pcount:<room>`: hash, name → its connections on all nodes;
  * - `<p>pnames:<room>`: sorted set of the names online, all with score 0, so
  *   `ZRANGEBYLEX` pages them in byte (code point) order and `ZCARD` counts them;
- * - `<p>pver:<room>`: the room's presence version, raised by each change;
+ * - `<p>pver:<room>`: the room's presence version, raised by each change
+ *   (kept for a day once the room is empty, so no room leaves keys behind);
  * - `<p>nodes`: set of node ids; `<p>node:<node>`: a node's liveness key,
  *   refreshed every heartbeat with a TTL;
  * - Pub/Sub channel `<p>presence:<room>`: each change as it happens,
@@ -57,6 +58,14 @@ export interface RedisPresenceLink {
   log(line: string): void;
 }
 
+/**
+ * How long the version of a room with no names online is kept. It must
+ * outlive any node's watch of the empty room; a version that expires anyway
+ * (or that Redis lost) restarts from 1, which watchers notice as a version
+ * going backwards and read the names again.
+ */
+const IDLE_VERSION_MS = 24 * 3_600_000;
+
 // KEYS: pconn, pcount, pnames, pver, prooms. ARGV: connection id, name, room, channel.
 const JOIN_SCRIPT = `
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
@@ -64,6 +73,7 @@ redis.call('SADD', KEYS[5], ARGV[3])
 if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then
   redis.call('ZADD', KEYS[3], 0, ARGV[2])
   local v = redis.call('INCR', KEYS[4])
+  redis.call('PERSIST', KEYS[4])
   redis.call('PUBLISH', ARGV[4], cjson.encode({v = v, j = {ARGV[2]}}))
 end
 return 1`;
@@ -78,6 +88,7 @@ if redis.call('HINCRBY', KEYS[2], name, -1) <= 0 then
   redis.call('HDEL', KEYS[2], name)
   redis.call('ZREM', KEYS[3], name)
   local v = redis.call('INCR', KEYS[4])
+  if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('PEXPIRE', KEYS[4], ${IDLE_VERSION_MS}) end
   redis.call('PUBLISH', ARGV[3], cjson.encode({v = v, l = {name}}))
 end
 return 1`;
@@ -122,6 +133,7 @@ end
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SADD', KEYS[5], ARGV[1]) else redis.call('SREM', KEYS[5], ARGV[1]) end
 if #j + #l == 0 then return 0 end
 local change = {v = redis.call('INCR', KEYS[4])}
+if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('PEXPIRE', KEYS[4], ${IDLE_VERSION_MS}) else redis.call('PERSIST', KEYS[4]) end
 if #j > 0 then change.j = j end
 if #l > 0 then change.l = l end
 redis.call('PUBLISH', ARGV[2], cjson.encode(change))
@@ -148,6 +160,7 @@ for _, node in ipairs(redis.call('SMEMBERS', p .. 'nodes')) do
       redis.call('DEL', conn)
       if #left > 0 then
         local v = redis.call('INCR', p .. 'pver:' .. room)
+        if redis.call('EXISTS', p .. 'pnames:' .. room) == 0 then redis.call('PEXPIRE', p .. 'pver:' .. room, ${IDLE_VERSION_MS}) end
         redis.call('PUBLISH', p .. 'presence:' .. room, cjson.encode({v = v, l = left}))
       end
     end
@@ -318,7 +331,7 @@ export class RedisPresence {
     this.#watched.clear();
     await Promise.all([
       ...rooms.map((room) => this.#link.script(SYNC_SCRIPT, this.#keys(room), [room, this.#channel(room)])),
-      this.#link.call(['DEL', this.#nodeKey()]),
+      this.#link.call(['DEL', this.#nodeKey(), this.#roomsKey()]),
       this.#link.call(['SREM', `${this.#prefix}nodes`, this.#link.nodeId]),
     ]);
   }
@@ -423,7 +436,10 @@ export class RedisPresence {
       const watched = this.#watched.get(room);
       if (!watched || watched.syncing) return;
       const version = Number(versions[i] ?? 0);
-      if (version <= watched.version) {
+      if (version < watched.version) {
+        // The version went backwards: Redis lost it (a restart without persistence) or it expired.
+        void this.#read(room, watched, false);
+      } else if (version === watched.version) {
         watched.behind = undefined;
       } else if (watched.version < 0 || (watched.behind !== undefined && watched.version < watched.behind)) {
         void this.#read(room, watched, false);

@@ -5,6 +5,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { compareIds, type ChatMessage, type PresenceChange } from '../../src/chat/broker.js';
 import { compareNames } from '../../src/chat/names.js';
 import { RedisBroker, type RedisBrokerOptions } from '../../src/chat/redis-broker.js';
+import { createClient } from 'redis';
 import { redisSkip, startRedisServer, type RedisServer } from 'wskit-testing/redis-server';
 
 const brokerModule = new URL('../../src/chat/redis-broker.js', import.meta.url).href;
@@ -244,6 +245,62 @@ describe('RedisBroker on one Redis server', { skip: redisSkip() }, () => {
     for (const name of names) assert.ok(listed.includes(name), `${name} listed`);
     assert.deepEqual(listed, [...listed].sort(compareNames), 'Redis and compareNames agree on the order');
     assert.ok(listed.some((name) => name.endsWith('late0')), 'a name joining after the cursor still comes');
+  });
+
+  it('RedisBroker costs a constant number of Redis commands per join and leave, whatever the room\'s size', async () => {
+    // Heartbeats far apart, so none falls inside the measured join and leave.
+    const prefix = { keyPrefix: `cost${++prefixCount}:`, heartbeatMs: 60_000, presenceTtlMs: 120_000 };
+    const [a, b] = [await broker(redis.url, prefix), await broker(redis.url, prefix)];
+    await follow(b, 'room');
+    const counter = createClient({ url: redis.url });
+    await counter.connect();
+    try {
+      /** Commands Redis ran since the last CONFIG RESETSTAT, the scripts' own commands included. */
+      const calls = async () => {
+        const info = String(await counter.sendCommand(['INFO', 'commandstats']));
+        return [...info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)]
+          .filter((match) => match[1] !== 'info' && match[1] !== 'config')
+          .reduce((n, match) => n + Number(match[2]), 0);
+      };
+      const cost = async (members: number) => {
+        for (let i = 0; i < members; i++) await a.join('room', `filler ${members} ${i}`, `f${members}-${i}`);
+        await counter.sendCommand(['CONFIG', 'RESETSTAT']);
+        await a.join('room', 'probe', `probe-${members}`);
+        await a.leave('room', 'probe', `probe-${members}`);
+        return calls();
+      };
+      const small = await cost(2);
+      const large = await cost(500);
+      assert.equal(large, small, `a join and leave in a room of 500 took ${large} commands, in a room of 2 ${small}`);
+      assert.ok(small >= 2 && small <= 30, `a join and leave took ${small} commands`);
+    } finally {
+      await counter.close();
+    }
+  });
+
+  it('RedisBroker reads a room\'s names again after a lost change, at the next change or the next heartbeats', async () => {
+    const prefix = { keyPrefix: `lost${++prefixCount}:`, heartbeatMs: 100, presenceTtlMs: 1_000 };
+    const [a, b] = [await broker(redis.url, prefix), await broker(redis.url, prefix)];
+    const watcher = await follow(a, 'room');
+    await b.join('room', 'one', 'c1');
+    await waitFor('one', () => watcher.names() === '["one"]');
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    try {
+      // A name added and a version raised without a message: as if the message was lost.
+      const silently = async (name: string) => {
+        await raw.sendCommand(['HINCRBY', `${prefix.keyPrefix}pcount:room`, name, '1']);
+        await raw.sendCommand(['ZADD', `${prefix.keyPrefix}pnames:room`, '0', name]);
+        await raw.sendCommand(['INCR', `${prefix.keyPrefix}pver:room`]);
+      };
+      await silently('ghost');
+      await b.join('room', 'two', 'c2');
+      await waitFor('the gap repaired at the next change', () => watcher.names() === '["ghost","one","two"]');
+      await silently('phantom');
+      await waitFor('a lost last change repaired by the heartbeat', () => watcher.names() === '["ghost","one","phantom","two"]', 3_000);
+    } finally {
+      await raw.close();
+    }
   });
 
   it('RedisBroker that loses Redis while other nodes publish resumes from its last delivered id', async () => {
