@@ -89,7 +89,7 @@ export const CHAT_DEFAULTS = {
 
 /** Longest presence interval: beyond a minute, presence would be stale rather than coalesced. */
 export const MAX_PRESENCE_INTERVAL_MS = 60_000;
-/** Highest presence threshold: a snapshot of more names than this would be a frame of megabytes. */
+/** Highest presence threshold: a snapshot of 10,000 names of up to 64 characters is already over half a megabyte. */
 export const MAX_PRESENCE_USERS = 10_000;
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;

@@ -81,11 +81,6 @@ export class RoomPresence<E> {
     this.#names = new SortedNames(options.users);
   }
 
-  /** Names online in the room, as this node knows them. */
-  get count(): number {
-    return this.#names.size;
-  }
-
   /** apply records a change from the broker; it reaches members at the next flush. */
   apply(change: PresenceChange): void {
     if (this.#closed) return;
