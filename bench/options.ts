@@ -5,7 +5,7 @@
  */
 
 /** Section names a run can include. */
-export const Sections = ['echo', 'deflate', 'memory', 'fanout', 'fanout-redis', 'core'] as const;
+export const Sections = ['echo', 'deflate', 'memory', 'fanout', 'fanout-redis', 'storm', 'storm-redis', 'core'] as const;
 /** One bench section. */
 export type Section = (typeof Sections)[number];
 
@@ -51,6 +51,8 @@ export interface BenchOptions {
   fanoutTrialMs: number;
   /** most trials of one fan-out search; default 10. */
   fanoutMaxTrials: number;
+  /** users joining the room in each join-storm row (sections storm and storm-redis); default 1,000 and 5,000, 500 with --quick. */
+  stormUsers: number[];
   /**
    * where the results are written: bench/results for a plain `npm run bench`
    * (the table README quotes), bench/results/partial for a run with any other
@@ -85,9 +87,11 @@ function positive(name: string, text: string, max: number): number {
  * Flags: --quick, --core (core micro-benchmarks only), --only a,b, --skip a,b,
  * --rows s1,s2 (BENCH_ROWS), --gen native|raw|ws (BENCH_GEN), --rounds N, --warmup MS, --measure MS, --workers N,
  * --sizes 32,1k,64k,1m, --conns 1,50, --inflight 1,16, --idle-conns N,
- * --fanout-clients N, --fanout-rounds N, --fanout-redis-rounds N, --out DIR
+ * --fanout-clients N, --fanout-rounds N, --fanout-redis-rounds N,
+ * --storm-users 1000,5000, --out DIR
  * (default bench/results, or bench/results/partial when anything else is set).
- * Sections: echo, deflate, memory, fanout, fanout-redis (2 nodes through Redis), core.
+ * Sections: echo, deflate, memory, fanout, fanout-redis (2 nodes through Redis),
+ * storm and storm-redis (the join-storm rows on 1 node and on 2 Redis nodes), core.
  */
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): BenchOptions {
   const quick = argv.includes('--quick') || env.BENCH_QUICK === '1';
@@ -110,6 +114,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         fanoutRedisRounds: 1,
         fanoutTrialMs: 800,
         fanoutMaxTrials: 5,
+        stormUsers: [500],
         outDir: 'bench/results',
         quick,
       }
@@ -131,6 +136,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         fanoutRedisRounds: 2,
         fanoutTrialMs: 1500,
         fanoutMaxTrials: 10,
+        stormUsers: [1000, 5000],
         outDir: 'bench/results',
         quick,
       };
@@ -199,6 +205,9 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         break;
       case '--fanout-redis-rounds':
         o.fanoutRedisRounds = positive('fanout-redis-rounds', next(), 10);
+        break;
+      case '--storm-users':
+        o.stormUsers = intList(next()).map((n) => positive('storm-users', String(n), 9_000));
         break;
       case '--out':
         o.outDir = next();

@@ -10,7 +10,7 @@ import { Child, type Reply, type Request } from './ipc.js';
 export class Pool {
   readonly workers: Child[];
 
-  constructor(kind: 'echo-worker' | 'fanout-worker', size: number) {
+  constructor(kind: 'echo-worker' | 'fanout-worker' | 'storm-worker', size: number) {
     const path = fileURLToPath(new URL(`./load/${kind}.js`, import.meta.url));
     this.workers = Array.from({ length: size }, (_, i) => new Child(`${kind}#${i}`, path));
   }

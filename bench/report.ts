@@ -8,6 +8,7 @@ import type { CoreResult } from './core.js';
 import { compatTarget, sizeLabel, type EchoResult, type Impl, type Sample } from './suites/echo.js';
 import { bestRates, medianOfBest, REDIS_NODES, type FanoutRedisResult, type FanoutResult, type FanoutSample } from './suites/fanout.js';
 import { memoryMedians, type MemoryResult } from './suites/memory.js';
+import { STORM_TARGETS, type StormRow } from './suites/storm.js';
 import { median } from './stats.js';
 
 /** fmt writes a number with about three significant figures and thousands separators. */
@@ -152,6 +153,38 @@ export function fanoutTable(result: FanoutResult | undefined, redis: FanoutRedis
   return table(
     ['row', 'wskit publish msg/s', 'ws publish msg/s', 'wskit ÷ ws', 'wskit deliveries/s', 'ws deliveries/s', 'p99 ms wskit / ws', 'CPU % server / subscribers (wskit; ws)', 'rates tried (✓ pass, ✗ loss, repeat or p99 > 50 ms)'],
     rows,
+  );
+}
+
+/** mark writes ✓ or ✗ after a cell for a target met or missed. */
+function mark(ok: boolean): string {
+  return ok ? '✓' : '✗';
+}
+
+/**
+ * stormTable renders the join-storm rows: each cell with a target carries ✓
+ * or ✗ (presence ≤ 40 MB, all joined within 5 s for 1,000 users and 20 s
+ * for 5,000, p99 < 250 ms, every view exact, nothing lost or doubled).
+ */
+export function stormTable(rows: StormRow[]): string {
+  const body = rows.map((r) => {
+    const label = `${r.users.toLocaleString('en-US')} users, ${r.nodes === 1 ? '1 node' : `${r.nodes} nodes + Redis`}`;
+    if (r.skipped) return [label, '–', '–', '–', '–', '–', '–', '–', `skipped: ${r.skipped}`];
+    return [
+      label,
+      `${fmt(r.presenceBytes / 1e6)} MB ${mark(r.presenceBytes <= STORM_TARGETS.presenceBytes)} (${r.presenceFrames.toLocaleString('en-US')} frames)`,
+      `${fmt(r.joinMs / 1000)} s ${mark(r.joinMs <= STORM_TARGETS.joinMs(r.users))} (each ${fmt(r.joinP50ms)} / ${fmt(r.joinP99ms)} ms)`,
+      `${fmt(r.p50ms)} / ${fmt(r.p99ms)} ${mark(r.p99ms < STORM_TARGETS.p99Ms)}`,
+      r.deliveries.toLocaleString('en-US'),
+      `${fmt(r.serverCpu, 2)} / ${fmt(r.genCpu, 2)} / ${fmt(r.otherCpu, 2)}`,
+      `${r.exactViews.toLocaleString('en-US')} / ${r.users.toLocaleString('en-US')} ${mark(r.exactViews === r.users && r.viewErrors === 0)}${Number.isFinite(r.settleMs) ? ` (${fmt(r.settleMs / 1000)} s)` : ''}`,
+      `${r.lost} / ${r.doubled} ${mark(r.lost === 0 && r.doubled === 0)}${r.dropped ? ` (${r.dropped} users dropped)` : ''}`,
+      r.pass ? 'all targets met' : 'target missed',
+    ];
+  });
+  return table(
+    ['row', 'presence bytes (≤ 40 MB)', 'all joined (≤ 5 s / 20 s; each join p50 / p99)', 'delivery p50 / p99 ms during the storm (p99 < 250)', 'deliveries measured', 'CPU % server / joiners / other processes', 'exact final views (settled after last join)', 'lost / doubled', 'result'],
+    body,
   );
 }
 

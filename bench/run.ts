@@ -12,11 +12,12 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { parseOptions, type BenchOptions } from './options.js';
 import { runCore } from './core.js';
-import { coreTable, echoTable, fanoutTable, memoryTable } from './report.js';
+import { coreTable, echoTable, fanoutTable, memoryTable, stormTable } from './report.js';
 import { runEcho, type EchoResult } from './suites/echo.js';
 import { P99_LIMIT_MS, REDIS_NODES, runFanout, runFanoutRedis } from './suites/fanout.js';
 import { median } from './stats.js';
 import { runMemory } from './suites/memory.js';
+import { runStorm } from './suites/storm.js';
 import { buildNativeClient, compilerVersion } from './load/native.js';
 import { wskitAvailable } from './targets.js';
 
@@ -94,6 +95,12 @@ async function main(): Promise<void> {
       fanoutRedis ? `The Redis row runs ${REDIS_NODES} \`wskit serve --rate-limit 0 --redis\` nodes sharing one redis-server, ${half} subscribers on each node (one subscriber process per node), the publisher on node 1; server CPU sums both nodes and redis-server; median of ${opts.fanoutRedisRounds} search(es). ws has no clustered counterpart, so its cells are "—" (compare with the 1-node wskit row above it).` : '',
     ].filter(Boolean).join(' ');
     sections.push(`## Chat fan-out\n\n${clients} subscribers in one room (${opts.gen === 'ws' ? 'npm \`ws\` clients' : 'raw clients'}, every one a distinct name) and one publisher; each trial publishes for ${opts.fanoutTrialMs} ms and passes when every subscriber gets every message exactly once and the delivery p99 is within ${P99_LIMIT_MS} ms (2 s drain allowed). Highest passing rate by doubling then bisection, a failing rate tried twice, at most ${opts.fanoutMaxTrials} trials per search. ${rows}\n\n${fanoutTable(fanout, fanoutRedis)}`);
+  }
+  const storm = { single: opts.sections.includes('storm'), redis: opts.sections.includes('storm-redis') };
+  if (storm.single || storm.redis) {
+    const rows = await timed('join storm', () => runStorm(opts, storm, log));
+    raw.storm = rows;
+    sections.push(`## Join storm (issue 17)\n\nN distinct users join one room of \`wskit serve\` (default --presence-interval 250ms, --presence-max-users 1000), from two joining processes in waves of 25 each (one process per node with Redis), while user 0, already in the room, publishes 10 msg/s. Presence bytes are the payloads of every presence frame all N users received, snapshots included. "All joined" runs from the first join until the last user had its presence snapshot; the delivery percentiles cover every message sent in that window, to every user already in the room when it arrived; server CPU is over the same window (both nodes and redis-server summed in the Redis rows). Final views are checked after the last join: names (N ≤ 1,000) or the count (N > 1,000), for all N users. Lost and doubled count the publisher's messages each user missed or got twice after its history. Targets of issue 17 in the headers; ✓ met, ✗ missed. Run just these rows with \`node dist/bench/run.js --only storm,storm-redis\` (\`--storm-users 5000\` for one size).\n\n${stormTable(rows)}`);
   }
   if (opts.sections.includes('core')) {
     const results = await timed('core', async () => runCore(opts.quick ? 100 : 300, log));

@@ -12,7 +12,9 @@
  *   answers 201 with the stored message (its `id` included).
  * - `GET /api/rooms/{room}/messages?since=ID&limit=N`: `{"messages":[...]}`,
  *   oldest first, as the history frame of a joining member.
- * - `GET /api/rooms/{room}/presence`: `{"users":[...]}`, sorted.
+ * - `GET /api/rooms/{room}/presence?after=NAME&limit=N`: one page of the
+ *   names online, `{"users":[...],"next":NAME|null,"count":N}`, paged as the
+ *   `who` frame is (sorted by code point, at most 500 a page).
  * - `DELETE /api/rooms/{room}/members/{name}`: asks every node to close that
  *   user's connections in the room with 4003 `removed`; 204, or 404 when the
  *   user is not in the room.
@@ -25,8 +27,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthFailures } from './auth-failures.js';
-import type { Broker, ChatMessage } from './broker.js';
-import { checkName, checkRoom, checkText, isMessageId, type Checked } from './messages.js';
+import type { Broker, ChatMessage, UsersPage } from './broker.js';
+import { checkName, checkPageRequest, checkRoom, checkText, isMessageId, type Checked } from './messages.js';
 
 /** Largest request body the API reads: 64 KiB. Larger gets 413. */
 export const MAX_API_BODY_BYTES = 64 * 1024;
@@ -158,7 +160,7 @@ export class ChatApi {
     }
     const room = checked(checkRoom(route.room));
     if (route.kind === 'member') return this.#remove(res, room, checked(checkName(route.name)));
-    if (route.kind === 'presence') return this.#presence(res, room);
+    if (route.kind === 'presence') return this.#presence(res, room, new URLSearchParams(rawQuery(req.url)));
     if (method === 'POST') return this.#post(req, res, room);
     return this.#history(res, room, new URLSearchParams(rawQuery(req.url)));
   }
@@ -223,16 +225,30 @@ export class ChatApi {
     sendJson(res, 200, { messages });
   }
 
-  async #presence(res: ServerResponse, room: string): Promise<void> {
+  async #presence(res: ServerResponse, room: string, query: URLSearchParams): Promise<void> {
+    for (const key of ['after', 'limit']) {
+      if (query.getAll(key).length > 1) throw new Refusal(400, `Invalid query: ${key} is given more than once`);
+    }
+    const request = checked(checkPageRequest(query.get('after'), query.get('limit')));
     this.#assertReady();
-    sendJson(res, 200, { users: await this.#users(room) });
+    let page: UsersPage;
+    try {
+      page = await this.#options.broker.users(room, request);
+    } catch (err) {
+      throw this.#unavailable(`users of room "${room}" not read`, err);
+    }
+    sendJson(res, 200, page);
   }
 
   async #remove(res: ServerResponse, room: string, name: string): Promise<void> {
     this.#assertReady();
-    if (!(await this.#users(room)).includes(name)) {
-      throw new Refusal(404, `${JSON.stringify(name)} is not in room "${room}"`);
+    let online: boolean;
+    try {
+      online = await this.#options.broker.isOnline(room, name);
+    } catch (err) {
+      throw this.#unavailable(`users of room "${room}" not read`, err);
     }
+    if (!online) throw new Refusal(404, `${JSON.stringify(name)} is not in room "${room}"`);
     try {
       await this.#options.broker.removeMember(room, name);
     } catch (err) {
@@ -241,14 +257,6 @@ export class ChatApi {
     this.#options.log(`chat api: removed ${JSON.stringify(name)} from room "${room}"`);
     res.writeHead(204, { 'cache-control': 'no-store' });
     res.end();
-  }
-
-  async #users(room: string): Promise<string[]> {
-    try {
-      return await this.#options.broker.users(room);
-    } catch (err) {
-      throw this.#unavailable(`users of room "${room}" not read`, err);
-    }
   }
 
   /**

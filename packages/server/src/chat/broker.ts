@@ -5,6 +5,7 @@
  * share this interface: the embedded one (one process, SQLite history) and
  * the Redis one (many nodes). The hub never knows which it has.
  */
+import type { NamePage, PageRequest } from './names.js';
 
 /** A chat message as stored, delivered and sent on the wire. */
 export interface ChatMessage {
@@ -26,8 +27,33 @@ export type BrokerState = 'ready' | 'degraded' | 'closed';
 
 /** Listener for a room's messages, called in id order, once per message. */
 export type MessageListener = (message: ChatMessage) => void;
-/** Listener for a room's presence: the sorted, de-duplicated names online anywhere. */
-export type PresenceListener = (users: string[]) => void;
+/**
+ * A change of a room's names anywhere in the cluster: names that came online
+ * (their first connection joined) and names that went offline (their last
+ * connection left). A name is in at most one of the lists.
+ */
+export interface PresenceChange {
+  joined: string[];
+  left: string[];
+}
+
+/** Listener for a room's presence changes, called in the order they happened. */
+export type PresenceListener = (change: PresenceChange) => void;
+
+/** A live presence watch: the names online when it started, then changes to them. */
+export interface PresenceWatch {
+  /** The names online when the watch started, in `compareNames` order; every later change goes to the listener. */
+  users: string[];
+  /** Ends the watch. */
+  stop(): void;
+}
+
+/** One page of a room's names (see `Broker.users`). */
+export interface UsersPage extends NamePage {
+  /** Names online in the room in all. */
+  count: number;
+}
+
 /** Listener for removal requests: disconnect `name`'s connections in `room` on this node. */
 export type RemovalListener = (room: string, name: string) => void;
 
@@ -56,10 +82,21 @@ export interface Broker {
   join(room: string, name: string, memberId: string): Promise<void>;
   /** Record that connection `memberId` left `room`. */
   leave(room: string, name: string, memberId: string): Promise<void>;
-  /** Call `listener` with the room's users whenever they change, on any node. */
-  watchPresence(room: string, listener: PresenceListener): Promise<() => void>;
-  /** Current users of `room` across the cluster. */
-  users(room: string): Promise<string[]>;
+  /**
+   * Watch the room's names: resolves with the names online now, then calls
+   * `listener` with every change after that, on any node. A join or leave
+   * that changes no name (a second tab) is not a change.
+   */
+  watchPresence(room: string, listener: PresenceListener): Promise<PresenceWatch>;
+  /**
+   * One page of the names online in `room` across the cluster, in
+   * `compareNames` order, after `request.after` (a cursor stays valid
+   * while names join and leave), and how many are online in all. Used by
+   * `who` frames and the HTTP presence route.
+   */
+  users(room: string, request: PageRequest): Promise<UsersPage>;
+  /** Whether `name` has a connection in `room` on any node. */
+  isOnline(room: string, name: string): Promise<boolean>;
   /**
    * Ask every node, this one included, to disconnect `name`'s connections in
    * `room` (the server API's member removal). Resolves once the request has

@@ -20,7 +20,9 @@ import { randomUUID } from 'node:crypto';
 import { CloseCode, PreparedMessage, TimeoutError, isCloseError, type Conn } from 'wskit';
 import type { Hub, HubMember } from './hub.js';
 import { CLOSE_TOKEN_EXPIRED, errorFrame, parseClientFrame, refreshedFrame, type Checked, type JoinRequest } from './messages.js';
+import { whoFrame } from './presence-frames.js';
 import type { ChatMetrics } from './metrics.js';
+import type { PageRequest } from './names.js';
 import { TokenBucket } from './rate-limit.js';
 
 /** Settings of a {@link ChatClient}; the app passes its resolved options. */
@@ -214,6 +216,7 @@ export class ChatClient implements HubMember<PreparedMessage> {
     const parsed = parseClientFrame(message.data.toString('utf8'));
     if (!parsed.ok) return this.#reject('invalid', parsed.error);
     if (parsed.value.type === 'refresh') return this.#refresh(parsed.value.token);
+    if (parsed.value.type === 'who') return this.#who(parsed.value);
     try {
       await this.#hub.publish(this, parsed.value.text);
       this.#metrics.messagesIn.inc();
@@ -256,6 +259,17 @@ export class ChatClient implements HubMember<PreparedMessage> {
       this.#options.log(`chat: closing ${this.#describe()}: token expired`);
       void this.close(CLOSE_TOKEN_EXPIRED, 'token expired');
     }, Math.min(left, MAX_TIMER_MS));
+  }
+
+  /** Answers a `who` request with one page of the room's names. */
+  async #who(request: PageRequest): Promise<void> {
+    try {
+      const page = await this.#hub.users(this.room, request);
+      this.send(new PreparedMessage('text', JSON.stringify(whoFrame(page))));
+    } catch (err) {
+      this.#options.log(`chat: who from ${this.#describe()} failed: ${errorText(err)}`);
+      this.#reject('broker', 'Names not listed: the chat store is unavailable; try again');
+    }
   }
 
   #reject(reason: 'invalid' | 'rate_limit' | 'broker', error: string): void {

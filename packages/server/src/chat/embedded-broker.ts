@@ -2,11 +2,13 @@
  * The embedded broker: the single-process {@link Broker}. Messages go to
  * SQLite first (the {@link HistoryStore}), then synchronously to the room's
  * listeners, so listeners see ids in increasing order and a message is
- * never delivered without being stored. Presence lives in memory: a process
- * restart empties every room anyway.
+ * never delivered without being stored. Presence lives in memory
+ * ({@link LocalPresence}): a process restart empties every room anyway.
  */
-import type { Broker, BrokerState, ChatMessage, MessageListener, PresenceListener, RemovalListener } from './broker.js';
+import type { Broker, BrokerState, ChatMessage, MessageListener, PresenceListener, PresenceWatch, RemovalListener, UsersPage } from './broker.js';
 import { HistoryStore } from './history-store.js';
+import { LocalPresence } from './local-presence.js';
+import type { PageRequest } from './names.js';
 
 /** Settings of an {@link EmbeddedBroker}. */
 export interface EmbeddedBrokerOptions {
@@ -23,16 +25,15 @@ export class EmbeddedBroker implements Broker {
   readonly #store: HistoryStore;
   readonly #log: (line: string) => void;
   readonly #listeners = new Map<string, Set<MessageListener>>();
-  readonly #watchers = new Map<string, Set<PresenceListener>>();
+  readonly #presence: LocalPresence;
   readonly #removals = new Set<RemovalListener>();
-  /** room → member id → name. */
-  readonly #members = new Map<string, Map<string, string>>();
   #state: BrokerState = 'ready';
 
   /** Opens the history store; throws a readable Error when the data directory is unusable. */
   constructor(options: EmbeddedBrokerOptions = {}) {
     this.#store = new HistoryStore(options.dataDir ?? './data', { keep: options.historySize ?? 100 });
     this.#log = options.log ?? (() => {});
+    this.#presence = new LocalPresence((err) => this.#log(`chat broker: presence listener failed: ${errorText(err)}`));
   }
 
   /** `ready` until closed; the embedded store has no remote side to lose. */
@@ -61,29 +62,24 @@ export class EmbeddedBroker implements Broker {
 
   async join(room: string, name: string, memberId: string): Promise<void> {
     this.#assertOpen('join');
-    let members = this.#members.get(room);
-    if (!members) this.#members.set(room, (members = new Map()));
-    const before = namesOf(members);
-    members.set(memberId, name);
-    this.#notifyIfChanged(room, before, namesOf(members));
+    this.#presence.join(room, name, memberId);
   }
 
   async leave(room: string, _name: string, memberId: string): Promise<void> {
-    const members = this.#members.get(room);
-    if (!members || !members.has(memberId)) return;
-    const before = namesOf(members);
-    members.delete(memberId);
-    if (members.size === 0) this.#members.delete(room);
-    this.#notifyIfChanged(room, before, namesOf(members));
+    this.#presence.leave(room, memberId);
   }
 
-  async watchPresence(room: string, listener: PresenceListener): Promise<() => void> {
+  async watchPresence(room: string, listener: PresenceListener): Promise<PresenceWatch> {
     this.#assertOpen('watch presence');
-    return addTo(this.#watchers, room, listener);
+    return this.#presence.watch(room, listener);
   }
 
-  async users(room: string): Promise<string[]> {
-    return namesOf(this.#members.get(room));
+  async users(room: string, request: PageRequest): Promise<UsersPage> {
+    return this.#presence.users(room, request);
+  }
+
+  async isOnline(room: string, name: string): Promise<boolean> {
+    return this.#presence.isOnline(room, name);
   }
 
   /** removeMember calls the removal listeners at once: this process is the whole cluster. */
@@ -102,17 +98,9 @@ export class EmbeddedBroker implements Broker {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#listeners.clear();
-    this.#watchers.clear();
+    this.#presence.clear();
     this.#removals.clear();
-    this.#members.clear();
     this.#store.close();
-  }
-
-  #notifyIfChanged(room: string, before: string[], after: string[]): void {
-    if (before.length === after.length && before.every((name, i) => name === after[i])) return;
-    for (const watcher of [...(this.#watchers.get(room) ?? [])]) {
-      this.#call(() => watcher(after));
-    }
   }
 
   #call(fn: () => void): void {
@@ -120,7 +108,7 @@ export class EmbeddedBroker implements Broker {
     try {
       fn();
     } catch (err) {
-      this.#log(`chat broker: listener failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.#log(`chat broker: listener failed: ${errorText(err)}`);
     }
   }
 
@@ -129,8 +117,8 @@ export class EmbeddedBroker implements Broker {
   }
 }
 
-function namesOf(members: Map<string, string> | undefined): string[] {
-  return members ? [...new Set(members.values())].sort() : [];
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function addTo<T>(map: Map<string, Set<T>>, room: string, item: T): () => void {

@@ -9,13 +9,19 @@
  * - on joining, a history frame comes first; the hub subscribes to the room
  *   before reading history and drops live messages already in that history
  *   (by id), so nothing falls in the gap between the two or arrives twice;
- * - each message frame is encoded once for all members (`encode`);
- * - a presence frame follows every change of the room's users, and the
- *   newcomer always gets one after joining, even when its name was already
- *   online (a second tab: the list shows each name once).
+ * - each message frame is encoded once for all members (`encode`), and so
+ *   is the history frame of the joins (without `since`) that come between
+ *   two messages: a join storm reads and encodes history once per message;
+ * - right after its history, a newcomer gets a presence snapshot (names, or
+ *   a count in a room above `presenceMaxUsers`); after that, changes
+ *   coalesced by {@link RoomPresence}: at most one presence frame per member
+ *   per `presenceIntervalMs`, sent from a timer, never from inside a join.
+ *   A name is listed once, however many connections (tabs) use it.
  */
-import { compareIds, type Broker, type ChatMessage } from './broker.js';
-import { historyFrame, presenceFrame } from './messages.js';
+import { compareIds, type Broker, type ChatMessage, type PresenceChange, type UsersPage } from './broker.js';
+import { historyFrame } from './messages.js';
+import type { PageRequest } from './names.js';
+import { RoomPresence } from './room-presence.js';
 
 /** One connection in one room, as the hub sees it. */
 export interface HubMember<E> {
@@ -34,6 +40,10 @@ export interface HubOptions<E> {
   encode: (json: string) => E;
   /** Messages of history sent on join. Unset: 100. */
   historySize?: number;
+  /** Shortest time between two presence frames to one member, in ms. Unset: 250. */
+  presenceIntervalMs?: number;
+  /** Above this many names online, a room sends counts instead of names. Unset: 1000. */
+  presenceMaxUsers?: number;
   /** Receives one line per unexpected failure. Unset: ignored. */
   log?: (line: string) => void;
 }
@@ -44,7 +54,6 @@ interface MemberState {
   buffer: Delivery[];
   /** Id of the last message sent to the member; later ones only pass. */
   lastId: string | undefined;
-  gotPresence: boolean;
   /** The broker's `join` for this member, once started; `leave` waits for it. */
   presenceJoin: Promise<void> | undefined;
 }
@@ -56,6 +65,22 @@ interface Room<E> {
   ready: Promise<void>;
   unsubscribe: (() => void) | undefined;
   unwatch: (() => void) | undefined;
+  /** Set once the presence watch has its first names. */
+  presence: RoomPresence<E> | undefined;
+  /** Changes reported before the watch resolved with its first names. */
+  early: PresenceChange[];
+  /** Live messages delivered to the room so far; a cached history is good while this has not moved. */
+  deliveries: number;
+  /** The last history frame read without `since`, while no message has arrived since. */
+  history: CachedHistory<E> | undefined;
+}
+
+interface CachedHistory<E> {
+  frame: E;
+  /** Id of its last message; undefined for an empty history. */
+  lastId: string | undefined;
+  /** `Room.deliveries` when it was read. */
+  deliveries: number;
 }
 
 /** A message and its frame, encoded on first use and shared by every member. */
@@ -90,6 +115,8 @@ export class Hub<E> {
   readonly #broker: Broker;
   readonly #encode: (json: string) => E;
   readonly #historySize: number;
+  readonly #presenceIntervalMs: number;
+  readonly #presenceMaxUsers: number;
   readonly #log: (line: string) => void;
   readonly #rooms = new Map<string, Room<E>>();
 
@@ -97,6 +124,8 @@ export class Hub<E> {
     this.#broker = options.broker;
     this.#encode = options.encode;
     this.#historySize = options.historySize ?? 100;
+    this.#presenceIntervalMs = options.presenceIntervalMs ?? 250;
+    this.#presenceMaxUsers = options.presenceMaxUsers ?? 1000;
     this.#log = options.log ?? (() => {});
   }
 
@@ -120,38 +149,31 @@ export class Hub<E> {
   /**
    * join adds a member to its room: subscribes (once per room), sends it
    * the history (the last N messages, or with `since` those after that id),
-   * then the live messages, then announces it. Rejects when the broker
-   * fails; the member is then not in the room.
+   * its presence snapshot, then the live messages, then announces it.
+   * Rejects when the broker fails; the member is then not in the room.
    */
   async join(member: HubMember<E>, since?: string): Promise<void> {
     const room = this.#roomFor(member.room);
-    const state: MemberState = { phase: 'joining', buffer: [], lastId: undefined, gotPresence: false, presenceJoin: undefined };
+    const state: MemberState = { phase: 'joining', buffer: [], lastId: undefined, presenceJoin: undefined };
     room.members.set(member, state);
-    let history: ChatMessage[];
+    let history: CachedHistory<E>;
     try {
       await room.ready;
-      history = await this.#broker.history(member.room, { limit: this.#historySize, ...(since ? { since } : {}) });
+      history = await this.#history(room, since);
     } catch (err) {
       await this.leave(member);
       throw err;
     }
     if (state.phase === 'left') return;
 
-    member.send(this.#encode(JSON.stringify(historyFrame(history))));
-    state.lastId = history.at(-1)?.id;
+    member.send(history.frame);
+    room.presence?.admit(member);
+    state.lastId = history.lastId;
     for (const delivery of state.buffer) this.#deliver(member, state, delivery);
     state.buffer = [];
     state.phase = 'joined';
-
     state.presenceJoin = this.#broker.join(member.room, member.name, member.id);
     await state.presenceJoin;
-    if (state.gotPresence || state.phase !== 'joined') return;
-    // The user list did not change (the name was already online), so no
-    // broadcast came: the newcomer still needs to see who is here.
-    const users = await this.#broker.users(member.room);
-    if (state.gotPresence || state.phase !== 'joined') return;
-    state.gotPresence = true;
-    member.send(this.#encode(JSON.stringify(presenceFrame(member.room, users))));
   }
 
   /** leave removes a member from its room and announces it; repeated calls do nothing. */
@@ -162,6 +184,7 @@ export class Hub<E> {
     state.phase = 'left';
     state.buffer = [];
     room.members.delete(member);
+    room.presence?.remove(member);
     if (state.presenceJoin) {
       try {
         await state.presenceJoin.catch(() => {});
@@ -173,9 +196,17 @@ export class Hub<E> {
     if (room.members.size === 0 && this.#rooms.get(member.room) === room) {
       this.#rooms.delete(member.room);
       await room.ready.catch(() => {});
-      room.unsubscribe?.();
-      room.unwatch?.();
+      this.#release(room);
     }
+  }
+
+  /**
+   * users returns one page of the names online in `room` anywhere in the
+   * cluster (see `Broker.users`): what a `who` frame and the HTTP presence
+   * route answer.
+   */
+  users(room: string, request: PageRequest): Promise<UsersPage> {
+    return this.#broker.users(room, request);
   }
 
   /** publish sends a member's text to its room; resolves with the stored message (which also comes back to the sender). */
@@ -189,23 +220,56 @@ export class Hub<E> {
     this.#rooms.clear();
     for (const room of rooms) {
       await room.ready.catch(() => {});
-      room.unsubscribe?.();
-      room.unwatch?.();
+      this.#release(room);
     }
+  }
+
+  /**
+   * The history frame for a join: the cached one while no message arrived
+   * since it was read (a message then would be missing from it), otherwise
+   * read from the broker, and cached when nothing arrived during the read.
+   */
+  async #history(room: Room<E>, since: string | undefined): Promise<CachedHistory<E>> {
+    const cached = room.history;
+    if (since === undefined && cached && cached.deliveries === room.deliveries) return cached;
+    const deliveries = room.deliveries;
+    const messages = await this.#broker.history(room.name, { limit: this.#historySize, ...(since ? { since } : {}) });
+    const history = { frame: this.#encode(JSON.stringify(historyFrame(messages))), lastId: messages.at(-1)?.id, deliveries };
+    if (since === undefined && room.deliveries === deliveries) room.history = history;
+    return history;
+  }
+
+  #release(room: Room<E>): void {
+    room.unsubscribe?.();
+    room.unwatch?.();
+    room.presence?.close();
   }
 
   #roomFor(name: string): Room<E> {
     const existing = this.#rooms.get(name);
     if (existing) return existing;
-    const room: Room<E> = { name, members: new Map(), ready: Promise.resolve(), unsubscribe: undefined, unwatch: undefined };
+    const room: Room<E> = { name, members: new Map(), ready: Promise.resolve(), unsubscribe: undefined, unwatch: undefined, presence: undefined, early: [], deliveries: 0, history: undefined };
     room.ready = (async () => {
       room.unsubscribe = await this.#broker.subscribe(name, (message) => this.#onMessage(room, message));
-      room.unwatch = await this.#broker.watchPresence(name, (users) => this.#onPresence(room, users));
+      const watch = await this.#broker.watchPresence(name, (change) => {
+        if (room.presence) room.presence.apply(change);
+        else room.early.push(change);
+      });
+      room.unwatch = watch.stop;
+      room.presence = new RoomPresence({
+        room: name,
+        users: watch.users,
+        intervalMs: this.#presenceIntervalMs,
+        maxUsers: this.#presenceMaxUsers,
+        encode: this.#encode,
+      });
+      for (const change of room.early) room.presence.apply(change);
+      room.early = [];
     })();
     room.ready.catch((err) => {
       // Later joins must not reuse a room whose subscription failed.
       if (this.#rooms.get(name) === room) this.#rooms.delete(name);
-      room.unsubscribe?.();
+      this.#release(room);
       this.#log(`chat hub: cannot subscribe to ${name}: ${errorText(err)}`);
     });
     this.#rooms.set(name, room);
@@ -213,6 +277,8 @@ export class Hub<E> {
   }
 
   #onMessage(room: Room<E>, message: ChatMessage): void {
+    room.deliveries++;
+    room.history = undefined;
     const delivery = new Delivery(message, this.#encode);
     for (const [member, state] of room.members) {
       if (state.phase === 'joining') state.buffer.push(delivery);
@@ -224,16 +290,6 @@ export class Hub<E> {
     if (state.lastId !== undefined && !delivery.isAfter(state.lastId)) return;
     state.lastId = delivery.message.id;
     member.send(delivery.frame<E>());
-  }
-
-  #onPresence(room: Room<E>, users: string[]): void {
-    let frame: E | undefined;
-    for (const [member, state] of room.members) {
-      if (state.phase !== 'joined') continue;
-      frame ??= this.#encode(JSON.stringify(presenceFrame(room.name, users)));
-      state.gotPresence = true;
-      member.send(frame);
-    }
   }
 }
 

@@ -128,6 +128,8 @@ class ChatServer implements ChatApp {
     this.#hub = new Hub({
       broker,
       historySize: options.historySize,
+      presenceIntervalMs: options.presenceIntervalMs,
+      presenceMaxUsers: options.presenceMaxUsers,
       encode: (json) => new PreparedMessage('text', json),
       log: options.log,
     });

@@ -11,6 +11,10 @@
  * normalization).
  */
 import type { ChatMessage } from './broker.js';
+import type { PageRequest } from './names.js';
+import type { PresenceFrame, WhoFrame } from './presence-frames.js';
+
+export type { PresenceFrame, WhoFrame } from './presence-frames.js';
 
 /** Largest message text accepted, in UTF-8 bytes: 4 KiB. */
 export const MAX_TEXT_BYTES = 4096;
@@ -21,6 +25,10 @@ export const MAX_NAME_LENGTH = 64;
 export const MAX_TOKEN_LENGTH = 8192;
 /** Close code of a connection whose token expired (`token expired`); an application code (RFC 6455 §7.4.2). */
 export const CLOSE_TOKEN_EXPIRED = 4001;
+/** Most names in one `who` page, whatever the request asks for. */
+export const MAX_PAGE_SIZE = 500;
+/** Names in a `who` page when the request gives no limit. */
+export const DEFAULT_PAGE_SIZE = 100;
 
 /** What a client sends: one chat message for its room. */
 export interface ClientMessage {
@@ -34,16 +42,13 @@ export interface RefreshRequest {
   token: string;
 }
 
-/** Every frame a client may send. */
-export type ClientFrame = ClientMessage | RefreshRequest;
-
-/** Sent to every member on every join and leave: who is in the room now. */
-export interface PresenceFrame {
-  type: 'presence';
-  room: string;
-  /** Sorted, each name once even when it is connected several times. */
-  users: string[];
+/** What a client sends for a page of its room's names: `{"type":"who","after":NAME,"limit":L}`. */
+export interface WhoRequest extends PageRequest {
+  type: 'who';
 }
+
+/** Every frame a client may send, as checked by {@link parseClientFrame}. */
+export type ClientFrame = ClientMessage | WhoRequest | RefreshRequest;
 
 /** Sent once right after joining: the room's recent messages, oldest first. */
 export interface HistoryFrame {
@@ -64,7 +69,7 @@ export interface RefreshedFrame {
 }
 
 /** Every frame the server sends. */
-export type ServerFrame = ChatMessage | PresenceFrame | HistoryFrame | ErrorFrame | RefreshedFrame;
+export type ServerFrame = ChatMessage | PresenceFrame | WhoFrame | HistoryFrame | ErrorFrame | RefreshedFrame;
 
 /** A successful check carries the value; a failed one a reason meant for the client. */
 export type Checked<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -149,14 +154,15 @@ export function parseJoinQuery(search: URLSearchParams, verifiedName?: string): 
   return { ok: true, value: { room: room.value, name: name.value, since } };
 }
 
-const FRAME_FORMS = '{"type":"message","text":"..."} or {"type":"refresh","token":"..."}';
+const FRAME_FORMS = '{"type":"message","text":"..."}, {"type":"who","after":NAME,"limit":L} or {"type":"refresh","token":"..."}';
 
 /**
- * parseClientFrame checks one text frame from a client. It accepts
- * `{"type":"message","text":"..."}` with 1 to 4096 bytes of well-formed
- * text, and `{"type":"refresh","token":"..."}` with a token of 1 to
- * {@link MAX_TOKEN_LENGTH} characters (checked by the server's verifier,
- * not here). Anything else fails with a reason for an error frame.
+ * parseClientFrame checks one text frame from a client: a chat message
+ * (`{"type":"message","text":"..."}` with 1 to 4096 bytes of well-formed
+ * text), a request for names (`{"type":"who","after":NAME,"limit":L}`), or
+ * on a server with auth a fresher token (`{"type":"refresh","token":"..."}`,
+ * 1 to {@link MAX_TOKEN_LENGTH} characters, checked by the server's
+ * verifier, not here). Anything else fails with a reason for an error frame.
  */
 export function parseClientFrame(data: string): Checked<ClientFrame> {
   let value: unknown;
@@ -173,6 +179,10 @@ export function parseClientFrame(data: string): Checked<ClientFrame> {
     const text = checkText(frame.text);
     return text.ok ? { ok: true, value: { type: 'message', text: text.value } } : text;
   }
+  if (frame.type === 'who') {
+    const page = checkPageRequest(frame.after, frame.limit);
+    return page.ok ? { ok: true, value: { type: 'who', ...page.value } } : page;
+  }
   if (frame.type === 'refresh') {
     const token = frame.token;
     if (typeof token !== 'string' || token === '') return { ok: false, error: 'Invalid refresh: token must be a non-empty string' };
@@ -181,7 +191,7 @@ export function parseClientFrame(data: string): Checked<ClientFrame> {
     }
     return { ok: true, value: { type: 'refresh', token } };
   }
-  return { ok: false, error: `Invalid frame: unknown type ${JSON.stringify(frame.type) ?? 'undefined'}; only "message" and "refresh" are accepted` };
+  return { ok: false, error: `Invalid frame: unknown type ${JSON.stringify(frame.type) ?? 'undefined'}; only "message", "who" and "refresh" are accepted` };
 }
 
 /** checkText validates a message's text: a non-empty, well-formed string of at most 4096 UTF-8 bytes. */
@@ -194,11 +204,6 @@ export function checkText(text: unknown): Checked<string> {
     return { ok: false, error: `Message too long: text is ${bytes} bytes, over the limit of ${MAX_TEXT_BYTES}` };
   }
   return { ok: true, value: text };
-}
-
-/** presenceFrame builds the frame announcing a room's users. */
-export function presenceFrame(room: string, users: string[]): PresenceFrame {
-  return { type: 'presence', room, users };
 }
 
 /** historyFrame builds the frame of recent messages sent after joining. */
@@ -214,4 +219,26 @@ export function refreshedFrame(exp: number | undefined): RefreshedFrame {
 /** errorFrame builds an error frame with a reason for the client. */
 export function errorFrame(error: string): ErrorFrame {
   return { type: 'error', error };
+}
+
+/**
+ * checkPageRequest reads the cursor and size of a page of names, from a
+ * `who` frame or a query string (`?after=&limit=`): `after` is absent, null,
+ * empty or a valid name; `limit` is absent (100) or a whole number from 1,
+ * lowered to 500. A failure carries a reason meant for the client.
+ */
+export function checkPageRequest(after: unknown, limit: unknown): Checked<PageRequest> {
+  let size: number = DEFAULT_PAGE_SIZE;
+  if (limit !== undefined && limit !== null && limit !== '') {
+    const value = typeof limit === 'string' && /^\d{1,9}$/.test(limit) ? Number(limit) : limit;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      return { ok: false, error: `Invalid limit ${JSON.stringify(limit)}: use a whole number from 1 to ${MAX_PAGE_SIZE}` };
+    }
+    size = Math.min(value, MAX_PAGE_SIZE);
+  }
+  if (after === undefined || after === null || after === '') return { ok: true, value: { limit: size } };
+  if (typeof after !== 'string') return { ok: false, error: 'Invalid after: expected a name (the "next" of the previous page)' };
+  const name = checkName(after);
+  if (!name.ok) return { ok: false, error: `Invalid after: not a name of 1 to ${MAX_NAME_LENGTH} allowed characters` };
+  return { ok: true, value: { after: name.value, limit: size } };
 }

@@ -39,6 +39,10 @@ export interface ChatOptions {
   apiKeyFile?: string;
   /** Failed token or API-key attempts per client address per minute; beyond it 429. Unset: 20. */
   maxAuthFailuresPerMinute?: number;
+  /** Shortest time between two presence frames to one member, in ms (changes in between are coalesced). Unset: 250. */
+  presenceIntervalMs?: number;
+  /** Above this many names online, a room sends `{"count":N}` instead of names. Unset: 1000, at most 10 000. */
+  presenceMaxUsers?: number;
   /** Receives one line per connection opened or closed and per failure. Unset: silent. */
   log?: (line: string) => void;
 }
@@ -79,7 +83,14 @@ export const CHAT_DEFAULTS = {
   maxRooms: 10_000,
   maxMessageSize: 64 * 1024,
   maxAuthFailuresPerMinute: 20,
+  presenceIntervalMs: 250,
+  presenceMaxUsers: 1000,
 } as const;
+
+/** Longest presence interval: beyond a minute, presence would be stale rather than coalesced. */
+export const MAX_PRESENCE_INTERVAL_MS = 60_000;
+/** Highest presence threshold: a snapshot of 10,000 names of up to 64 characters is already over half a megabyte. */
+export const MAX_PRESENCE_USERS = 10_000;
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
@@ -111,6 +122,8 @@ export const CHAT_FLAGS = {
   'auth-cookie': { type: 'string', value: 'NAME', help: 'a cookie that may carry the token', unset: 'none' },
   'max-auth-failures': { type: 'string', value: 'N', help: 'failed token or API-key attempts per client address per minute; more get 429', unset: String(CHAT_DEFAULTS.maxAuthFailuresPerMinute) },
   'api-key-file': { type: 'string', value: 'PATH', help: 'turn on the server API (/api/...) with the bearer key in this file', unset: 'none, the API answers 404' },
+  'presence-interval': { type: 'string', value: 'D', help: 'shortest time between two presence frames to a member; changes in between are coalesced', unset: formatDuration(CHAT_DEFAULTS.presenceIntervalMs) },
+  'presence-max-users': { type: 'string', value: 'N', help: 'above this many names a room sends counts instead of names (0: always counts)', unset: String(CHAT_DEFAULTS.presenceMaxUsers) },
 } as const;
 
 /** The values parseArgs yields for {@link CHAT_FLAGS}. */
@@ -146,6 +159,8 @@ export function chatOptionsFromFlags(values: ChatFlagValues): ChatOptions {
   if (Object.keys(auth).length > 0) options.auth = auth;
   if (values['max-auth-failures'] !== undefined) options.maxAuthFailuresPerMinute = parseCount('--max-auth-failures', values['max-auth-failures'], 1);
   if (values['api-key-file'] !== undefined) options.apiKeyFile = values['api-key-file'];
+  if (values['presence-interval'] !== undefined) options.presenceIntervalMs = parseDuration('--presence-interval', values['presence-interval']);
+  if (values['presence-max-users'] !== undefined) options.presenceMaxUsers = parseCount('--presence-max-users', values['presence-max-users'], 0);
   return options;
 }
 
@@ -168,6 +183,12 @@ export function resolveChatOptions(options: ChatOptions): ResolvedChatOptions {
   for (const key of positive) {
     const value = resolved[key];
     if (!Number.isFinite(value) || value <= 0) throw new RangeError(`Invalid chat option ${key}: ${value}; it must be above 0`);
+  }
+  if (!Number.isInteger(resolved.presenceIntervalMs) || resolved.presenceIntervalMs < 1 || resolved.presenceIntervalMs > MAX_PRESENCE_INTERVAL_MS) {
+    throw new RangeError(`Invalid chat option presenceIntervalMs: ${resolved.presenceIntervalMs}; use whole milliseconds from 1 to ${MAX_PRESENCE_INTERVAL_MS}`);
+  }
+  if (!Number.isInteger(resolved.presenceMaxUsers) || resolved.presenceMaxUsers < 0 || resolved.presenceMaxUsers > MAX_PRESENCE_USERS) {
+    throw new RangeError(`Invalid chat option presenceMaxUsers: ${resolved.presenceMaxUsers}; use a whole number from 0 to ${MAX_PRESENCE_USERS}`);
   }
   if (!Number.isFinite(resolved.rateLimit) || resolved.rateLimit < 0) {
     throw new RangeError(`Invalid chat option rateLimit: ${resolved.rateLimit}; use 0 (no limit) or more`);

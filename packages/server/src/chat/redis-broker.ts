@@ -7,9 +7,7 @@
  *   id once for the whole cluster; history and `since` are `XRANGE`s of it.
  * - `<prefix>node:<nodeId>`: one key per live node, refreshed every
  *   `heartbeatMs` with a TTL of `presenceTtlMs`.
- * - `<prefix>presence:<room>`: a hash of `<nodeId>|<memberId>` to name.
- * - `<prefix>presence` (Pub/Sub channel): a room's name whenever its presence
- *   changed, so other nodes recompute it.
+ * - presence keys and channels, described in redis-presence.ts.
  * - `<prefix>remove` (Pub/Sub channel): `{"node","room","name"}` when the
  *   server API removes a member, so every node closes that user's connections.
  *   The asking node acts on its own request at once and skips its echo.
@@ -24,12 +22,12 @@
  * overloaded that entries were trimmed before it read them logs the gap (and
  * counts it in `gaps`) instead of skipping it silently.
  *
- * Presence: users(room) are the names whose node key still exists. A node
+ * Presence ({@link RedisPresence}): a join or leave is one script of a
+ * constant number of commands; changes travel to the other nodes as changes
+ * over Pub/Sub, with versions so a lost one is noticed and repaired. A node
  * killed without a goodbye stops refreshing its key; within `presenceTtlMs`
- * the key expires, and within one more `heartbeatMs` every node watching one
- * of its rooms removes its entries and tells the others. Pub/Sub only makes
- * changes prompt: each node also recomputes its watched rooms every heartbeat
- * and after a reconnect, so a lost notification delays an update, never loses it.
+ * the key expires, and within one more `heartbeatMs` a live node removes its
+ * users, announced as one change per room.
  *
  * Needs one Redis server (or primary) of version 6.2 or later; Redis Cluster is
  * not supported, because the presence scripts read node keys they do not declare.
@@ -37,7 +35,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
 import { compareIds } from './broker.js';
-import type { Broker, BrokerState, ChatMessage, MessageListener, PresenceListener, RemovalListener } from './broker.js';
+import type { Broker, BrokerState, ChatMessage, MessageListener, PresenceListener, PresenceWatch, RemovalListener, UsersPage } from './broker.js';
+import type { PageRequest } from './names.js';
+import { RedisPresence } from './redis-presence.js';
 
 /** Options for `RedisBroker`. */
 export interface RedisBrokerOptions {
@@ -96,37 +96,6 @@ local prev = '0-0'
 if last[1] then prev = last[1][1] end
 return redis.call('XADD', KEYS[1], 'MAXLEN', '=', ARGV[1], '*', 'from', ARGV[2], 'text', ARGV[3], 'prev', prev)`;
 
-// Names of users in a room whose node is alive; entries of dead nodes are removed.
-const USERS_SCRIPT = `
-local entries = redis.call('HGETALL', KEYS[1])
-local names, alive, removed = {}, {}, 0
-for i = 1, #entries, 2 do
-  local node = string.match(entries[i], '^(.-)|')
-  local ok = false
-  if node then
-    ok = alive[node]
-    if ok == nil then
-      ok = redis.call('EXISTS', ARGV[1] .. node) == 1
-      alive[node] = ok
-    end
-  end
-  if ok then
-    names[#names + 1] = entries[i + 1]
-  else
-    redis.call('HDEL', KEYS[1], entries[i])
-    removed = removed + 1
-  end
-end
-return {removed, names}`;
-
-// Replace one node's entries in a room with the given field/name pairs.
-const REPLACE_SCRIPT = `
-for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(field, 1, #ARGV[1]) == ARGV[1] then redis.call('HDEL', KEYS[1], field) end
-end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-return 0`;
-
 type Client = ReturnType<typeof createClient>;
 
 interface RoomStream {
@@ -136,14 +105,6 @@ interface RoomStream {
   exact: boolean;
   /** Each listener with the id after which it receives messages. */
   listeners: Map<MessageListener, string>;
-}
-
-interface WatchedRoom {
-  listeners: Set<PresenceListener>;
-  /** The users last reported, as `JSON.stringify(users)`. */
-  last: string | undefined;
-  refreshing: boolean;
-  dirty: boolean;
 }
 
 const ID_PATTERN = /^\d{1,20}-\d{1,20}$/;
@@ -176,11 +137,7 @@ export class RedisBroker implements Broker {
   #wakeReader: (() => void) | undefined;
   #readLoop: Promise<void>;
 
-  /** Members connected to this node: room → memberId → name. */
-  readonly #members = new Map<string, Map<string, string>>();
-  /** Rooms where a presence write failed; rewritten after reconnect. */
-  readonly #unsynced = new Set<string>();
-  readonly #watched = new Map<string, WatchedRoom>();
+  readonly #presence: RedisPresence;
   readonly #removals = new Set<RemovalListener>();
   #heartbeat: NodeJS.Timeout;
 
@@ -222,13 +179,17 @@ export class RedisBroker implements Broker {
       // connect() keeps retrying through reconnectStrategy; it only rejects once closed.
       client.connect().catch(() => undefined);
     }
-    this.#sub
-      .subscribe(`${this.#prefix}presence`, (room: string) => {
-        if (this.#watched.has(room)) this.#refreshRoom(room);
-      })
-      .catch((err: Error) => {
-        if (!this.#closed) this.#log(`redis broker: cannot subscribe to presence changes: ${err.message}`);
-      });
+    this.#presence = new RedisPresence({
+      prefix: this.#prefix,
+      nodeId: this.nodeId,
+      ttlMs: this.#ttlMs,
+      ready: () => this.#state === 'ready',
+      call: (command) => withTimeout(this.#cmd.sendCommand(command), `Redis at ${this.#where} did not answer ${command[0]} within ${REPLY_TIMEOUT_MS} ms`),
+      script: (source, keys, args) => withTimeout(this.#script(source, keys, args), `Redis at ${this.#where} did not answer a presence script within ${REPLY_TIMEOUT_MS} ms`),
+      subscribe: (channel, listener) => withTimeout(this.#sub.subscribe(channel, listener), `Redis at ${this.#where} did not confirm a subscription within ${REPLY_TIMEOUT_MS} ms`),
+      unsubscribe: (channel, listener) => this.#sub.unsubscribe(channel, listener),
+      log: this.#log,
+    });
     this.#sub
       .subscribe(`${this.#prefix}remove`, (payload: string) => this.#onRemoval(payload))
       .catch((err: Error) => {
@@ -336,47 +297,32 @@ export class RedisBroker implements Broker {
   }
 
   async join(room: string, name: string, memberId: string): Promise<void> {
-    let members = this.#members.get(room);
-    if (!members) this.#members.set(room, (members = new Map()));
-    members.set(memberId, name);
-    await this.#writePresence(room, ['HSET', this.#presenceKey(room), this.#field(memberId), name]);
+    await this.#presence.join(room, name, memberId);
   }
 
   async leave(room: string, _name: string, memberId: string): Promise<void> {
-    const members = this.#members.get(room);
-    members?.delete(memberId);
-    if (members?.size === 0) this.#members.delete(room);
-    await this.#writePresence(room, ['HDEL', this.#presenceKey(room), this.#field(memberId)]);
+    await this.#presence.leave(room, memberId);
   }
 
-  async watchPresence(room: string, listener: PresenceListener): Promise<() => void> {
-    let watched = this.#watched.get(room);
-    if (!watched) {
-      watched = { listeners: new Set(), last: undefined, refreshing: false, dirty: false };
-      this.#watched.set(room, watched);
-      // The current users are the baseline; only changes from it are reported.
-      watched.last = JSON.stringify(await this.users(room).catch(() => this.#localUsers(room)));
-    }
-    watched.listeners.add(listener);
-    return () => {
-      const current = this.#watched.get(room);
-      current?.listeners.delete(listener);
-      if (current?.listeners.size === 0) this.#watched.delete(room);
-    };
+  async watchPresence(room: string, listener: PresenceListener): Promise<PresenceWatch> {
+    if (this.#closed) throw new Error(`Cannot watch the presence of room "${room}": the Redis broker is closed`);
+    return this.#presence.watch(room, listener);
   }
 
-  async users(room: string): Promise<string[]> {
-    if (this.#state !== 'ready') return this.#localUsers(room);
-    const reply = (await withTimeout(
-      this.#script(USERS_SCRIPT, [this.#presenceKey(room)], [`${this.#prefix}node:`]),
-      `Cannot read users of room "${room}": Redis at ${this.#where} did not answer within ${REPLY_TIMEOUT_MS} ms`,
-    )) as [number, string[]];
-    const [removed, names] = reply;
-    if (removed > 0) {
-      this.#log(`redis broker: removed ${removed} presence entries of expired nodes from room "${room}"`);
-      await this.#announce(room);
-    }
-    return [...new Set(names.map(String))].sort();
+  async users(room: string, request: PageRequest): Promise<UsersPage> {
+    if (this.#closed) throw new Error(`Cannot list the users of room "${room}": the Redis broker is closed`);
+    return withTimeout(
+      this.#presence.users(room, request),
+      `Cannot list the users of room "${room}": Redis at ${this.#where} did not answer within ${REPLY_TIMEOUT_MS} ms`,
+    );
+  }
+
+  async isOnline(room: string, name: string): Promise<boolean> {
+    if (this.#closed) throw new Error(`Cannot look up ${JSON.stringify(name)} in room "${room}": the Redis broker is closed`);
+    return withTimeout(
+      this.#presence.isOnline(room, name),
+      `Cannot look up ${JSON.stringify(name)} in room "${room}": Redis at ${this.#where} did not answer within ${REPLY_TIMEOUT_MS} ms`,
+    );
   }
 
   async removeMember(room: string, name: string): Promise<void> {
@@ -408,19 +354,12 @@ export class RedisBroker implements Broker {
     this.#wakeReader?.();
     if (wasReady) {
       try {
-        const rooms = [...this.#members.keys()];
-        await Promise.all([
-          this.#cmd.sendCommand(['DEL', this.#nodeKey()]),
-          ...rooms.map((room) => this.#script(REPLACE_SCRIPT, [this.#presenceKey(room)], [`${this.nodeId}|`])),
-          ...rooms.map((room) => this.#announce(room)),
-        ]);
+        await this.#presence.close();
       } catch (err) {
         this.#log(`redis broker: presence not removed on close (${errorText(err)}); it expires within ${this.#ttlMs} ms`);
       }
     }
-    this.#members.clear();
     this.#streams.clear();
-    this.#watched.clear();
     this.#removals.clear();
     await this.#readLoop;
     await Promise.all([quit(this.#cmd), quit(this.#sub)]);
@@ -561,85 +500,14 @@ export class RedisBroker implements Broker {
 
   // --- presence ---------------------------------------------------------------
 
-  async #writePresence(room: string, command: string[]): Promise<void> {
-    if (this.#state !== 'ready') {
-      this.#unsynced.add(room);
-      return;
-    }
-    try {
-      await this.#cmd.sendCommand(command);
-      await this.#announce(room);
-    } catch (err) {
-      // Rewritten from the local members on the next reconnect.
-      this.#unsynced.add(room);
-      this.#log(`redis broker: presence of room "${room}" not written (${errorText(err)}); retried after reconnect`);
-    }
-  }
-
-  /** Refresh the liveness key; rewrite this node's presence when Redis forgot it or after a reconnect. */
+  /** Refresh the liveness key and everything presence does each heartbeat (see RedisPresence.beat). */
   async #beat(afterReconnect: boolean): Promise<void> {
     if (this.#closed || this.#state !== 'ready') return;
     try {
-      const previous = await this.#cmd.sendCommand(['SET', this.#nodeKey(), String(Date.now()), 'PX', String(this.#ttlMs), 'GET']);
-      // A missing key means this node was presumed dead (or Redis lost its data),
-      // and other nodes may have removed its members.
-      if (previous === null || afterReconnect) await this.#rewritePresence(previous === null);
-      for (const room of this.#watched.keys()) this.#refreshRoom(room);
+      await this.#presence.beat(afterReconnect);
     } catch (err) {
       this.#log(`redis broker: heartbeat failed (${errorText(err)})`);
     }
-  }
-
-  async #rewritePresence(all: boolean): Promise<void> {
-    const rooms = new Set(this.#unsynced);
-    if (all || rooms.size > 0) for (const room of this.#members.keys()) rooms.add(room);
-    this.#unsynced.clear();
-    await Promise.all(
-      [...rooms].map(async (room) => {
-        const pairs = [...(this.#members.get(room) ?? [])].flatMap(([memberId, name]) => [this.#field(memberId), name]);
-        try {
-          await this.#script(REPLACE_SCRIPT, [this.#presenceKey(room)], [`${this.nodeId}|`, ...pairs]);
-          await this.#announce(room);
-        } catch (err) {
-          this.#unsynced.add(room);
-          this.#log(`redis broker: presence of room "${room}" not rewritten (${errorText(err)})`);
-        }
-      }),
-    );
-  }
-
-  /** Recompute a watched room's users and report a change; overlapping calls coalesce. */
-  #refreshRoom(room: string): void {
-    const watched = this.#watched.get(room);
-    if (!watched) return;
-    if (watched.refreshing) {
-      watched.dirty = true;
-      return;
-    }
-    watched.refreshing = true;
-    void (async () => {
-      try {
-        do {
-          watched.dirty = false;
-          if (this.#state !== 'ready') break;
-          const users = await this.users(room);
-          const serialized = JSON.stringify(users);
-          if (serialized === watched.last) continue;
-          watched.last = serialized;
-          for (const listener of watched.listeners) {
-            try {
-              listener(users);
-            } catch (err) {
-              this.#log(`redis broker: presence listener of room "${room}" threw: ${errorText(err)}`);
-            }
-          }
-        } while (watched.dirty && !this.#closed);
-      } catch (err) {
-        this.#log(`redis broker: presence of room "${room}" not refreshed (${errorText(err)})`);
-      } finally {
-        watched.refreshing = false;
-      }
-    })();
   }
 
   // --- member removal -------------------------------------------------------
@@ -671,10 +539,6 @@ export class RedisBroker implements Broker {
     }
   }
 
-  async #announce(room: string): Promise<void> {
-    await this.#cmd.sendCommand(['PUBLISH', `${this.#prefix}presence`, room]);
-  }
-
   /** Run a Lua script by its hash, loading it on first use and after a Redis restart emptied the cache. */
   async #script(script: string, keys: string[], args: string[]): Promise<unknown> {
     const sha = scriptHash(script);
@@ -687,24 +551,8 @@ export class RedisBroker implements Broker {
     }
   }
 
-  #localUsers(room: string): string[] {
-    return [...new Set(this.#members.get(room)?.values() ?? [])].sort();
-  }
-
   #streamKey(room: string): string {
     return `${this.#prefix}room:${room}`;
-  }
-
-  #presenceKey(room: string): string {
-    return `${this.#prefix}presence:${room}`;
-  }
-
-  #nodeKey(): string {
-    return `${this.#prefix}node:${this.nodeId}`;
-  }
-
-  #field(memberId: string): string {
-    return `${this.nodeId}|${memberId}`;
   }
 }
 

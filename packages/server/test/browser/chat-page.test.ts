@@ -309,6 +309,40 @@ describe('chat page in Chromium', { skip }, () => {
     }
   });
 
+  it('a room above --presence-max-users shows "N online" and the first names, and "show more" pages in the rest', { timeout: 30_000 }, async () => {
+    const bigDir = mkdtempSync(join(tmpdir(), 'wskit-chat-page-big-'));
+    const big = await startServer(0, bigDir, ['--presence-max-users', '3', '--presence-interval', '100ms']);
+    const guests: WebSocket[] = [];
+    try {
+      const names = Array.from({ length: 60 }, (_, i) => `guest ${String(i).padStart(2, '0')}`);
+      await Promise.all(names.map((name) => new Promise<void>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${big.port}/ws?room=big&name=${encodeURIComponent(name)}`);
+        guests.push(ws);
+        ws.once('message', () => resolve());
+        ws.once('error', reject);
+      })));
+      const page = await openPage('/?room=big&name=viewer', undefined, big.port);
+      await waitForState(page, 'online');
+      await page.waitForFunction(() => document.getElementById('users-count')?.textContent === '61');
+      assert.match((await page.textContent('#users-title')) ?? '', /^\s*61 online\s*$/);
+      await waitForUsers(page, names.slice(0, 50));
+      assert.equal(await page.isVisible('#users-more'), true);
+      await page.click('#users-more');
+      await waitForUsers(page, [...names, 'viewer']);
+      assert.equal(await page.isVisible('#users-more'), false, 'nothing more to show');
+
+      // Below the threshold again: the page lists every name from the snapshot it is sent.
+      for (const ws of guests.splice(2)) ws.close();
+      await waitForUsers(page, ['guest 00', 'guest 01', 'viewer']);
+      assert.equal(await page.textContent('#users-count'), '3');
+      await page.context().close();
+    } finally {
+      for (const ws of guests) ws.terminate();
+      await stopServer(big);
+      rmSync(bigDir, { recursive: true, force: true });
+    }
+  });
+
   it('after a server restart the page reconnects and shows the missed messages exactly once', { timeout: 45_000 }, async () => {
     await waitForUsers(ann, ['ann', 'bob']);
     const before = await shownMessages(ann);

@@ -207,7 +207,7 @@ describe('server API on the embedded store', () => {
     await member.waitMessages(1);
     assert.equal(member.messages()[0]!.room, 'café');
     await waitFor('zoë in the presence', async () => (await usersOf(server, 'café')).includes('zoë'));
-    assert.deepEqual(await call(server, 'GET', '/api/rooms/caf%C3%A9/presence').then((a) => a.json), { users: ['zoë'] });
+    assert.deepEqual(await call(server, 'GET', '/api/rooms/caf%C3%A9/presence').then((a) => a.json), { users: ['zoë'], next: null, count: 1 });
     assertRefused(await post(server, 'a/b', { from: 'app', text: 'x' }), 400, 'room a%2Fb');
     assertRefused(await call(server, 'GET', '/api/rooms/%E0%A4%A/messages'), 400, 'broken percent-encoding');
     assertRefused(await call(server, 'GET', '/api/rooms/a/b/messages'), 404, 'an unencoded slash makes another path');
@@ -294,6 +294,21 @@ describe('server API on the embedded store', () => {
     const head = await call(server, 'HEAD', '/api/rooms/lobby/presence');
     assert.equal(head.status, 200);
     assert.equal(head.text, '');
+  });
+
+  test('presence pages like the who frame: ?after=&limit=, a next cursor, the count, and 400 for a bad cursor or limit', async (t) => {
+    const server = await chat(t);
+    for (const name of ['dan', 'amy', 'cat', 'bea', 'eve']) await enter(t, server, 'paged', name);
+    await waitFor('five online', async () => (await usersOf(server, 'paged')).length === 5);
+    const first = await call(server, 'GET', '/api/rooms/paged/presence?limit=2');
+    assert.deepEqual(first.json, { users: ['amy', 'bea'], next: 'bea', count: 5 });
+    const second = await call(server, 'GET', '/api/rooms/paged/presence?after=bea&limit=2');
+    assert.deepEqual(second.json, { users: ['cat', 'dan'], next: 'dan', count: 5 });
+    const last = await call(server, 'GET', '/api/rooms/paged/presence?after=dan&limit=2');
+    assert.deepEqual(last.json, { users: ['eve'], next: null, count: 5 });
+    for (const query of ['?limit=0', '?limit=ten', '?after=%3Cb%3E', '?limit=1&limit=2']) {
+      assertRefused(await call(server, 'GET', `/api/rooms/paged/presence${query}`), 400, query);
+    }
   });
 
   test('DELETE of a member closes each of its connections in the room with 4003 removed; others stay', async (t) => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChatMessage } from '../../src/chat/broker.js';
+import type { ChatMessage, PresenceChange } from '../../src/chat/broker.js';
 import { EmbeddedBroker } from '../../src/chat/embedded-broker.js';
 
 function newBroker(t: { after: (fn: () => void | Promise<void>) => void }, historySize = 100): EmbeddedBroker {
@@ -39,19 +39,50 @@ test('EmbeddedBroker stops delivering after unsubscribe', async (t) => {
   assert.deepEqual(got, ['one']);
 });
 
-test('EmbeddedBroker presence lists each name once and notifies only on change', async (t) => {
+test('EmbeddedBroker presence lists each name once and reports only changes of names', async (t) => {
   const broker = newBroker(t);
-  const seen: string[][] = [];
-  await broker.watchPresence('r', (users) => seen.push(users));
+  const seen: PresenceChange[] = [];
+  const watch = await broker.watchPresence('r', (change) => seen.push(change));
+  assert.deepEqual(watch.users, []);
   await broker.join('r', 'bob', 'c1');
   await broker.join('r', 'ada', 'c2');
   await broker.join('r', 'ada', 'c3');
-  assert.deepEqual(await broker.users('r'), ['ada', 'bob']);
+  assert.deepEqual(await broker.users('r', { limit: 10 }), { users: ['ada', 'bob'], next: null, count: 2 });
+  assert.deepEqual((await broker.watchPresence('r', () => {})).users, ['ada', 'bob'], 'a later watch starts from the names online');
   await broker.leave('r', 'ada', 'c2');
-  assert.deepEqual(await broker.users('r'), ['ada', 'bob'], 'ada is still online in another connection');
+  assert.deepEqual((await broker.users('r', { limit: 10 })).users, ['ada', 'bob'], 'ada is still online in another connection');
   await broker.leave('r', 'ada', 'c3');
   await broker.leave('r', 'ada', 'c3');
-  assert.deepEqual(seen, [['bob'], ['ada', 'bob'], ['bob']]);
+  watch.stop();
+  await broker.join('r', 'carl', 'c4');
+  assert.deepEqual(seen, [
+    { joined: ['bob'], left: [] },
+    { joined: ['ada'], left: [] },
+    { joined: [], left: ['ada'] },
+  ]);
+});
+
+test('EmbeddedBroker.users pages completely, without duplicates, while names join before and after the cursor', async (t) => {
+  const broker = newBroker(t);
+  const original = Array.from({ length: 1_200 }, (_, i) => `u${String(i).padStart(4, '0')}`);
+  for (const [i, name] of original.entries()) await broker.join('big', name, `c${i}`);
+  const listed: string[] = [];
+  let after: string | undefined;
+  let pages = 0;
+  do {
+    const page = await broker.users('big', { ...(after ? { after } : {}), limit: 500 });
+    assert.ok(page.users.length <= 500);
+    listed.push(...page.users);
+    after = page.next ?? undefined;
+    // Between pages, names join on both sides of the cursor.
+    await broker.join('big', `a-early${pages}`, `early${pages}`);
+    await broker.join('big', `z-late${pages}`, `late${pages}`);
+    pages++;
+  } while (after !== undefined && pages < 10);
+  assert.equal(new Set(listed).size, listed.length, 'no name listed twice');
+  for (const name of original) assert.ok(listed.includes(name), `${name} listed`);
+  assert.deepEqual(listed, [...listed].sort(), 'pages come in one order');
+  assert.ok(listed.includes('z-late0'), 'a name joining after the cursor still comes');
 });
 
 test('EmbeddedBroker keeps delivering when one listener throws', async (t) => {

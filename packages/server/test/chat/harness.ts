@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { dial, rejectUpgrade, type Conn, type DialOptions } from 'wskit';
 import { createChat, type ChatApp, type ChatOptions } from '../../src/chat/index.js';
 import type { ChatMessage } from '../../src/chat/broker.js';
-import type { ServerFrame } from '../../src/chat/messages.js';
+import type { PresenceFrame, ServerFrame } from '../../src/chat/messages.js';
+import { compareNames } from '../../src/chat/names.js';
 
 /** A chat app listening on 127.0.0.1:port. */
 export interface ChatServer {
@@ -73,9 +74,52 @@ export async function until(predicate: () => boolean, what: string, timeoutMs = 
   }
 }
 
+/**
+ * What a client knows of its room's presence, built from the frames as a
+ * client must: a snapshot, then changes applied to it, or a count. Anything
+ * a correct stream of frames never does (a change before a snapshot, a
+ * joined name already listed, a left one not listed, a change to a count)
+ * is recorded in `errors`.
+ */
+export class PresenceView {
+  names: Set<string> | undefined;
+  count: number | undefined;
+  readonly errors: string[] = [];
+
+  /** apply takes one presence frame. */
+  apply(frame: PresenceFrame): void {
+    if ('users' in frame) {
+      this.names = new Set(frame.users);
+      this.count = frame.users.length;
+      if (this.names.size !== frame.users.length) this.errors.push(`snapshot lists a name twice: ${frame.users.join(',')}`);
+    } else if ('count' in frame) {
+      this.names = undefined;
+      this.count = frame.count;
+    } else if (this.names === undefined) {
+      this.errors.push(`change ${JSON.stringify(frame)} without a list of names`);
+    } else {
+      for (const name of frame.joined) {
+        if (this.names.has(name)) this.errors.push(`joined ${name}, already listed`);
+        this.names.add(name);
+      }
+      for (const name of frame.left) {
+        if (!this.names.delete(name)) this.errors.push(`left ${name}, not listed`);
+      }
+      this.count = this.names.size;
+    }
+  }
+
+  /** The names listed, sorted as the server sorts them; undefined before a snapshot or while counted. */
+  users(): string[] | undefined {
+    return this.names && [...this.names].sort(compareNames);
+  }
+}
+
 /** A chat client over the library's `dial` that reads and records every frame. */
 export class Peer {
   readonly frames: ServerFrame[] = [];
+  /** The room's presence as the frames so far describe it. */
+  readonly presence = new PresenceView();
   readonly conn: Conn;
   readonly #waiters = new Set<() => void>();
   /** Settles when the connection has ended, with the close code and reason. */
@@ -98,7 +142,9 @@ export class Peer {
     try {
       for (;;) {
         const message = await this.conn.read();
-        this.frames.push(JSON.parse(message.data.toString('utf8')) as ServerFrame);
+        const frame = JSON.parse(message.data.toString('utf8')) as ServerFrame;
+        this.frames.push(frame);
+        if (frame.type === 'presence') this.presence.apply(frame);
         for (const check of this.#waiters) check();
       }
     } catch {
@@ -147,15 +193,28 @@ export class Peer {
     return this.messages().map((m) => m.text);
   }
 
-  /** The users of the latest presence frame, or undefined before the first. */
+  /** The names online as presence frames told them, sorted; undefined before the first or while the room is counted. */
   users(): string[] | undefined {
-    return this.of('presence').at(-1)?.users;
+    return this.presence.users();
   }
 
-  /** Waits until the latest presence lists exactly `users`. */
+  /** Waits until presence lists exactly `users`. */
   waitUsers(users: string[], timeoutMs = 5000): Promise<void> {
     const want = JSON.stringify(users);
-    return this.waitFor(() => JSON.stringify(this.users()) === want, `presence ${want}`, timeoutMs);
+    return this.waitFor(() => JSON.stringify(this.users()) === want, `presence ${want}, have ${JSON.stringify(this.users())}`, timeoutMs);
+  }
+
+  /** Waits until presence is a count of exactly `count` (the room is above the threshold). */
+  waitCount(count: number, timeoutMs = 5000): Promise<void> {
+    return this.waitFor(() => this.presence.names === undefined && this.presence.count === count, `a presence count of ${count}, have ${this.presence.count}`, timeoutMs);
+  }
+
+  /** Sends `{"type":"who"}` and resolves with the answer. */
+  async who(after?: string, limit?: number, timeoutMs = 5000): Promise<{ users: string[]; next: string | null }> {
+    const before = this.of('who').length;
+    await this.conn.writeJSON({ type: 'who', ...(after !== undefined ? { after } : {}), ...(limit !== undefined ? { limit } : {}) });
+    await this.waitFor(() => this.of('who').length > before, 'a who answer', timeoutMs);
+    return this.of('who')[before]!;
   }
 
   /** Waits until `count` live messages have arrived. */

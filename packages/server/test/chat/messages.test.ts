@@ -7,6 +7,7 @@ import {
   checkRoom,
   checkText,
   isMessageId,
+  checkPageRequest,
   parseClientFrame,
   parseJoinQuery,
   refreshedFrame,
@@ -86,6 +87,24 @@ test('parseJoinQuery with a verified name ignores the query name, even a repeate
 test('refreshedFrame carries exp in seconds, or null without one', () => {
   assert.deepEqual(refreshedFrame(1700000000), { type: 'refreshed', exp: 1700000000 });
   assert.deepEqual(refreshedFrame(undefined), { type: 'refreshed', exp: null });
+});
+
+test('parseClientFrame reads a who request: after a name or from the start, 100 names unless asked, at most 500', () => {
+  assert.deepEqual(parseClientFrame('{"type":"who"}'), { ok: true, value: { type: 'who', limit: 100 } });
+  assert.deepEqual(parseClientFrame('{"type":"who","after":null,"limit":20}'), { ok: true, value: { type: 'who', limit: 20 } });
+  assert.deepEqual(parseClientFrame('{"type":"who","after":"Zoë","limit":9999}'), { ok: true, value: { type: 'who', after: 'Zoë', limit: 500 } });
+  for (const data of ['{"type":"who","limit":0}', '{"type":"who","limit":1.5}', '{"type":"who","after":5}', '{"type":"who","after":"<b>"}']) {
+    assert.equal(parseClientFrame(data).ok, false, data);
+  }
+});
+
+test('checkPageRequest reads ?after=&limit= of the HTTP presence route the same way', () => {
+  assert.deepEqual(checkPageRequest(null, null), { ok: true, value: { limit: 100 } });
+  assert.deepEqual(checkPageRequest('ada', '50'), { ok: true, value: { after: 'ada', limit: 50 } });
+  assert.deepEqual(checkPageRequest('', '501'), { ok: true, value: { limit: 500 } });
+  for (const [after, limit] of [[null, '0'], [null, '-1'], [null, 'ten'], ['a/b', '5']]) {
+    assert.equal(checkPageRequest(after, limit).ok, false, `${after} ${limit}`);
+  }
 });
 
 test('parseClientFrame refuses non-JSON, non-objects, unknown types and bad text', () => {

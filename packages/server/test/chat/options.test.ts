@@ -48,6 +48,19 @@ test('chatOptionsFromFlags rejects malformed values with RangeError', () => {
   }
 });
 
+test('--presence-interval and --presence-max-users default to 250 ms and 1000, take 0 for always counting, and are bounded', () => {
+  const resolved = resolveChatOptions(chatOptionsFromFlags({}));
+  assert.equal(resolved.presenceIntervalMs, 250);
+  assert.equal(resolved.presenceMaxUsers, 1000);
+  assert.deepEqual(chatOptionsFromFlags({ 'presence-interval': '1s', 'presence-max-users': '0' }), { presenceIntervalMs: 1000, presenceMaxUsers: 0 });
+  for (const values of [{ 'presence-interval': '250' }, { 'presence-interval': '0ms' }, { 'presence-max-users': '-1' }, { 'presence-max-users': 'many' }]) {
+    assert.throws(() => chatOptionsFromFlags(values), RangeError, JSON.stringify(values));
+  }
+  for (const options of [{ presenceIntervalMs: 61_000 }, { presenceIntervalMs: 0.5 }, { presenceMaxUsers: 10_001 }]) {
+    assert.throws(() => resolveChatOptions(options), RangeError, JSON.stringify(options));
+  }
+});
+
 test('parseDuration reads ms, s, m and h', () => {
   assert.equal(parseDuration('--x', '500ms'), 500);
   assert.equal(parseDuration('--x', '54s'), 54_000);

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import type { ChatMessage } from '../../src/chat/broker.js';
+import { compareNames } from '../../src/chat/names.js';
 import { redisSkip, startRedisServer, type RedisServer } from 'wskit-testing/redis-server';
 
 const root = new URL('../../../', import.meta.url).pathname;
@@ -90,9 +91,17 @@ class Client {
         this.history = frame.messages as ChatMessage[];
         this.messages.push(...this.history);
       } else if (frame.type === 'message') this.messages.push(frame as unknown as ChatMessage);
-      else if (frame.type === 'presence') this.users = frame.users as string[];
+      else if (frame.type === 'presence') this.#presence(frame);
       else if (frame.type === 'error') this.errors.push(String(frame.error));
     });
+  }
+
+  /** Follows presence: a snapshot of names, then changes to it. */
+  #presence(frame: Record<string, unknown>): void {
+    const names = new Set(Array.isArray(frame.users) ? (frame.users as string[]) : this.users);
+    for (const name of (frame.joined as string[] | undefined) ?? []) names.add(name);
+    for (const name of (frame.left as string[] | undefined) ?? []) names.delete(name);
+    this.users = [...names].sort(compareNames);
   }
 
   /** Resolves once the history frame has arrived: the client is in the room. */

@@ -33,6 +33,8 @@
   const MAX_SHOWN = 500;
   const MAX_SEEN = 2000;
   const NOTICE_MS = 6000;
+  /** Names listed at first, and added by each "show more" (through `who` pages in a counted room). */
+  const NAMES_SHOWN = 50;
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -50,6 +52,7 @@
     messages: $('messages'),
     users: $('users'),
     usersCount: $('users-count'),
+    usersMore: $('users-more'),
     leave: $('leave'),
     sendForm: $('send'),
     sendText: $('send-text'),
@@ -197,6 +200,9 @@
     }
     s.ws = ws;
     let opened = false;
+    // A new connection starts from a new snapshot; a pending `who` died with the old one.
+    s.presence.count = null;
+    s.presence.asking = false;
     s.connectTimer = setTimeout(() => {
       if (ws.readyState === WebSocket.CONNECTING) ws.close();
     }, CONNECT_TIMEOUT);
@@ -285,9 +291,10 @@
         if (Array.isArray(frame.messages)) for (const m of frame.messages) addMessage(s, m);
         break;
       case 'presence':
-        if (Array.isArray(frame.users) && (frame.room === undefined || frame.room === s.room)) {
-          renderUsers(s, frame.users);
-        }
+        if (frame.room === undefined || frame.room === s.room) applyPresence(s, frame);
+        break;
+      case 'who':
+        addWhoPage(s, frame);
         break;
       case 'error':
         showNotice(String(frame.error ?? 'unknown error'));
@@ -356,8 +363,79 @@
     return `${when.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${time}`;
   }
 
-  function renderUsers(s, users) {
-    const names = users.filter((u) => typeof u === 'string');
+  // ---- presence ---------------------------------------------------------
+
+  // Who is online: a snapshot of names, then changes to it; or, in a room
+  // above the server's threshold, only a count, with names fetched a page at
+  // a time by `who` requests. Names come sorted by code point (the server's
+  // order), which the page keeps.
+
+  /** Orders names by code point, as the server does (UTF-16 order differs above U+FFFF). */
+  function compareNames(a, b) {
+    const x = [...a];
+    const y = [...b];
+    for (let i = 0; i < Math.min(x.length, y.length); i++) {
+      if (x[i] !== y[i]) return x[i].codePointAt(0) - y[i].codePointAt(0);
+    }
+    return x.length - y.length;
+  }
+
+  function applyPresence(s, frame) {
+    const p = s.presence;
+    if (Array.isArray(frame.users)) {
+      p.names = new Set(frame.users.filter((u) => typeof u === 'string'));
+    } else if (typeof frame.count === 'number') {
+      const fresh = p.names !== null || p.count === null;
+      p.names = null;
+      p.count = frame.count;
+      // Entering a counted room (or reconnecting to one): list its first names.
+      if (fresh) {
+        p.listed = [];
+        p.next = null;
+        p.shown = NAMES_SHOWN;
+        askWho(s, undefined);
+      }
+    } else if (p.names !== null) {
+      for (const name of Array.isArray(frame.joined) ? frame.joined : []) p.names.add(name);
+      for (const name of Array.isArray(frame.left) ? frame.left : []) p.names.delete(name);
+    }
+    if (p.names !== null) p.count = p.names.size;
+    renderUsers(s);
+  }
+
+  function askWho(s, after) {
+    if (!s.ws || s.ws.readyState !== WebSocket.OPEN || s.presence.asking) return;
+    s.presence.asking = true;
+    s.ws.send(JSON.stringify({ type: 'who', ...(after === undefined ? {} : { after }), limit: NAMES_SHOWN }));
+  }
+
+  function addWhoPage(s, frame) {
+    const p = s.presence;
+    p.asking = false;
+    if (p.names !== null || !Array.isArray(frame.users)) return;
+    const last = p.listed.at(-1);
+    for (const name of frame.users) {
+      if (typeof name === 'string' && (last === undefined || compareNames(name, last) > 0)) p.listed.push(name);
+    }
+    p.next = typeof frame.next === 'string' ? frame.next : null;
+    renderUsers(s);
+  }
+
+  function showMore() {
+    const s = session;
+    if (!s) return;
+    const p = s.presence;
+    if (p.names !== null) {
+      p.shown += NAMES_SHOWN;
+      renderUsers(s);
+    } else if (p.next !== null) {
+      askWho(s, p.next);
+    }
+  }
+
+  function renderUsers(s) {
+    const p = s.presence;
+    const names = p.names !== null ? [...p.names].sort(compareNames).slice(0, p.shown) : p.listed;
     const items = names.map((name) => {
       const li = document.createElement('li');
       li.textContent = name;
@@ -371,7 +449,8 @@
       return li;
     });
     ui.users.replaceChildren(...items);
-    ui.usersCount.textContent = String(names.length);
+    ui.usersCount.textContent = String(p.count ?? 0);
+    ui.usersMore.hidden = p.names !== null ? p.names.size <= p.shown : p.next === null;
   }
 
   // ---- joining, leaving, sending ----------------------------------------
@@ -397,6 +476,7 @@
       retryTimer: 0,
       countdownTimer: 0,
       connectTimer: 0,
+      presence: { names: null, count: null, listed: [], next: null, shown: NAMES_SHOWN, asking: false },
     };
     const url = new URL(location.href);
     url.searchParams.set('room', room);
@@ -413,6 +493,7 @@
     ui.messages.replaceChildren();
     ui.users.replaceChildren();
     ui.usersCount.textContent = '0';
+    ui.usersMore.hidden = true;
     ui.roomTitle.textContent = name === null ? `#${room}` : `#${room} as ${name}`;
     ui.roomTitle.hidden = false;
     document.title = `#${room} · wskit chat`;
@@ -520,6 +601,7 @@
     }
   });
   ui.sendText.addEventListener('input', autosize);
+  ui.usersMore.addEventListener('click', showMore);
   ui.leave.addEventListener('click', () => {
     const s = session;
     leave();

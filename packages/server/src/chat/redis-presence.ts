@@ -1,0 +1,520 @@
+/**
+ * Presence for a cluster of chat nodes sharing one Redis: who is online in
+ * each room, on every node, with a join or leave costing one script call of
+ * a constant number of Redis commands, whatever the size of the room.
+ *
+ * Data in Redis (`<p>` is the key prefix, `chat:` by default):
+ * - `<p>pconn:<node>:<room>`: hash, connection id → name, one node's
+ *   connections in a room (what a dead node's cleanup removes);
+ * - `<p>prooms:<node>`: set of the rooms where the node has connections;
+ * - `<p>pcount:<room>`: hash, name → its connections on all nodes;
+ * - `<p>pnames:<room>`: sorted set of the names online, all with score 0, so
+ *   `ZRANGEBYLEX` pages them in byte (code point) order and `ZCARD` counts them;
+ * - `<p>pver:<room>`: the room's presence version, raised by each change
+ *   (kept for a day once the room is empty, so no room leaves keys behind);
+ * - `<p>nodes`: set of node ids; `<p>node:<node>`: a node's liveness key,
+ *   refreshed every heartbeat with a TTL;
+ * - Pub/Sub channel `<p>presence:<room>`: each change as it happens,
+ *   `{"v":version,"j":[joined],"l":[left]}`.
+ *
+ * A name comes online when its connection count goes from 0 to 1 and goes
+ * offline when it drops back to 0; only those transitions are published, so
+ * a second tab costs no message. Each node that watches a room keeps the
+ * room's names: it subscribes to the channel, reads the names with their
+ * version in one script, and applies the messages after that version in
+ * order. A version that skips one (a message lost with a dropped
+ * connection) or lags for a whole heartbeat makes it read the names again
+ * and report the difference, so a lost message delays a change, never loses it.
+ *
+ * A node killed without a goodbye stops refreshing its key. At each
+ * heartbeat every node runs the reaper: for each node whose key expired, it
+ * removes that node's connections from each of its rooms and publishes the
+ * names that went offline as one change per room. Its users are gone within
+ * the TTL plus one heartbeat. A node that finds its own key gone (it was
+ * presumed dead, or Redis lost its data) writes its connections back.
+ */
+import type { PresenceChange, PresenceListener, PresenceWatch, UsersPage } from './broker.js';
+import { compareNames, type PageRequest } from './names.js';
+
+/** What {@link RedisPresence} needs from the broker's Redis connections. */
+export interface RedisPresenceLink {
+  /** Prefix of every key and channel. */
+  prefix: string;
+  /** This node's id. */
+  nodeId: string;
+  /** How long the node's liveness key lives after each heartbeat, in ms. */
+  ttlMs: number;
+  /** Whether Redis is reachable now. */
+  ready(): boolean;
+  /** Runs one command; rejects when Redis fails or does not answer in time. */
+  call(command: string[]): Promise<unknown>;
+  /** Runs a Lua script (by hash, loading it when needed); rejects like `call`. */
+  script(source: string, keys: string[], args: string[]): Promise<unknown>;
+  /** Subscribes `listener` to a Pub/Sub channel; resolves once Redis confirmed it. */
+  subscribe(channel: string, listener: (message: string) => void): Promise<void>;
+  /** Removes `listener` from a channel. */
+  unsubscribe(channel: string, listener: (message: string) => void): Promise<void>;
+  /** Where failures are reported. */
+  log(line: string): void;
+}
+
+/**
+ * How long the version of a room with no names online is kept. It must
+ * outlive any node's watch of the empty room; a version that expires anyway
+ * (or that Redis lost) restarts from 1, which watchers notice as a version
+ * going backwards and read the names again.
+ */
+const IDLE_VERSION_MS = 24 * 3_600_000;
+
+// KEYS: pconn, pcount, pnames, pver, prooms. ARGV: connection id, name, room, channel.
+const JOIN_SCRIPT = `
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('SADD', KEYS[5], ARGV[3])
+if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then
+  redis.call('ZADD', KEYS[3], 0, ARGV[2])
+  local v = redis.call('INCR', KEYS[4])
+  redis.call('PERSIST', KEYS[4])
+  redis.call('PUBLISH', ARGV[4], cjson.encode({v = v, j = {ARGV[2]}}))
+end
+return 1`;
+
+// KEYS as JOIN_SCRIPT. ARGV: connection id, room, channel.
+const LEAVE_SCRIPT = `
+local name = redis.call('HGET', KEYS[1], ARGV[1])
+if not name then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[5], ARGV[2]) end
+if redis.call('HINCRBY', KEYS[2], name, -1) <= 0 then
+  redis.call('HDEL', KEYS[2], name)
+  redis.call('ZREM', KEYS[3], name)
+  local v = redis.call('INCR', KEYS[4])
+  if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('PEXPIRE', KEYS[4], ${IDLE_VERSION_MS}) end
+  redis.call('PUBLISH', ARGV[3], cjson.encode({v = v, l = {name}}))
+end
+return 1`;
+
+// Make one node's connections in a room exactly the given id/name pairs,
+// publishing the names that came or went as one change.
+// KEYS as JOIN_SCRIPT. ARGV: room, channel, then id, name, id, name, ...
+const SYNC_SCRIPT = `
+local want = {}
+for i = 3, #ARGV, 2 do want[ARGV[i]] = ARGV[i + 1] end
+local stale = {}
+local have = redis.call('HGETALL', KEYS[1])
+for i = 1, #have, 2 do
+  if want[have[i]] == have[i + 1] then want[have[i]] = nil else stale[#stale + 1] = {have[i], have[i + 1]} end
+end
+local delta, order = {}, {}
+local function count(name, by)
+  if delta[name] == nil then delta[name] = 0; order[#order + 1] = name end
+  delta[name] = delta[name] + by
+end
+for id, name in pairs(want) do
+  redis.call('HSET', KEYS[1], id, name)
+  count(name, 1)
+end
+for _, entry in ipairs(stale) do
+  if want[entry[1]] == nil then redis.call('HDEL', KEYS[1], entry[1]) end
+  count(entry[2], -1)
+end
+local j, l = {}, {}
+for _, name in ipairs(order) do
+  local before = tonumber(redis.call('HGET', KEYS[2], name) or '0')
+  local after = before + delta[name]
+  if after > 0 then redis.call('HSET', KEYS[2], name, after) else redis.call('HDEL', KEYS[2], name) end
+  if before <= 0 and after > 0 then
+    redis.call('ZADD', KEYS[3], 0, name)
+    j[#j + 1] = name
+  elseif before > 0 and after <= 0 then
+    redis.call('ZREM', KEYS[3], name)
+    l[#l + 1] = name
+  end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SADD', KEYS[5], ARGV[1]) else redis.call('SREM', KEYS[5], ARGV[1]) end
+if #j + #l == 0 then return 0 end
+local change = {v = redis.call('INCR', KEYS[4])}
+if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('PEXPIRE', KEYS[4], ${IDLE_VERSION_MS}) else redis.call('PERSIST', KEYS[4]) end
+if #j > 0 then change.j = j end
+if #l > 0 then change.l = l end
+redis.call('PUBLISH', ARGV[2], cjson.encode(change))
+return #j + #l`;
+
+// Remove the connections of every node whose liveness key expired.
+// ARGV: key prefix. Returns the number of nodes removed.
+const REAP_SCRIPT = `
+local p = ARGV[1]
+local reaped = 0
+for _, node in ipairs(redis.call('SMEMBERS', p .. 'nodes')) do
+  if redis.call('EXISTS', p .. 'node:' .. node) == 0 then
+    for _, room in ipairs(redis.call('SMEMBERS', p .. 'prooms:' .. node)) do
+      local conn, counts = p .. 'pconn:' .. node .. ':' .. room, p .. 'pcount:' .. room
+      local have = redis.call('HGETALL', conn)
+      local left = {}
+      for i = 2, #have, 2 do
+        if redis.call('HINCRBY', counts, have[i], -1) <= 0 then
+          redis.call('HDEL', counts, have[i])
+          redis.call('ZREM', p .. 'pnames:' .. room, have[i])
+          left[#left + 1] = have[i]
+        end
+      end
+      redis.call('DEL', conn)
+      if #left > 0 then
+        local v = redis.call('INCR', p .. 'pver:' .. room)
+        if redis.call('EXISTS', p .. 'pnames:' .. room) == 0 then redis.call('PEXPIRE', p .. 'pver:' .. room, ${IDLE_VERSION_MS}) end
+        redis.call('PUBLISH', p .. 'presence:' .. room, cjson.encode({v = v, l = left}))
+      end
+    end
+    redis.call('DEL', p .. 'prooms:' .. node)
+    redis.call('SREM', p .. 'nodes', node)
+    reaped = reaped + 1
+  end
+end
+return reaped`;
+
+// KEYS: pver, pnames. The names online and the version they are at, read together.
+const SNAPSHOT_SCRIPT = `
+return {redis.call('GET', KEYS[1]) or '0', redis.call('ZRANGE', KEYS[2], 0, -1)}`;
+
+// KEYS: pnames. ARGV: ZRANGEBYLEX start, names to read. The count and one page, read together.
+const PAGE_SCRIPT = `
+return {redis.call('ZCARD', KEYS[1]), redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], '+', 'LIMIT', 0, ARGV[2])}`;
+
+/** One published change: its version, the names that came online and those that went. */
+interface ChangeMessage {
+  v: number;
+  j: string[];
+  l: string[];
+}
+
+interface WatchedRoom {
+  listeners: Set<PresenceListener>;
+  /** The room's names as of `version`. */
+  names: Set<string>;
+  /** Version of the last change applied; -1 when unknown (a read failed), so the next message reads again. */
+  version: number;
+  /** While the names are being read, messages wait here. */
+  syncing: boolean;
+  buffer: ChangeMessage[];
+  /** A read is wanted again after the current one (a gap seen meanwhile). */
+  again: boolean;
+  /** The version Redis had at the last heartbeat, when it was ahead of `version`. */
+  behind: number | undefined;
+  /** Settles when the channel is subscribed and the first names are read. */
+  ready: Promise<void>;
+  onMessage: (message: string) => void;
+}
+
+/** RedisPresence keeps presence in Redis for one node and reports every room's changes. */
+export class RedisPresence {
+  readonly #link: RedisPresenceLink;
+  readonly #prefix: string;
+  /** This node's connections: room → connection id → name. The truth its Redis entries are rewritten from. */
+  readonly #members = new Map<string, Map<string, string>>();
+  /** Rooms whose Redis entries may differ from `#members` (a write failed); rewritten at the next heartbeat. */
+  readonly #unsynced = new Set<string>();
+  readonly #watched = new Map<string, WatchedRoom>();
+  #closed = false;
+
+  constructor(link: RedisPresenceLink) {
+    this.#link = link;
+    this.#prefix = link.prefix;
+  }
+
+  /** join records a connection; while Redis is unreachable it is written at the next heartbeat after reconnecting. */
+  async join(room: string, name: string, memberId: string): Promise<void> {
+    let members = this.#members.get(room);
+    if (!members) this.#members.set(room, (members = new Map()));
+    members.set(memberId, name);
+    await this.#write(room, JOIN_SCRIPT, [memberId, name, room, this.#channel(room)]);
+  }
+
+  /** leave removes a connection, like {@link join}. */
+  async leave(room: string, memberId: string): Promise<void> {
+    const members = this.#members.get(room);
+    members?.delete(memberId);
+    if (members?.size === 0) this.#members.delete(room);
+    await this.#write(room, LEAVE_SCRIPT, [memberId, room, this.#channel(room)]);
+  }
+
+  /**
+   * watch subscribes to a room's changes (once per room on this node) and
+   * resolves with the names online; rejects when Redis is unreachable.
+   */
+  async watch(room: string, listener: PresenceListener): Promise<PresenceWatch> {
+    let watched = this.#watched.get(room);
+    if (!watched) {
+      if (!this.#link.ready()) throw new Error(`Cannot watch the presence of room "${room}": Redis is unreachable`);
+      const created: WatchedRoom = {
+        listeners: new Set(),
+        names: new Set(),
+        version: -1,
+        syncing: true,
+        buffer: [],
+        again: false,
+        behind: undefined,
+        ready: Promise.resolve(),
+        onMessage: (message) => this.#onMessage(room, created, message),
+      };
+      watched = created;
+      this.#watched.set(room, created);
+      created.ready = (async () => {
+        await this.#link.subscribe(this.#channel(room), created.onMessage);
+        await this.#read(room, created, true);
+      })();
+      created.ready.catch(() => {
+        if (this.#watched.get(room) !== created) return;
+        this.#watched.delete(room);
+        void this.#link.unsubscribe(this.#channel(room), created.onMessage).catch(() => {});
+      });
+    }
+    await watched.ready;
+    const current = watched;
+    current.listeners.add(listener);
+    return {
+      users: [...current.names].sort(compareNames),
+      stop: () => {
+        current.listeners.delete(listener);
+        if (current.listeners.size > 0 || this.#watched.get(room) !== current) return;
+        this.#watched.delete(room);
+        void this.#link.unsubscribe(this.#channel(room), current.onMessage).catch(() => {});
+      },
+    };
+  }
+
+  /** users reads one page of a room's names and their number in one script. */
+  async users(room: string, request: PageRequest): Promise<UsersPage> {
+    if (!this.#link.ready()) throw new Error(`Cannot list the users of room "${room}": Redis is unreachable`);
+    const start = request.after === undefined ? '-' : `(${request.after}`;
+    const reply = (await this.#link.script(PAGE_SCRIPT, [this.#key('pnames', room)], [start, String(request.limit + 1)])) as [number, unknown[]];
+    const names = reply[1].map(String);
+    const users = names.slice(0, request.limit);
+    return { users, next: names.length > request.limit && users.length > 0 ? users.at(-1)! : null, count: Number(reply[0]) };
+  }
+
+  /** isOnline tells whether `name` has a connection in `room` on any node (one ZSCORE). */
+  async isOnline(room: string, name: string): Promise<boolean> {
+    if (!this.#link.ready()) throw new Error(`Cannot look up ${JSON.stringify(name)} in room "${room}": Redis is unreachable`);
+    return (await this.#link.call(['ZSCORE', this.#key('pnames', room), name])) !== null;
+  }
+
+  /**
+   * beat refreshes this node's liveness key, rewrites its connections where
+   * needed (all of them after a reconnect or when its key was gone), removes
+   * dead nodes' connections and catches up rooms whose messages were lost.
+   */
+  async beat(afterReconnect: boolean): Promise<void> {
+    if (this.#closed || !this.#link.ready()) return;
+    const [previous] = await Promise.all([
+      this.#link.call(['SET', this.#nodeKey(), String(Date.now()), 'PX', String(this.#link.ttlMs), 'GET']),
+      this.#link.call(['SADD', `${this.#prefix}nodes`, this.#link.nodeId]),
+    ]);
+    const rooms = new Set(this.#unsynced);
+    this.#unsynced.clear();
+    if (previous === null || afterReconnect) {
+      for (const room of this.#members.keys()) rooms.add(room);
+      const recorded = (await this.#link.call(['SMEMBERS', this.#roomsKey()])) as unknown[];
+      for (const room of recorded) rooms.add(String(room));
+    }
+    await Promise.all([...rooms].map((room) => this.#sync(room)));
+    const reaped = Number(await this.#link.script(REAP_SCRIPT, [], [this.#prefix]));
+    if (reaped > 0) this.#link.log(`redis broker: removed the presence of ${reaped} node(s) whose liveness key expired`);
+    if (afterReconnect) {
+      for (const [room, watched] of this.#watched) void this.#read(room, watched, false);
+    } else {
+      await this.#catchUp();
+    }
+  }
+
+  /**
+   * close stops watching and removes this node's connections from Redis
+   * (other nodes see them leave at once) and its liveness key. The caller
+   * skips it when Redis is unreachable: the reaper then removes them.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const rooms = [...this.#members.keys()];
+    this.#members.clear();
+    this.#watched.clear();
+    await Promise.all([
+      ...rooms.map((room) => this.#link.script(SYNC_SCRIPT, this.#keys(room), [room, this.#channel(room)])),
+      this.#link.call(['DEL', this.#nodeKey(), this.#roomsKey()]),
+      this.#link.call(['SREM', `${this.#prefix}nodes`, this.#link.nodeId]),
+    ]);
+  }
+
+  async #write(room: string, script: string, args: string[]): Promise<void> {
+    if (!this.#link.ready()) {
+      this.#unsynced.add(room);
+      return;
+    }
+    try {
+      await this.#link.script(script, this.#keys(room), args);
+    } catch (err) {
+      this.#unsynced.add(room);
+      this.#link.log(`redis broker: presence of room "${room}" not written (${errorText(err)}); rewritten at the next heartbeat`);
+    }
+  }
+
+  /** Makes this node's entries of `room` in Redis match its connections. */
+  async #sync(room: string): Promise<void> {
+    const pairs = [...(this.#members.get(room) ?? [])].flat();
+    try {
+      await this.#link.script(SYNC_SCRIPT, this.#keys(room), [room, this.#channel(room), ...pairs]);
+    } catch (err) {
+      this.#unsynced.add(room);
+      this.#link.log(`redis broker: presence of room "${room}" not rewritten (${errorText(err)})`);
+    }
+  }
+
+  #onMessage(room: string, watched: WatchedRoom, message: string): void {
+    if (this.#watched.get(room) !== watched) return;
+    const change = parseChange(message);
+    if (!change) {
+      this.#link.log(`redis broker: unreadable presence message in room "${room}"; reading its names again`);
+      void this.#read(room, watched, false);
+      return;
+    }
+    if (watched.syncing) {
+      watched.buffer.push(change);
+      return;
+    }
+    if (change.v <= watched.version) return;
+    if (change.v !== watched.version + 1) {
+      void this.#read(room, watched, false);
+      return;
+    }
+    watched.version = change.v;
+    this.#emit(room, watched, applyChange(watched.names, change));
+  }
+
+  /**
+   * Reads the room's names and version, applies the messages that arrived
+   * meanwhile and reports the difference from what was known. Overlapping
+   * calls coalesce into one more read.
+   */
+  async #read(room: string, watched: WatchedRoom, first: boolean): Promise<void> {
+    if (watched.syncing && !first) {
+      watched.again = true;
+      return;
+    }
+    watched.syncing = true;
+    try {
+      do {
+        watched.again = false;
+        watched.buffer = [];
+        const reply = (await this.#link.script(SNAPSHOT_SCRIPT, [this.#key('pver', room), this.#key('pnames', room)], [])) as [unknown, unknown[]];
+        const names = new Set(reply[1].map(String));
+        let version = Number(reply[0]);
+        for (const change of watched.buffer) {
+          if (change.v <= version) continue;
+          if (change.v !== version + 1) {
+            watched.again = true;
+            break;
+          }
+          applyChange(names, change);
+          version = change.v;
+        }
+        const difference: PresenceChange = {
+          joined: [...names].filter((name) => !watched.names.has(name)),
+          left: [...watched.names].filter((name) => !names.has(name)),
+        };
+        watched.names = names;
+        watched.version = version;
+        watched.behind = undefined;
+        this.#emit(room, watched, difference);
+      } while (watched.again && !this.#closed && this.#link.ready());
+    } catch (err) {
+      if (first) throw err;
+      watched.version = -1;
+      this.#link.log(`redis broker: names of room "${room}" not read (${errorText(err)}); read again at the next change or heartbeat`);
+    } finally {
+      watched.syncing = false;
+      watched.buffer = [];
+    }
+  }
+
+  /** Reads again every watched room whose version in Redis stayed ahead of this node's for a whole heartbeat. */
+  async #catchUp(): Promise<void> {
+    const rooms = [...this.#watched.keys()];
+    if (rooms.length === 0) return;
+    const versions = (await this.#link.call(['MGET', ...rooms.map((room) => this.#key('pver', room))])) as unknown[];
+    rooms.forEach((room, i) => {
+      const watched = this.#watched.get(room);
+      if (!watched || watched.syncing) return;
+      const version = Number(versions[i] ?? 0);
+      if (version < watched.version) {
+        // The version went backwards: Redis lost it (a restart without persistence) or it expired.
+        void this.#read(room, watched, false);
+      } else if (version === watched.version) {
+        watched.behind = undefined;
+      } else if (watched.version < 0 || (watched.behind !== undefined && watched.version < watched.behind)) {
+        void this.#read(room, watched, false);
+      } else {
+        watched.behind = version;
+      }
+    });
+  }
+
+  #emit(room: string, watched: WatchedRoom, change: PresenceChange): void {
+    if (change.joined.length === 0 && change.left.length === 0) return;
+    for (const listener of watched.listeners) {
+      try {
+        listener(change);
+      } catch (err) {
+        this.#link.log(`redis broker: presence listener of room "${room}" threw: ${errorText(err)}`);
+      }
+    }
+  }
+
+  #keys(room: string): string[] {
+    return [this.#connKey(room), this.#key('pcount', room), this.#key('pnames', room), this.#key('pver', room), this.#roomsKey()];
+  }
+
+  #key(kind: 'pcount' | 'pnames' | 'pver', room: string): string {
+    return `${this.#prefix}${kind}:${room}`;
+  }
+
+  #connKey(room: string): string {
+    return `${this.#prefix}pconn:${this.#link.nodeId}:${room}`;
+  }
+
+  #roomsKey(): string {
+    return `${this.#prefix}prooms:${this.#link.nodeId}`;
+  }
+
+  #nodeKey(): string {
+    return `${this.#prefix}node:${this.#link.nodeId}`;
+  }
+
+  #channel(room: string): string {
+    return `${this.#prefix}presence:${room}`;
+  }
+}
+
+/** Reads a published change; undefined when it is not one. */
+function parseChange(message: string): ChangeMessage | undefined {
+  try {
+    const value = JSON.parse(message) as { v?: unknown; j?: unknown; l?: unknown };
+    if (!Number.isSafeInteger(value.v)) return undefined;
+    const list = (x: unknown) => (Array.isArray(x) ? x.map(String) : []);
+    return { v: value.v as number, j: list(value.j), l: list(value.l) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Applies a change to a set of names; returns what actually changed. */
+function applyChange(names: Set<string>, change: ChangeMessage): PresenceChange {
+  const joined: string[] = [];
+  for (const name of change.j) {
+    if (names.has(name)) continue;
+    names.add(name);
+    joined.push(name);
+  }
+  const left = change.l.filter((name) => names.delete(name));
+  return { joined, left };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
