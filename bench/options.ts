@@ -5,7 +5,7 @@
  */
 
 /** Section names a run can include. */
-export const Sections = ['echo', 'deflate', 'memory', 'fanout', 'fanout-redis', 'core'] as const;
+export const Sections = ['echo', 'deflate', 'http2', 'memory', 'fanout', 'fanout-redis', 'core'] as const;
 /** One bench section. */
 export type Section = (typeof Sections)[number];
 
@@ -87,7 +87,8 @@ function positive(name: string, text: string, max: number): number {
  * --sizes 32,1k,64k,1m, --conns 1,50, --inflight 1,16, --idle-conns N,
  * --fanout-clients N, --fanout-rounds N, --fanout-redis-rounds N, --out DIR
  * (default bench/results, or bench/results/partial when anything else is set).
- * Sections: echo, deflate, memory, fanout, fanout-redis (2 nodes through Redis), core.
+ * Sections: echo, deflate, http2 (the h2 row: 1 KiB × 50 WebSockets as streams of one
+ * HTTP/2 connection vs 50 HTTP/1.1 connections), memory, fanout, fanout-redis (2 nodes through Redis), core.
  */
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): BenchOptions {
   const quick = argv.includes('--quick') || env.BENCH_QUICK === '1';
