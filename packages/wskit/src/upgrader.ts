@@ -252,7 +252,7 @@ export class Upgrader {
     if (!checkOrigin(req)) {
       return refuse(403, `Origin ${JSON.stringify(headerValue(req.headers, 'origin') ?? '')} is not allowed`);
     }
-    if (stream.destroyed || stream.headersSent) {
+    if (stream.destroyed || stream.closed || stream.headersSent) {
       return Promise.reject(new HandshakeError('WebSocket handshake failed: the client went away'));
     }
     try {
