@@ -5,14 +5,11 @@
  * `closed` and frees the zlib streams.
  */
 import type { Http2Stream } from 'node:http2';
-import { CloseCode } from './constants.js';
+import { CloseCode, RST_CANCEL } from './constants.js';
 import { rejectReaders } from './conn-read.js';
 import { type ConnState, OWNER, type OwnedSocket, remoteAddress } from './conn-state.js';
 import { Deadline } from './deadline.js';
 import { CloseError, TimeoutError } from './errors.js';
-
-/** RST_STREAM's CANCEL error code (RFC 9113 §7). */
-const RST_CANCEL = 0x8;
 
 /**
  * drop ends the transport at once: destroys the socket (TCP RST or FIN), or

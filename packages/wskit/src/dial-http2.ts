@@ -13,15 +13,13 @@
  * 4. Give the session back when the stream closes, however it closes.
  */
 import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader } from 'node:http2';
+import { RST_CANCEL } from './constants.js';
 import { Conn } from './conn.js';
 import type { DialPlan, DialResult } from './dial.js';
 import { abortReason, flattenHeaders, MAX_ERROR_BODY } from './dial-support.js';
 import { HandshakeError, TimeoutError } from './errors.js';
 import { borrowSession, type Lease, leaseSession } from './http2-sessions.js';
 import { buildConnectRequest, checkConnectResponse } from './protocol/connect.js';
-
-/** RST_STREAM's CANCEL error code (RFC 9113 §7): the stream is no longer wanted. */
-const RST_CANCEL = 0x8;
 
 /** @internal dialStream opens the WebSocket of `plan` on a stream of an HTTP/2 session. */
 export function dialStream(plan: DialPlan): Promise<DialResult> {
