@@ -5,7 +5,7 @@
  */
 
 /** Section names a run can include. */
-export const Sections = ['echo', 'deflate', 'memory', 'fanout', 'fanout-redis', 'storm', 'storm-redis', 'core'] as const;
+export const Sections = ['echo', 'deflate', 'http2', 'memory', 'fanout', 'fanout-redis', 'storm', 'storm-redis', 'core'] as const;
 /** One bench section. */
 export type Section = (typeof Sections)[number];
 
@@ -90,8 +90,9 @@ function positive(name: string, text: string, max: number): number {
  * --fanout-clients N, --fanout-rounds N, --fanout-redis-rounds N,
  * --storm-users 1000,5000, --out DIR
  * (default bench/results, or bench/results/partial when anything else is set).
- * Sections: echo, deflate, memory, fanout, fanout-redis (2 nodes through Redis),
- * storm and storm-redis (the join-storm rows on 1 node and on 2 Redis nodes), core.
+ * Sections: echo, deflate, http2 (the h2 row: 1 KiB × 50 WebSockets as streams of one
+ * HTTP/2 connection vs 50 HTTP/1.1 connections), memory, fanout, fanout-redis (2 nodes through
+ * Redis), storm and storm-redis (the join-storm rows on 1 node and on 2 Redis nodes), core.
  */
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): BenchOptions {
   const quick = argv.includes('--quick') || env.BENCH_QUICK === '1';

@@ -7,6 +7,7 @@
 import type { CoreResult } from './core.js';
 import { compatTarget, sizeLabel, type EchoResult, type Impl, type Sample } from './suites/echo.js';
 import { bestRates, medianOfBest, REDIS_NODES, type FanoutRedisResult, type FanoutResult, type FanoutSample } from './suites/fanout.js';
+import type { Http2Result } from './suites/http2.js';
 import { memoryMedians, type MemoryResult } from './suites/memory.js';
 import { STORM_TARGETS, type StormRow } from './suites/storm.js';
 import { median } from './stats.js';
@@ -193,5 +194,35 @@ export function coreTable(results: CoreResult[]): string {
   return table(
     ['benchmark', 'size', 'MB/s', 'frames/s', 'ns/frame'],
     results.map((r) => [r.name, sizeLabel(r.size), fmt(r.mbPerSec), fmt(r.framesPerSec), fmt(r.nsPerFrame)]),
+  );
+}
+
+/**
+ * http2Table renders the h2 row: wskit's echo over streams of one HTTP/2
+ * connection beside the same echo over one HTTP/1.1 connection per
+ * WebSocket, medians of the rounds.
+ */
+export function http2Table(result: Http2Result, workers: number): string {
+  const { row, samples } = result;
+  const rate = (impl: 'h2' | 'h1') => m(samples[impl], 'msgsPerSec');
+  const lat = (key: keyof Sample) => `${ms(m(samples.h2, key))} / ${ms(m(samples.h1, key))}`;
+  const errors = [...samples.h2, ...samples.h1].reduce((n, s) => n + s.errors, 0);
+  const all = [...samples.h2, ...samples.h1];
+  return table(
+    ['row', 'TCP connections h2 / h1', 'h2 msg/s', 'h1 msg/s', 'h2 ÷ h1', 'h2 MB/s', 'h1 MB/s', 'p50 ms h2 / h1', 'p99 ms h2 / h1', 'CPU % srv/gen h2', 'CPU % srv/gen h1', 'other CPU %'],
+    [[
+      `${row.id}${errors > 0 ? ` (${errors} errors)` : ''}`,
+      `${workers} / ${row.conns}`,
+      fmt(rate('h2')),
+      fmt(rate('h1')),
+      ratio(rate('h2'), rate('h1')),
+      fmt(m(samples.h2, 'mbPerSec')),
+      fmt(m(samples.h1, 'mbPerSec')),
+      lat('p50us'),
+      lat('p99us'),
+      cpu(samples.h2, workers),
+      cpu(samples.h1, workers),
+      fmt(median(all.map((s) => s.otherCpu)), 2),
+    ]],
   );
 }

@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { parseOptions, type BenchOptions } from './options.js';
 import { runCore } from './core.js';
-import { coreTable, echoTable, fanoutTable, memoryTable, stormTable } from './report.js';
+import { coreTable, echoTable, fanoutTable, http2Table, memoryTable, stormTable } from './report.js';
 import { runEcho, type EchoResult } from './suites/echo.js';
+import { runHttp2, type Http2Result } from './suites/http2.js';
 import { P99_LIMIT_MS, REDIS_NODES, runFanout, runFanoutRedis } from './suites/fanout.js';
 import { median } from './stats.js';
 import { runMemory } from './suites/memory.js';
@@ -78,6 +79,11 @@ async function main(): Promise<void> {
     raw.deflate = results;
     if (results.length) sections.push(`## Echo with permessage-deflate\n\nBoth ends negotiate permessage-deflate; clients compress every message, servers use their default threshold (1 KiB for both).\n\n${echoTable(results, false, opts.workers)}`);
   }
+  if (opts.sections.includes('http2')) {
+    const result = await timed('http2', () => runHttp2(opts, log));
+    raw.http2 = result;
+    sections.push(`## Echo over HTTP/2 streams (RFC 8441)\n\nwskit's echo with each WebSocket a stream of one h2c connection (bench/servers/echo-wskit-http2.ts: a node:http2 server allowing extended CONNECT) beside the same echo over HTTP/1.1 with a TCP connection per WebSocket (bench/servers/echo-wskit.ts). Both loads come from the Node raw client of bench/load/raw-client.ts (pre-encoded masked frames; for h2 one session per load worker carrying every stream, bench/load/http2-client.ts), not the C generator, which speaks no HTTP/2; so compare the two columns with each other, not with the echo table. Medians of ${opts.rounds} rounds, h2 then h1 in each.\n\n${http2Table(result, opts.workers)}`);
+  }
   if (opts.sections.includes('memory')) {
     const result = await timed('memory', () => runMemory(opts, log));
     raw.memory = result;
@@ -109,6 +115,7 @@ async function main(): Promise<void> {
   }
   const other = [
     ...[...((raw.echo as EchoResult[] | undefined) ?? []), ...((raw.deflate as EchoResult[] | undefined) ?? [])].flatMap((r) => Object.values(r.samples).flat().map((x) => x.otherCpu)),
+    ...Object.values((raw.http2 as Http2Result | undefined)?.samples ?? {}).flat().map((x) => x.otherCpu),
     ...[...(fanout?.samples.wskit ?? []), ...(fanout?.samples.ws ?? []), ...(fanoutRedis?.samples ?? [])].flatMap((x) => x.trials.map((t) => t.otherCpu)),
   ];
   const noisy = other.filter((x) => x > NOISY_OTHER_CPU).length;

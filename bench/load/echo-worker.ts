@@ -10,7 +10,9 @@ import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { serveRequests, type Reply, type Request } from '../ipc.js';
+import type { ClientHttp2Session } from 'node:http2';
 import { compressMessage, maskedFrame, rawConnect } from './raw-client.js';
+import { openSession, openStream } from './http2-client.js';
 import { textPayload } from '../payload.js';
 import { NativeLoad } from './native.js';
 import { Histogram } from '../stats.js';
@@ -20,9 +22,10 @@ interface Load {
   /**
    * ws: the npm ws client; raw: pre-encoded frames over net (bench/load/raw-client.ts);
    * native: the same frames from the C generator of bench/load/native-client.c; tcp and
-   * native-tcp: no framing, from Node or from the C generator.
+   * native-tcp: no framing, from Node or from the C generator; h2: the raw client's frames,
+   * each connection a stream of one h2c session per worker (RFC 8441, http2-client.ts).
    */
-  transport: 'ws' | 'raw' | 'native' | 'tcp' | 'native-tcp';
+  transport: 'ws' | 'raw' | 'native' | 'tcp' | 'native-tcp' | 'h2';
   conns: number;
   size: number;
   inflight: number;
@@ -38,6 +41,8 @@ interface Peer {
 const OPEN_BATCH = 200;
 let load: Load | undefined;
 let peers: Peer[] = [];
+/** The h2c session an `h2` load's streams share. */
+let session: ClientHttp2Session | null = null;
 /** The native generator holds every connection of a `native` load itself. */
 let native: NativeLoad | null = null;
 let payload = Buffer.alloc(0);
@@ -123,6 +128,31 @@ async function openRaw(l: Load): Promise<Peer> {
   return peer;
 }
 
+async function openH2(l: Load): Promise<Peer> {
+  const url = new URL(l.url);
+  session ??= await openSession(Number(url.port));
+  const frames = Array.from({ length: MASKED_VARIANTS }, () => maskedFrame(0x1, payload));
+  let next = 0;
+  let messageLength = 0;
+  const peer: Peer = {
+    sentAt: 0,
+    send() {
+      peer.sentAt = performance.now();
+      stream.write(frames[next++ % frames.length]!);
+    },
+    close: () => stream.destroy(),
+  };
+  const stream = await openStream(session, url.pathname, (fin, opcode, _payload, length) => {
+    if (opcode === 0x1) messageLength = 0;
+    messageLength += length;
+    if (!fin) return;
+    if (opcode > 0x1 || messageLength !== l.size) errors++;
+    onEcho(peer);
+  });
+  stream.on('error', () => errors++);
+  return peer;
+}
+
 function openTcp(l: Load): Promise<Peer> {
   return new Promise((resolve, reject) => {
     const socket: Socket = connect({ host: '127.0.0.1', port: Number(new URL(l.url).port), noDelay: true });
@@ -163,7 +193,7 @@ async function handle(req: Request): Promise<Reply> {
         native = await NativeLoad.open(Number(url.port), path, load.conns, load.size, load.inflight, payload, load.deflate ? compressMessage(payload) : null);
         return { ok: true };
       }
-      const open = load.transport === 'tcp' ? openTcp : load.transport === 'raw' ? openRaw : openWs;
+      const open = load.transport === 'tcp' ? openTcp : load.transport === 'raw' ? openRaw : load.transport === 'h2' ? openH2 : openWs;
       peers = [];
       // Connect in batches so thousands of SYNs do not overflow the server's accept backlog.
       for (let done = 0; done < load.conns; done += OPEN_BATCH) {
@@ -223,6 +253,8 @@ async function handle(req: Request): Promise<Reply> {
       }
       for (const peer of peers) peer.close();
       peers = [];
+      session?.destroy();
+      session = null;
       return { ok: true };
     default:
       return { ok: false, error: `unknown command ${req.cmd}` };

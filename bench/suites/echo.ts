@@ -91,11 +91,21 @@ export function echoRows(opts: BenchOptions, deflate: boolean): EchoRow[] {
   return rows;
 }
 
-async function measure(pool: Pool, server: Server, impl: Impl, row: EchoRow, opts: BenchOptions): Promise<Sample> {
-  const shares = pool.share(row.conns);
+function measure(pool: Pool, server: Server, impl: Impl, row: EchoRow, opts: BenchOptions): Promise<Sample> {
   // The TCP ceiling is measured with the same generator as the WebSocket rows, unframed.
   const transport = impl !== 'tcp' ? opts.gen : opts.gen === 'native' ? 'native-tcp' : 'tcp';
   const url = impl === 'tcp' ? `tcp://127.0.0.1:${server.port}` : `ws://127.0.0.1:${server.port}/echo`;
+  return measureLoad(pool, server, row, opts, transport, url);
+}
+
+/**
+ * measureLoad measures one window of `row` against `server`: the pool's
+ * workers open their share of the connections to `url` with the echo
+ * worker's `transport` (ws, raw, native, tcp, native-tcp or h2), warm up,
+ * count echoes and CPU over the measured window, and close.
+ */
+export async function measureLoad(pool: Pool, server: Server, row: EchoRow, opts: BenchOptions, transport: string, url: string): Promise<Sample> {
+  const shares = pool.share(row.conns);
   const only = (req: Record<string, unknown> & { cmd: string }) => (i: number) => (shares[i] ? req : undefined);
   await pool.all((i) => (shares[i] ? { cmd: 'open', load: { url, transport, conns: shares[i], size: row.size, inflight: row.inflight, deflate: row.deflate } } : undefined));
   try {

@@ -1,11 +1,13 @@
 /**
  * The echo table's wskit/ws columns: its rate, its ratio to ws against the
- * issue's targets, and its ratio to native wskit; and which rows carry a target.
+ * issue's targets, and its ratio to native wskit; and which rows carry a
+ * target. The h2 table: HTTP/2 streams beside HTTP/1.1 connections.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseOptions } from '../options.js';
-import { echoTable } from '../report.js';
+import { echoTable, http2Table } from '../report.js';
+import { HTTP2_ROW } from '../suites/http2.js';
 import { compatTarget, echoRows, type EchoResult, type EchoRow, type Impl, type Sample } from '../suites/echo.js';
 
 function sample(msgsPerSec: number): Sample {
@@ -53,4 +55,17 @@ test('echoTable shows wskit/ws msg/s, its ratio to ws with the target met or mis
 test('echoTable leaves the wskit/ws columns out when no row measured it', () => {
   const markdown = echoTable([result(row('32B x1 closed'), { wskit: 14_000, ws: 14_000 })], false, 1);
   assert.doesNotMatch(markdown.split('\n')[0]!, /wskit\/ws/);
+});
+
+test('http2Table shows h2 and h1 side by side, the ratio, and one TCP connection per worker against one per WebSocket', () => {
+  const [line] = cells(http2Table({ row: HTTP2_ROW, samples: { h2: [sample(30_000), sample(36_000), sample(33_000)], h1: [sample(20_000)] } }, 1));
+  assert.equal(line!.row, '1KiB x50 closed');
+  assert.equal(line!['TCP connections h2 / h1'], '1 / 50');
+  assert.equal(line!['h2 msg/s'], '33,000');
+  assert.equal(line!['h1 msg/s'], '20,000');
+  assert.equal(line!['h2 ÷ h1'], '1.65×');
+});
+
+test('--only http2 runs the h2 row alone', () => {
+  assert.deepEqual(parseOptions(['--only', 'http2'], {}).sections, ['http2']);
 });

@@ -21,7 +21,7 @@ const DEFAULT_HOST = '127.0.0.1';
 export const SERVE_FLAGS = {
   port: { type: 'string', value: 'N', env: 'PORT', unset: DEFAULT_PORT, help: 'TCP port to listen on, 0–65535; 0 picks a free one' },
   host: { type: 'string', value: 'H', env: 'HOST', unset: DEFAULT_HOST, help: 'address to listen on; 0.0.0.0 for every interface' },
-  'tls-cert': { type: 'string', value: 'PATH', help: 'serve HTTPS and WSS with this PEM certificate chain (with --tls-key); re-read on SIGHUP', unset: 'plain HTTP' },
+  'tls-cert': { type: 'string', value: 'PATH', help: 'serve HTTPS and WSS, HTTP/2 and HTTP/1.1 on one port, with this PEM certificate chain (with --tls-key); re-read on SIGHUP', unset: 'plain HTTP' },
   'tls-key': { type: 'string', value: 'PATH', help: 'the PEM private key of --tls-cert; re-read on SIGHUP', unset: 'plain HTTP' },
   'max-connections-per-ip': { type: 'string', value: 'N', help: 'WebSocket connections from one client address; more get 429', unset: String(MAX_CONNECTIONS_PER_IP) },
   'trust-proxy': { type: 'string', multiple: true, value: 'CIDR', help: 'a proxy whose X-Forwarded-For names the client (10.0.0.0/8, ::1)', unset: 'none' },

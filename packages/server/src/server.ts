@@ -2,14 +2,20 @@
  * The `wskit serve` server: one HTTP server carrying the add service
  * (`/add`), the echo service (`/echo`) and the chat app (`/`, `/ws`,
  * `/healthz`, `/metrics`). Any other path gets 404.
+ *
+ * With TLS it speaks HTTP/2 and HTTP/1.1 on the same port (ALPN), and
+ * allows extended CONNECT (RFC 8441), so a browser opens its WebSockets as
+ * streams of the connection that carries the page. An HTTP/1.1 upgrade
+ * arrives as `upgrade`, an HTTP/2 one as `connect`; both go through the
+ * same limits and routes.
  */
 import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
+import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { createSecureContext } from 'node:tls';
 import { isIP, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { CloseCode, type Conn, rejectUpgrade, Upgrader } from 'wskit';
+import { CloseCode, type Conn, rejectUpgrade, Upgrader, type UpgradeRequest } from 'wskit';
 import { serveAdd, ADD_IDLE_TIMEOUT_MS } from './add/handler.js';
 import { CHAT_DEFAULTS, type ChatApp, type ChatOptions, createChat } from './chat/index.js';
 import { ECHO_IDLE_TIMEOUT_MS, ECHO_MAX_FRAGMENTS, ECHO_MAX_MESSAGE_SIZE, serveEcho } from './echo/handler.js';
@@ -52,7 +58,9 @@ export interface ServerOptions {
   trustProxy?: string[];
   /**
    * Serve HTTPS and WSS with this certificate chain and private key (PEM
-   * files), re-read by {@link RunningServer.reload}. Unset: plain HTTP.
+   * files), re-read by {@link RunningServer.reload}: HTTP/2 and HTTP/1.1 on
+   * one port, WebSockets over either (RFC 8441 over HTTP/2). Unset: plain
+   * HTTP/1.1.
    */
   tls?: { certFile: string; keyFile: string };
   /** Chat app settings. */
@@ -117,36 +125,53 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   /** The same, per client address. */
   const upgradesByAddress = new Map<string, number>();
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    if (chat.handleRequest(req, res, clientAddress(req))) return;
+  const onRequest = (request: IncomingMessage | Http2ServerRequest, response: ServerResponse | Http2ServerResponse) => {
+    // The HTTP/2 compatibility API gives the chat the request and response it knows; an HTTP/2 request carries no Host of its own.
+    const req = asHttp1(request);
+    const res = response as ServerResponse;
     const path = pathOf(req);
-    const status = path === '/add' || path === '/echo' ? 426 : 404;
+    const webSocketPath = path === '/add' || path === '/echo' || path === '/ws';
+    if (!(webSocketPath && req.httpVersionMajor === 2) && chat.handleRequest(req, res, clientAddress(req))) return;
+    const status = webSocketPath ? 426 : 404;
     const body = status === 426 ? `${path} is a WebSocket endpoint: connect with a WebSocket client\n` : `Not found: ${path}\n`;
-    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', ...(status === 426 ? { Upgrade: 'websocket' } : {}) });
+    // Upgrade is an HTTP/1.1 header (RFC 9113 §8.2.2): over HTTP/2 a client opens a WebSocket with an extended CONNECT instead.
+    const upgrade = status === 426 && req.httpVersionMajor === 1 ? { Upgrade: 'websocket' } : {};
+    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', ...upgrade });
     res.end(body);
   };
-  const server = tls === undefined
+  const server: http.Server | Http2SecureServer = tls === undefined
     ? http.createServer({ connectionsCheckingInterval: 1000 }, onRequest)
-    : https.createServer({ connectionsCheckingInterval: 1000, ...tls }, onRequest);
-  addUpgrader.configureServer(server);
+    : http2.createSecureServer({ ...tls, allowHTTP1: true, settings: { enableConnectProtocol: true } }, onRequest);
+  const http1 = server as unknown as { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number };
+  // The HTTP/1.1 side of an HTTP/2 server takes no connectionsCheckingInterval option; its property is read at listen.
+  http1.connectionsCheckingInterval = 1000;
+  addUpgrader.configureServer(http1);
+  /** TCP connections, for shutdown (an HTTP/2 server has no closeAllConnections). */
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
 
-  const accept = (upgrader: Upgrader, req: IncomingMessage, socket: Duplex, head: Buffer, serve: (conn: Conn) => Promise<void>) => {
+  const accept = (upgrader: Upgrader, req: UpgradeRequest, socket: Duplex, head: Buffer, serve: (conn: Conn) => Promise<void>) => {
     const path = pathOf(req);
     upgrader.upgrade(req, socket, head).then(
       (conn) => {
         open.add(conn);
-        log(`open ${path} ${conn.remoteAddress}`);
+        chat.countWebSocket(conn);
+        log(`open ${path} ${conn.remoteAddress} http/${conn.httpVersion}`);
         conn.closed.then((result) => {
           open.delete(conn);
           log(`close ${path} ${conn.remoteAddress} code=${result.closeCode}${result.reason ? ` reason=${JSON.stringify(result.reason)}` : ''}`);
         });
         serve(conn).catch((err: Error) => log(`error ${path} ${conn.remoteAddress}: ${err.message}`));
       },
-      (err: Error) => log(`refused ${path} ${(socket as Socket).remoteAddress ?? ''}: ${err.message}`),
+      (err: Error) => log(`refused ${path} ${req.socket.remoteAddress ?? ''}: ${err.message}`),
     );
   };
 
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  /** An HTTP/1.1 upgrade, or the stream of an HTTP/2 extended CONNECT with an empty head. */
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
     if (upgrades >= maxConnections) {
       // Refused before any route work, so a flood of upgrades costs one write each.
@@ -173,7 +198,16 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     if (path === '/echo') return accept(echoUpgrader, req, socket, head, (conn) => serveEcho(conn, log, options.echoIdleTimeoutMs ?? ECHO_IDLE_TIMEOUT_MS));
     if (chat.handleUpgrade(req, socket, head, address)) return;
     rejectUpgrade(socket, 404, `No WebSocket endpoint at ${path}`);
-  });
+  };
+  server.on('upgrade', onUpgrade);
+  if (tls !== undefined) {
+    server.on('connect', (req: Http2ServerRequest | IncomingMessage, second: Http2ServerResponse | Duplex) => {
+      if (req.httpVersionMajor === 2) return onUpgrade(asHttp1(req), (req as Http2ServerRequest).stream, EMPTY);
+      // An HTTP/1.1 CONNECT (a proxy tunnel) on the same port: not served.
+      (second as Duplex).on('error', () => {});
+      rejectUpgrade(second as Duplex, 405, 'CONNECT is not served here', { Allow: 'GET' });
+    });
+  }
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     // Node's parser rejected the request (garbage, oversized head: 431, timeout: 408).
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
@@ -206,7 +240,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       let first: unknown;
       if (options.tls !== undefined) {
         try {
-          (server as https.Server).setSecureContext(readTls(options.tls));
+          (server as Http2SecureServer).setSecureContext(readTls(options.tls));
           log(`reload: TLS certificate re-read from ${options.tls.certFile}`);
         } catch (err) {
           log(`reload: keeping the old TLS certificate: ${err instanceof Error ? err.message : String(err)}`);
@@ -230,7 +264,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         server.close();
         const closing = [...open].map((conn) => conn.close(CloseCode.GoingAway, 'server shutting down').catch(() => {}));
         await Promise.all([chat.shutdown(), ...closing]);
-        server.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
       })();
       return stopping;
     },
@@ -272,7 +306,24 @@ export function plainTextWarning(address: string): string | undefined {
   return `warning: serving plain HTTP and WS on ${host}, which is not a loopback address; use --tls-cert and --tls-key, or a TLS proxy in front`;
 }
 
-function pathOf(req: IncomingMessage): string {
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * asHttp1 lets the routes read an HTTP/2 request as they read an HTTP/1.1
+ * one: the compatibility API gives it the same headers, url, method and
+ * socket, and its `:authority` becomes the Host header it stands for, as an
+ * intermediary forwarding it over HTTP/1.1 would write it (RFC 9113
+ * §8.3.1). The Upgrader still sees the HTTP/2 request (`httpVersionMajor`).
+ */
+function asHttp1(req: IncomingMessage | Http2ServerRequest): IncomingMessage {
+  if (req.httpVersionMajor === 2 && req.headers.host === undefined) {
+    const authority = req.headers[':authority'];
+    if (typeof authority === 'string') req.headers.host = authority;
+  }
+  return req as IncomingMessage;
+}
+
+function pathOf(req: UpgradeRequest): string {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   return q < 0 ? url : url.slice(0, q);

@@ -225,7 +225,7 @@ test('wskit serve starts each log line with an ISO 8601 UTC timestamp: listening
   assert.equal(code, 0);
   const lines = serve.stdout().split('\n').filter((line) => line !== '');
   for (const line of lines) assert.match(line, ISO_LINE);
-  for (const event of [/ wskit listening on http:\/\/127\.0\.0\.1:\d+$/, / open \/echo 127\.0\.0\.1:\d+$/, / close \/echo 127\.0\.0\.1:\d+ code=1000/, / SIGTERM: shutting down$/]) {
+  for (const event of [/ wskit listening on http:\/\/127\.0\.0\.1:\d+$/, / open \/echo 127\.0\.0\.1:\d+ http\/1\.1$/, / close \/echo 127\.0\.0\.1:\d+ code=1000/, / SIGTERM: shutting down$/]) {
     assert.ok(lines.some((line) => event.test(line)), `${event} in:\n${lines.join('\n')}`);
   }
   const stamp = Date.parse(lines[0]!.split(' ')[0]!);

@@ -124,12 +124,12 @@ test('server /add answers bad requests with {"error"} and keeps the connection o
   await conn.close();
 });
 
-test('server logs one line per open and close with the remote address and close code', async () => {
+test('server logs one line per open and close with the remote address, the HTTP version and the close code', async () => {
   const before = lines.length;
   const { conn } = await dial(`${wsBase}/add`);
   await until(() => lines.slice(before).some((l) => l.startsWith('open /add ')), 'the open log line');
   const open = lines.slice(before).find((l) => l.startsWith('open /add '))!;
-  const address = /^open \/add (127\.0\.0\.1:\d+)$/.exec(open)?.[1];
+  const address = /^open \/add (127\.0\.0\.1:\d+) http\/1\.1$/.exec(open)?.[1];
   assert.ok(address, `open line ${JSON.stringify(open)}`);
   await conn.close(4000, 'bye');
   await until(() => lines.slice(before).some((l) => l.startsWith(`close /add ${address} `)), 'the close log line');

@@ -4,11 +4,10 @@
  * answered; a protocol error fails the connection with its close code. The
  * server closes TCP first; after the close timeout the socket is dropped.
  */
-import type { Socket } from 'node:net';
 import { CloseCode, Opcode } from './constants.js';
 import { rejectReaders } from './conn-read.js';
-import type { ConnState } from './conn-state.js';
-import { closedPromise } from './conn-teardown.js';
+import type { ConnState, Transport } from './conn-state.js';
+import { closedPromise, drop } from './conn-teardown.js';
 import { enqueue, writeControl } from './conn-write.js';
 import { CloseError, type ProtocolError } from './errors.js';
 import { encodeClosePayload, isValidCloseCode, MAX_CLOSE_REASON, truncateReason } from './protocol/close.js';
@@ -95,11 +94,15 @@ export function fail(c: ConnState, err: ProtocolError): void {
 
 function armCloseTimer(c: ConnState): void {
   if (c.closeTimer !== null) return;
-  c.closeTimer = setTimeout(() => c.socket.destroy(), c.settings.closeTimeout);
+  c.closeTimer = setTimeout(() => drop(c), c.settings.closeTimeout);
   c.closeTimer.unref();
 }
 
-/** onSocketEnd is the 'end' listener every connection's socket shares: the peer closed its side of TCP, so finish ours once queued bytes are out. */
-export function onSocketEnd(this: Socket): void {
+/**
+ * onSocketEnd is the 'end' listener every connection's socket shares: the
+ * peer closed its side of TCP (or sent END_STREAM, RFC 8441 §5), so finish
+ * ours once queued bytes are out.
+ */
+export function onSocketEnd(this: Transport): void {
   this.end();
 }

@@ -5,7 +5,6 @@
  * handed to the closing handshake. A protocol error fails the connection
  * once the events before it have been handled.
  */
-import type { Socket } from 'node:net';
 import { isUtf8 } from 'node:buffer';
 import { CloseCode, MessageType, Opcode } from './constants.js';
 import { fail, onCloseFrame } from './conn-close.js';
@@ -17,8 +16,8 @@ import { ProtocolError } from './errors.js';
 import type { ConnectionEvent } from './protocol/connection.js';
 
 /** onSocketData is the 'data' listener every connection's socket shares. */
-export function onSocketData(this: Socket, chunk: Buffer): void {
-  receive((this as OwnedSocket)[OWNER], chunk);
+export function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  receive(this[OWNER], chunk);
 }
 
 /** receive feeds bytes read from the socket (or past the handshake) to the core and acts on its events. */

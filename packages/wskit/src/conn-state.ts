@@ -10,6 +10,7 @@
  * each cost a header and back-references on every idle connection and a hop
  * on every message. Here each hot call is one direct, monomorphic function.
  */
+import type { Http2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { ConnSettings, Message } from './conn.js';
 import type { Reader } from './conn-read.js';
@@ -21,15 +22,30 @@ import type { DeflateParams } from './protocol/extensions.js';
 import type { UnsentPayload } from './unsent-payload.js';
 import type { PushSink } from './conn-push.js';
 
+/**
+ * Transport is the byte stream a connection runs over: a TCP or TLS socket
+ * after an HTTP/1.1 upgrade, or an HTTP/2 stream opened by an extended
+ * CONNECT (RFC 8441). Both are Node Duplex streams with the same reads,
+ * writes, pause and resume, cork, end and 'drain', and HTTP/2's flow
+ * control shows through them as TCP's does (a paused stream stops granting
+ * window; writes queue while the peer grants none). They differ in three
+ * places only, each a branch on {@link ConnState.overStream}: the peer's
+ * address, TCP_NODELAY, and how a connection is dropped (conn-teardown.ts
+ * `drop`). No wrapper object stands between: the socket path keeps its
+ * direct calls, as fast as before.
+ */
+export type Transport = Socket | Http2Stream;
 /** OWNER is where a socket keeps its ConnState, so the listeners every connection shares find it. */
 export const OWNER = Symbol('wskit.conn');
-/** OwnedSocket is a socket that belongs to a connection. */
-export type OwnedSocket = Socket & { [OWNER]: ConnState };
+/** OwnedSocket is a socket (or HTTP/2 stream) that belongs to a connection. */
+export type OwnedSocket = Transport & { [OWNER]: ConnState };
 
 /** @internal ConnState is the state of one connection; see the file overview. */
 export class ConnState {
-  /** The TCP (or TLS) socket, after the opening handshake. */
-  readonly socket: Socket;
+  /** The TCP (or TLS) socket after the opening handshake, or the HTTP/2 stream. */
+  readonly socket: Transport;
+  /** True when `socket` is an HTTP/2 stream (RFC 8441). */
+  readonly overStream: boolean;
   /** Limits and timeouts, shared by every connection of one Upgrader. */
   readonly settings: ConnSettings;
   /** The sans-I/O protocol core: bytes in, events out. */
@@ -110,8 +126,9 @@ export class ConnState {
   /** As `readDeadline`. */
   writeDeadline: Deadline | null = null;
 
-  constructor(socket: Socket, settings: ConnSettings, deflate: DeflateParams | null) {
+  constructor(socket: Transport, settings: ConnSettings, deflate: DeflateParams | null, overStream: boolean) {
     this.socket = socket;
+    this.overStream = overStream;
     this.settings = settings;
     this.deflate = deflate;
     this.core = new Connection({
@@ -120,9 +137,11 @@ export class ConnState {
       maxFragments: settings.maxFragments,
       compression: deflate !== null,
     });
-    const host = socket.remoteAddress;
-    this.peerHost = host === undefined ? '' : socket.remoteFamily === 'IPv6' ? `[${host}]` : host;
-    this.peerPort = socket.remotePort ?? 0;
+    // A stream's peer is its session's: the TCP connection that carries it.
+    const peer: Partial<Socket> | undefined = overStream ? (socket as Http2Stream).session?.socket : (socket as Socket);
+    const host = peer?.remoteAddress;
+    this.peerHost = host === undefined ? '' : peer!.remoteFamily === 'IPv6' ? `[${host}]` : host;
+    this.peerPort = peer?.remotePort ?? 0;
   }
 }
 

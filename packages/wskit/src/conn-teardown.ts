@@ -4,17 +4,27 @@
  * write deadline, and the socket's 'close', which settles reads, writes and
  * `closed` and frees the zlib streams.
  */
-import type { Socket } from 'node:net';
-import { CloseCode } from './constants.js';
+import type { Http2Stream } from 'node:http2';
+import { CloseCode, RST_CANCEL } from './constants.js';
 import { rejectReaders } from './conn-read.js';
 import { type ConnState, OWNER, type OwnedSocket, remoteAddress } from './conn-state.js';
 import { Deadline } from './deadline.js';
 import { CloseError, TimeoutError } from './errors.js';
 
-/** terminate is `Conn.terminate`: drop TCP at once; reads reject with 1006. */
+/**
+ * drop ends the transport at once: destroys the socket (TCP RST or FIN), or
+ * resets the HTTP/2 stream with CANCEL, which is how RFC 8441 §5 carries
+ * TCP's RST; the session and its other streams go on.
+ */
+export function drop(c: ConnState): void {
+  if (c.overStream) (c.socket as Http2Stream).close(RST_CANCEL);
+  else c.socket.destroy();
+}
+
+/** terminate is `Conn.terminate`: drop TCP (or the stream) at once; reads reject with 1006. */
 export function terminate(c: ConnState): void {
   c.terminal ??= new CloseError(CloseCode.AbnormalClosure, '', 'Connection terminated');
-  c.socket.destroy();
+  drop(c);
 }
 
 /** abort drops the connection for a timeout or other local reason: `err` is what reads and writes reject with. */
@@ -23,7 +33,7 @@ export function abort(c: ConnState, err: Error): void {
   c.closeResult ??= new CloseError(CloseCode.AbnormalClosure, err.message);
   rejectReaders(c);
   c.rejectDrain?.(err);
-  c.socket.destroy();
+  drop(c);
 }
 
 /** readDeadline is the connection's read deadline, made on first use. */
@@ -57,8 +67,8 @@ export function closedPromise(c: ConnState): Promise<CloseError> {
 export function ignoreError(): void {}
 
 /** onSocketClosed is the 'close' listener every connection's socket shares: the connection has ended. */
-export function onSocketClosed(this: Socket): void {
-  const c = (this as OwnedSocket)[OWNER];
+export function onSocketClosed(this: OwnedSocket): void {
+  const c = this[OWNER];
   if (c.closeTimer !== null) clearTimeout(c.closeTimer);
   c.readDeadline?.clear();
   c.writeDeadline?.clear();

@@ -1,6 +1,7 @@
 /**
  * Conn: one WebSocket connection, the I/O shell around the sans-I/O
- * {@link Connection}. It feeds socket bytes to the core, delivers messages
+ * {@link Connection}, over a transport: a TCP or TLS socket, or an HTTP/2
+ * stream (RFC 8441; see `Transport` in conn-state.ts). It feeds socket bytes to the core, delivers messages
  * to readers, answers pings, runs the closing handshake, enforces deadlines
  * and applies backpressure both ways.
  *
@@ -10,12 +11,13 @@
  * batching, backpressure, the send queue), conn-close.ts (the closing
  * handshake) and conn-teardown.ts (terminate, deadlines, the end of TCP).
  */
+import type { Http2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { CloseCode, Defaults, MessageType, Opcode } from './constants.js';
 import { closePayload, onSocketEnd, startClose } from './conn-close.js';
 import { MessageIterator, read } from './conn-read.js';
 import { onSocketData, receive } from './conn-receive.js';
-import { ConnState, OWNER, type OwnedSocket, remoteAddress } from './conn-state.js';
+import { ConnState, OWNER, type OwnedSocket, remoteAddress, type Transport } from './conn-state.js';
 import { closedPromise, ignoreError, onSocketClosed, readDeadline, terminate, writeDeadline } from './conn-teardown.js';
 import { isWritable, sendControl, sendFrame as sendStateFrame, writeMessage, writePrepared } from './conn-write.js';
 import type { PushSink, WriteCallback } from './conn-push.js';
@@ -91,6 +93,8 @@ export interface Agreement {
   subprotocol: string;
   /** The `Sec-WebSocket-Extensions` value, or ''. */
   extensions: string;
+  /** True when the transport is an HTTP/2 stream (RFC 8441); absent or false for a socket. */
+  http2?: boolean;
 }
 
 /** The state of a Conn, for {@link closeWithoutStatus} and {@link countUnsentPayload}; set by Conn's static block. */
@@ -119,15 +123,25 @@ export class Conn {
     stateOf = (conn) => conn.#state;
   }
 
-  /** @internal Built by `Upgrader` and `dial`; `head` holds bytes read past the handshake. */
-  constructor(socket: Socket, settings: ConnSettings, agreed: Agreement, head?: Buffer) {
-    const state = new ConnState(socket, settings, agreed.deflate);
+  /**
+   * @internal Built by `Upgrader` and `dial` over a socket or an HTTP/2
+   * stream; `head` holds bytes read past the handshake.
+   */
+  constructor(socket: Transport, settings: ConnSettings, agreed: Agreement, head?: Buffer) {
+    const overStream = agreed.http2 === true;
+    const state = new ConnState(socket, settings, agreed.deflate, overStream);
     this.#state = state;
     this.subprotocol = agreed.subprotocol;
     this.extensions = agreed.extensions;
-    // A Duplex that is not a net.Socket (wskit/ws's handleUpgrade takes any) has neither.
-    if (typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
-    if (typeof socket.setTimeout === 'function') socket.setTimeout(0);
+    if (overStream) {
+      // The session's socket is shared and its own: only the stream's idle timeout is ours to turn off.
+      (socket as Http2Stream).setTimeout(0);
+    } else {
+      // A Duplex that is not a net.Socket (wskit/ws's handleUpgrade takes any) has neither.
+      const tcp = socket as Socket;
+      if (typeof tcp.setNoDelay === 'function') tcp.setNoDelay(true);
+      if (typeof tcp.setTimeout === 'function') tcp.setTimeout(0);
+    }
     // One set of listeners shared by every connection, finding its state through the socket.
     (socket as OwnedSocket)[OWNER] = state;
     socket.on('data', onSocketData);
@@ -145,7 +159,16 @@ export class Conn {
     return remoteAddress(this.#state);
   }
 
-  /** Bytes written but not yet handed to the kernel. */
+  /**
+   * The HTTP version the connection was opened with: `'1.1'` for an
+   * upgraded TCP connection of its own, `'2'` for a stream of an HTTP/2
+   * connection (RFC 8441), which shares its TCP connection with others.
+   */
+  get httpVersion(): '1.1' | '2' {
+    return this.#state.overStream ? '2' : '1.1';
+  }
+
+  /** Bytes written but not yet handed to the kernel (for HTTP/2, to the session). */
   get bufferedAmount(): number {
     return this.#state.socket.writableLength;
   }

@@ -108,3 +108,10 @@ export const Defaults = {
 
 /** Longest payload of a control frame (RFC 6455 §5.5). */
 export const MAX_CONTROL_PAYLOAD = 125;
+
+/**
+ * @internal RST_STREAM's CANCEL error code (RFC 9113 §7): how a WebSocket on
+ * an HTTP/2 stream is dropped, standing for TCP's RST (RFC 8441 §5), and how
+ * a dial gives up a stream it no longer wants.
+ */
+export const RST_CANCEL = 0x8;

@@ -1,17 +1,23 @@
 /**
- * dial: the client side of the opening handshake (RFC 6455 §4.1) over
- * ws:// and wss://.
+ * dial: the client side of the opening handshake over ws:// and wss://:
+ * an HTTP/1.1 upgrade on a TCP connection of its own (RFC 6455 §4.1), or
+ * with `http2` an extended CONNECT on a stream of an HTTP/2 session (RFC
+ * 8441; dial-http2.ts).
  */
-import http, { type IncomingHttpHeaders } from 'node:http';
+import http from 'node:http';
+import type { ClientHttp2Session } from 'node:http2';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Defaults } from './constants.js';
-import { Conn, connSettings } from './conn.js';
+import { Conn, type ConnSettings, connSettings } from './conn.js';
+import { dialStream } from './dial-http2.js';
 import { HandshakeError, TimeoutError } from './errors.js';
+import { Http2Unavailable } from './http2-sessions.js';
 import { checkOptions, DIAL_RULES } from './options.js';
 import { type DeflateOptions, deflateOfferHeader } from './protocol/extensions.js';
 import { checkResponse, generateKey } from './protocol/handshake.js';
+import { abortReason, flattenHeaders, MAX_ERROR_BODY } from './dial-support.js';
 
 /**
  * Options for {@link dial}. Every field is optional; `undefined` means the
@@ -61,6 +67,23 @@ export interface DialOptions {
   signal?: AbortSignal;
   /** Time the closing handshake may take before the TCP connection is dropped, in ms, 1 to 2147483647. Default 5 s. */
   closeTimeout?: number;
+  /**
+   * Open the WebSocket as a stream of an HTTP/2 connection (RFC 8441)
+   * rather than on a TCP connection of its own. `true`: over a session to
+   * the URL's origin that every such dial with equal `tls` settings shares
+   * while any of its WebSockets is open (wss: negotiates h2 by ALPN; ws:
+   * speaks h2c with prior knowledge, for loopback and tests); it closes when
+   * the last one ends. A session from `http2.connect`: over that one, which
+   * stays the caller's to close. The server must allow extended CONNECT;
+   * if it does not, or does not speak HTTP/2, `dial` rejects with
+   * HandshakeError (status 0), unless `http1Fallback` is set. Default false.
+   */
+  http2?: boolean | ClientHttp2Session;
+  /**
+   * With `http2`: when the server does not speak HTTP/2 or does not allow
+   * extended CONNECT, dial over HTTP/1.1 instead of rejecting. Default false.
+   */
+  http1Fallback?: boolean;
 }
 
 /** The server's handshake response. */
@@ -75,19 +98,19 @@ export interface HandshakeResponse {
 export interface DialResult {
   /** The open connection. */
   conn: Conn;
-  /** The server's 101 response: status and headers. */
+  /** The server's response: 101 over HTTP/1.1, 200 over HTTP/2; status and headers. */
   response: HandshakeResponse;
 }
 
-/** Largest error body kept for a HandshakeError. */
-const MAX_ERROR_BODY = 64 * 1024;
-
-function flattenHeaders(headers: IncomingHttpHeaders): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
-  }
-  return out;
+/** @internal What both kinds of dial share: the checked options and what they make of them. */
+export interface DialPlan {
+  target: URL;
+  options: DialOptions;
+  compression: DeflateOptions | false;
+  subprotocols: string[];
+  /** The handshake timeout in ms; 0: none. */
+  timeout: number;
+  settings: ConnSettings;
 }
 
 /**
@@ -97,7 +120,9 @@ function flattenHeaders(headers: IncomingHttpHeaders): Record<string, string> {
  * TimeoutError when the handshake takes longer than `handshakeTimeout`, and
  * with the socket's error when the server cannot be reached. A bad URL, an
  * unknown option or a value of the wrong type rejects with TypeError, a
- * number out of range with RangeError, before anything is sent.
+ * number out of range with RangeError, before anything is sent. With
+ * `http2` the handshake is an extended CONNECT answered by 200 (see
+ * {@link DialOptions.http2}).
  */
 export function dial(url: string | URL, options: DialOptions = {}): Promise<DialResult> {
   let target: URL;
@@ -117,11 +142,35 @@ export function dial(url: string | URL, options: DialOptions = {}): Promise<Dial
   }
   const signal = options.signal;
   if (signal?.aborted) return Promise.reject(abortReason(signal));
-  const secure = target.protocol === 'wss:';
-  const key = generateKey();
   const compression: DeflateOptions | false =
     options.compression === true ? {} : options.compression ? options.compression : false;
-  const subprotocols = options.subprotocols ?? [];
+  const plan: DialPlan = {
+    target,
+    options,
+    compression,
+    subprotocols: options.subprotocols ?? [],
+    timeout: options.handshakeTimeout ?? Defaults.handshakeTimeoutMs,
+    settings: connSettings({
+      role: 'client',
+      maxMessageSize: options.maxMessageSize,
+      maxFragments: options.maxFragments,
+      readBufferSize: options.readBufferSize,
+      writeBufferSize: options.writeBufferSize,
+      compression: compression || undefined,
+      closeTimeout: options.closeTimeout,
+    }),
+  };
+  if (options.http2 === undefined || options.http2 === false) return dialUpgrade(plan);
+  const overStream = dialStream(plan);
+  if (options.http1Fallback !== true) return overStream;
+  return overStream.catch((err: unknown) => (err instanceof Http2Unavailable ? dialUpgrade(plan) : Promise.reject(err)));
+}
+
+/** dialUpgrade is the HTTP/1.1 dial: a GET with Upgrade on a connection of its own, answered by 101 (RFC 6455 §4.1). */
+function dialUpgrade({ target, options, compression, subprotocols, timeout, settings }: DialPlan): Promise<DialResult> {
+  const signal = options.signal;
+  const secure = target.protocol === 'wss:';
+  const key = generateKey();
   const headers: Record<string, string> = {
     ...options.headers,
     Connection: 'Upgrade',
@@ -131,7 +180,6 @@ export function dial(url: string | URL, options: DialOptions = {}): Promise<Dial
   };
   if (subprotocols.length > 0) headers['Sec-WebSocket-Protocol'] = subprotocols.join(', ');
   if (compression) headers['Sec-WebSocket-Extensions'] = deflateOfferHeader(compression);
-  const timeout = options.handshakeTimeout ?? Defaults.handshakeTimeoutMs;
 
   return new Promise((resolve, reject) => {
     const request = (secure ? https : http).request({
@@ -200,15 +248,6 @@ export function dial(url: string | URL, options: DialOptions = {}): Promise<Dial
         settle(new HandshakeError(`WebSocket handshake failed: ${check.reason}`, res.statusCode ?? 101, responseHeaders));
         return;
       }
-      const settings = connSettings({
-        role: 'client',
-        maxMessageSize: options.maxMessageSize,
-        maxFragments: options.maxFragments,
-        readBufferSize: options.readBufferSize,
-        writeBufferSize: options.writeBufferSize,
-        compression: compression || undefined,
-        closeTimeout: options.closeTimeout,
-      });
       const conn = new Conn(socket, settings, { deflate: check.deflate, subprotocol: check.protocol, extensions: check.extensions }, head);
       if (settled) {
         conn.terminate();
@@ -218,10 +257,4 @@ export function dial(url: string | URL, options: DialOptions = {}): Promise<Dial
     });
     request.end();
   });
-}
-
-/** The error an aborted dial rejects with: the signal's reason, or an AbortError when it has none. */
-function abortReason(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  return reason instanceof Error ? reason : new DOMException('The WebSocket dial was aborted', 'AbortError');
 }

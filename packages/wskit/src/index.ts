@@ -40,6 +40,16 @@
  * permessage-deflate is off unless `compression` is set on both ends.
  * Messages under the threshold (1 KiB) are sent uncompressed.
  *
+ * ## HTTP/2
+ * A WebSocket can also be one stream of an HTTP/2 connection (RFC 8441), as
+ * browsers open it when the page's own HTTP/2 connection allows: no TCP or
+ * TLS handshake per socket. A server made with `http2.createSecureServer`
+ * (or `createServer`) and `settings: { enableConnectProtocol: true }` gets
+ * each one as a `'connect'` event, and `upgrader.upgrade(req, req.stream)`
+ * turns it into the same {@link Conn}. `dial(url, { http2: true })` opens
+ * one; dials to one origin share one session. `conn.httpVersion` tells
+ * which kind a connection is.
+ *
  * @module
  */
 export { CloseCode, Defaults, MessageType, Opcode, WEBSOCKET_GUID } from './constants.js';
@@ -54,7 +64,7 @@ export {
 } from './errors.js';
 export { Conn, type ConnOptions, type Message } from './conn.js';
 export { PreparedMessage } from './prepared-message.js';
-export { rejectUpgrade, sameOrigin, Upgrader, type UpgraderOptions } from './upgrader.js';
+export { rejectUpgrade, sameOrigin, Upgrader, type UpgraderOptions, type UpgradeRequest } from './upgrader.js';
 export { dial, type DialOptions, type DialResult, type HandshakeResponse } from './dial.js';
 export { parseJSON } from './json.js';
 export type { DeflateOptions } from './protocol/extensions.js';

@@ -89,6 +89,14 @@ export const object: Rule = (value, path, owner) => {
   if (!isObject(value)) throw wrongType(owner, path, 'an object', value);
 };
 
+/** http2Option accepts true, false, or an HTTP/2 client session (anything with a `request` method, as `http2.connect` returns). */
+export const http2Option: Rule = (value, path, owner) => {
+  if (typeof value === 'boolean') return;
+  if (!isObject(value) || typeof value.request !== 'function') {
+    throw wrongType(owner, path, 'a boolean or an HTTP/2 session from http2.connect', value);
+  }
+};
+
 /** abortSignal accepts an AbortSignal. */
 export const abortSignal: Rule = (value, path, owner) => {
   if (!(value instanceof AbortSignal)) throw wrongType(owner, path, 'an AbortSignal', value);
@@ -293,6 +301,8 @@ export const DIAL_RULES: Rules<DialOptions> = {
   maxHeaderSize: limit,
   tls: object,
   signal: abortSignal,
+  http2: http2Option,
+  http1Fallback: boolean,
 };
 
 /** The rules of {@link WebSocketOptions}: those of the dial options it picks. */

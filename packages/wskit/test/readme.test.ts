@@ -61,3 +61,19 @@ test('README server and client examples run as written and talk to each other', 
     server.kill();
   }
 });
+
+test('README HTTP/2 server and client examples run as written: three WebSockets as streams of one connection', async () => {
+  const port = await freePort();
+  const dir = join(root, 'test-results', 'readme');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'http2-server.mjs'), example('http2-server').replaceAll('8080', String(port)));
+  writeFileSync(join(dir, 'http2-client.mjs'), example('http2-client').replaceAll('8080', String(port)));
+  const server = spawn(process.execPath, [join(dir, 'http2-server.mjs')], { stdio: 'pipe' });
+  try {
+    await waitForPort(port);
+    const { stdout } = await promisify(execFile)(process.execPath, [join(dir, 'http2-client.mjs')], { timeout: 15_000 });
+    assert.equal(stdout, '2 stream 0\n2 stream 1\n2 stream 2\n');
+  } finally {
+    server.kill();
+  }
+});

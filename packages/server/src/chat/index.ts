@@ -11,7 +11,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { resolve } from 'node:path';
-import { CloseCode, PreparedMessage, Upgrader, rejectUpgrade } from 'wskit';
+import { CloseCode, type Conn, PreparedMessage, Upgrader, rejectUpgrade } from 'wskit';
 import { ApiKey, ChatApi, MEMBER_REMOVED, isApiPath } from './api.js';
 import { AuthFailures } from './auth-failures.js';
 import { AUTH_LEEWAY_SECONDS, TokenVerifier, allowsRoom, grantExpiresAt, tokenFromRequest, type Grant } from './auth.js';
@@ -61,6 +61,8 @@ export interface ChatApp {
    * (default: the TCP peer).
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, clientAddress?: string): boolean;
+  /** countWebSocket counts a WebSocket of another route (`/add`, `/echo`) in `/metrics`, by protocol (h1 or h2). */
+  countWebSocket(conn: Conn): void;
   /** reload re-reads the auth JWKS file (SIGHUP); rejects, keeping the old keys, when it cannot. */
   reload(): Promise<void>;
   /**
@@ -180,6 +182,10 @@ class ChatServer implements ChatApp {
     return true;
   }
 
+  countWebSocket(conn: Conn): void {
+    this.#metrics.countWebSocket(conn);
+  }
+
   async reload(): Promise<void> {
     if (this.#verifier === undefined) return;
     try {
@@ -241,6 +247,7 @@ class ChatServer implements ChatApp {
     } finally {
       this.#pending--;
     }
+    this.#metrics.countWebSocket(conn);
     const { sendQueue, pingPeriodMs, pongWaitMs, writeWaitMs, rateLimit, rateBurst, log } = this.#options;
     const client = new ChatClient(conn, join.value, this.#hub, this.#metrics, {
       sendQueue,

@@ -3,6 +3,7 @@
  * own so that several chat apps in one process (tests) do not collide.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Conn } from 'wskit';
 import type { BrokerState } from './broker.js';
 
 /** What the gauges read when scraped. */
@@ -28,6 +29,14 @@ export class ChatMetrics {
   readonly bytesIn: Counter;
   /** Payload bytes queued to clients. */
   readonly bytesOut: Counter;
+  /**
+   * WebSocket connections opened on every route, by how they came: `h1`, an
+   * HTTP/1.1 upgrade with a TCP connection of its own, or `h2`, a stream of
+   * an HTTP/2 connection (RFC 8441).
+   */
+  readonly webSockets: Counter<'protocol'>;
+  /** WebSocket connections open now, by protocol as {@link webSockets}. */
+  readonly #openWebSockets = { h1: 0, h2: 0 };
   /** Frames and bytes sent since the last scrape: counted as plain numbers because a broadcast counts once per member. */
   #pendingFramesOut = 0;
   #pendingBytesOut = 0;
@@ -59,6 +68,23 @@ export class ChatMetrics {
         this.set(sources.brokerState() === 'ready' ? 1 : 0);
       },
     });
+    this.webSockets = new Counter({
+      name: 'wskit_websocket_connections_total',
+      help: 'WebSocket connections opened on every route, by protocol: h1 (HTTP/1.1 upgrade) or h2 (HTTP/2 stream, RFC 8441).',
+      labelNames: ['protocol'] as const,
+      registers,
+    });
+    const open = this.#openWebSockets;
+    new Gauge({
+      name: 'wskit_websocket_connections_open',
+      help: 'WebSocket connections open now on every route, by protocol: h1 or h2.',
+      labelNames: ['protocol'] as const,
+      registers,
+      collect() {
+        this.set({ protocol: 'h1' }, open.h1);
+        this.set({ protocol: 'h2' }, open.h2);
+      },
+    });
     this.messagesIn = new Counter({ name: 'wskit_chat_messages_in_total', help: 'Chat messages received and published.', registers });
     this.messagesOut = scrapedCounter('wskit_chat_messages_out_total', 'Frames queued to chat clients.', registers, () => {
       const frames = this.#pendingFramesOut;
@@ -78,6 +104,14 @@ export class ChatMetrics {
       this.#pendingBytesOut = 0;
       return bytes;
     });
+  }
+
+  /** countWebSocket counts `conn` as opened, and as open until it closes, under its protocol. */
+  countWebSocket(conn: Conn): void {
+    const protocol = conn.httpVersion === '2' ? 'h2' : 'h1';
+    this.webSockets.inc({ protocol });
+    this.#openWebSockets[protocol]++;
+    void conn.closed.then(() => this.#openWebSockets[protocol]--);
   }
 
   /** countOut records one frame of `bytes` payload bytes sent to a client (added to the counters at the next scrape). */

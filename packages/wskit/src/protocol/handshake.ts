@@ -122,13 +122,46 @@ export function checkRequest(method: string, httpVersion: string, headers: Heade
   if (!isValidKey(key)) {
     return { ok: false, status: 400, reason: 'Missing or invalid Sec-WebSocket-Key: it must be 16 bytes in base64' };
   }
-  // 5. Subprotocol: the first of ours that the client offered.
+  // 5–6. Subprotocol and extensions.
+  const agreed = negotiate(headers, policy);
+  if (!agreed.ok) return agreed;
+  return { ok: true, key, protocols: agreed.protocols, protocol: agreed.protocol, deflate: agreed.deflate };
+}
+
+/** What {@link negotiate} agreed, or why the request is refused. */
+export type Negotiation =
+  | {
+      /** The offers could be read. */
+      ok: true;
+      /** Subprotocols the client offered, in its order. */
+      protocols: string[];
+      /** The agreed subprotocol, or '' when none. */
+      protocol: string;
+      /** The agreed compression, or null. */
+      deflate: DeflateParams | null;
+    }
+  | {
+      /** The request must be refused. */
+      ok: false;
+      /** 400. */
+      status: number;
+      /** A plain-text reason for the body. */
+      reason: string;
+    };
+
+/**
+ * negotiate picks the subprotocol and the extensions of a request (RFC 6455
+ * §4.2.2 step 5.4 and §9.1), the same over HTTP/1.1 and over an HTTP/2
+ * stream (RFC 8441 §5): the first of the server's subprotocols that the
+ * client offered; permessage-deflate when the policy allows it. A malformed
+ * Sec-WebSocket-Extensions header is refused with 400.
+ */
+export function negotiate(headers: HeaderRecord, policy: RequestPolicy): Negotiation {
   const protocols = (headerValue(headers, 'sec-websocket-protocol') ?? '')
     .split(',')
     .map((p) => p.trim())
     .filter((p) => p !== '');
   const protocol = policy.subprotocols?.find((p) => protocols.includes(p)) ?? '';
-  // 6. Extensions: permessage-deflate when enabled; a malformed header is refused.
   let deflate: DeflateParams | null = null;
   const extensionHeader = headerValue(headers, 'sec-websocket-extensions');
   if (extensionHeader !== undefined) {
@@ -138,7 +171,7 @@ export function checkRequest(method: string, httpVersion: string, headers: Heade
     }
     if (policy.compression) deflate = acceptDeflateOffer(offers, policy.compression);
   }
-  return { ok: true, key, protocols, protocol, deflate };
+  return { ok: true, protocols, protocol, deflate };
 }
 
 /** formatHeaders renders header lines, each ending in CRLF; values with CR or LF are refused. */
@@ -232,6 +265,20 @@ export function checkResponse(
   if (accept !== computeAccept(key)) {
     return { ok: false, reason: 'Response Sec-WebSocket-Accept does not match the key sent' };
   }
+  return checkAgreement(headers, offeredProtocols, compression);
+}
+
+/**
+ * checkAgreement checks what a server's answer agreed against what was
+ * offered (RFC 6455 §4.1, the last two checks of the response): a
+ * subprotocol that was offered, and only a permessage-deflate answer that
+ * fits the offer. The same over HTTP/1.1 and over HTTP/2 (RFC 8441 §5).
+ */
+export function checkAgreement(
+  headers: HeaderRecord,
+  offeredProtocols: readonly string[],
+  compression: DeflateOptions | false,
+): ResponseCheck {
   const protocol = headerValue(headers, 'sec-websocket-protocol') ?? '';
   if (protocol !== '' && !offeredProtocols.includes(protocol)) {
     return { ok: false, reason: `Server chose subprotocol ${JSON.stringify(protocol)}, which was not offered` };

@@ -1,7 +1,9 @@
 /**
  * wskit/protocol: the sans-I/O WebSocket core that `Conn`, `Upgrader` and
  * `dial` are built on, for programs that bring their own transport or need to
- * read and write frames byte by byte (proxies, test tools, fuzzers).
+ * read and write frames byte by byte (proxies, test tools, fuzzers). The
+ * opening handshake is here for HTTP/1.1 (RFC 6455 §4) and for an HTTP/2
+ * stream (RFC 8441: `checkConnectRequest`, `buildConnectRequest`, ...).
  *
  * Everything here is pure and synchronous: no sockets, timers, promises or
  * zlib. Feed a {@link Connection} the bytes you receive and act on the events
@@ -13,6 +15,17 @@
  */
 export { CloseCode, MAX_CONTROL_PAYLOAD, MessageType, Opcode, WEBSOCKET_GUID } from '../constants.js';
 export { encodeClosePayload, isValidCloseCode, MAX_CLOSE_REASON, parseClosePayload, truncateReason, type ClosePayload } from './close.js';
+export {
+  buildConnectError,
+  buildConnectRequest,
+  buildConnectResponse,
+  checkConnectRequest,
+  checkConnectResponse,
+  lowerCaseHeaders,
+  type ConnectCheck,
+  type ConnectTarget,
+  type OutgoingHeaderRecord,
+} from './connect.js';
 export { Connection, deflateBound, type ConnectionEvent, type ConnectionOptions } from './connection.js';
 export {
   acceptDeflateAnswer,
@@ -27,6 +40,7 @@ export { encodeFrame, encodeFrameBuffer, headerLength, writeHeader, type EncodeO
 export {
   buildAcceptResponse,
   buildErrorResponse,
+  checkAgreement,
   checkRequest,
   checkResponse,
   computeAccept,
@@ -35,7 +49,9 @@ export {
   hasToken,
   headerValue,
   isValidKey,
+  negotiate,
   type HeaderRecord,
+  type Negotiation,
   type RequestCheck,
   type RequestPolicy,
   type ResponseCheck,

@@ -1,14 +1,16 @@
 /**
- * Fuzzer: one end of a conformance case, played over a raw socket against
- * the implementation under test, as Autobahn|Testsuite's fuzzer does. The
- * same scripts run with the fuzzer as client (testing our server) and as
- * server (testing our client): only masking and who closes TCP first differ.
+ * Fuzzer: one end of a conformance case, played over a raw socket (or the
+ * HTTP/2 stream of an extended CONNECT, RFC 8441, whose END_STREAM stands
+ * for TCP's FIN) against the implementation under test, as
+ * Autobahn|Testsuite's fuzzer does. The same scripts run with the fuzzer as
+ * client (testing our server) and as server (testing our client): only
+ * masking and who closes TCP first differ.
  *
  * Every frame the peer sends is checked too (masking, RSV bits, control
  * frame rules), and every expectation is strict: the next frame must be the
  * one expected, so an extra pong or a late echo fails the case.
  */
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { isUtf8 } from 'node:buffer';
 import { once } from 'node:events';
 import { PeerDeflater, PeerInflater, type DeflateSide } from './deflate-peer.js';
@@ -36,6 +38,9 @@ export interface SendMessageOptions {
   chop?: number;
 }
 
+/** The byte stream a fuzzer plays over: a TCP socket, or an HTTP/2 stream (which has no Nagle switch of its own). */
+export type FuzzerSocket = Duplex & { setNoDelay?(noDelay?: boolean): unknown };
+
 /** Fuzzer drives one connection of a case. */
 export class Fuzzer {
   /** Which end the fuzzer plays: 'client' when testing a server. */
@@ -44,7 +49,7 @@ export class Fuzzer {
   readonly deflate: AgreedDeflate | null;
   /** Default wait for each expected frame, in ms. */
   timeoutMs: number;
-  readonly #socket: Socket;
+  readonly #socket: FuzzerSocket;
   readonly #reader: FrameReader;
   readonly #deflater: PeerDeflater | null;
   readonly #inflater: PeerInflater | null;
@@ -54,7 +59,7 @@ export class Fuzzer {
   compressedReceived = 0;
   #socketClosed: Promise<unknown>;
 
-  constructor(socket: Socket, role: 'client' | 'server', leftover: Buffer, deflate: AgreedDeflate | null, timeoutMs = 5000) {
+  constructor(socket: FuzzerSocket, role: 'client' | 'server', leftover: Buffer, deflate: AgreedDeflate | null, timeoutMs = 5000) {
     this.#socket = socket;
     this.role = role;
     this.deflate = deflate;
@@ -63,7 +68,7 @@ export class Fuzzer {
     this.#deflater = deflate ? new PeerDeflater(deflate.own) : null;
     this.#inflater = deflate ? new PeerInflater(deflate.peer) : null;
     this.#socketClosed = socket.destroyed ? Promise.resolve() : once(socket, 'close');
-    socket.setNoDelay(true);
+    socket.setNoDelay?.(true);
     socket.on('error', () => {
       // A peer that resets the connection shows up as ENDED in the reader.
     });

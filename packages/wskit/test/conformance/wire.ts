@@ -4,7 +4,7 @@
  * bytes into frames with wskit's FrameParser, which only splits frames and
  * judges nothing, so the fuzzer sees exactly what the peer sent.
  */
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { encodeFrameBuffer } from '../../src/protocol/frame.js';
 import { FrameParser } from '../../src/protocol/parser.js';
 import type { FrameHeader } from '../../src/protocol/frame.js';
@@ -54,7 +54,7 @@ export class FrameReader {
   #header: FrameHeader | null = null;
   #pieces: Buffer[] = [];
 
-  constructor(socket: Socket, leftover: Buffer) {
+  constructor(socket: Duplex, leftover: Buffer) {
     this.#parser = new FrameParser({
       onFrameHeader: (header) => {
         this.#header = header;
