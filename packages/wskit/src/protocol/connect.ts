@@ -12,35 +12,15 @@
  * Origin, Sec-WebSocket-Version, Sec-WebSocket-Protocol and
  * Sec-WebSocket-Extensions keep their RFC 6455 meaning.
  */
-import type { DeflateOptions, DeflateParams } from './extensions.js';
+import type { DeflateOptions } from './extensions.js';
 import { deflateOfferHeader } from './extensions.js';
-import { checkAgreement, type HeaderRecord, headerValue, negotiate, type RequestPolicy, type ResponseCheck } from './handshake.js';
+import { type Agreement, checkAgreement, type HeaderRecord, headerValue, negotiate, type Refusal, type RequestPolicy, type ResponseCheck } from './handshake.js';
 
 /** Header records as node:http2 takes them: lower-case names, pseudo-header fields included. */
 export type OutgoingHeaderRecord = Record<string, string | number | string[]>;
 
-/** What a server decided about an extended CONNECT request. */
-export type ConnectCheck =
-  | {
-      /** The request opens a WebSocket. */
-      ok: true;
-      /** Subprotocols the client offered, in its order. */
-      protocols: string[];
-      /** The agreed subprotocol, or '' when none. */
-      protocol: string;
-      /** The agreed compression, or null. */
-      deflate: DeflateParams | null;
-    }
-  | {
-      /** The request must be refused. */
-      ok: false;
-      /** The HTTP status to answer with: 400, or 501 for a `:protocol` other than websocket. */
-      status: number;
-      /** A plain-text reason for the body. */
-      reason: string;
-      /** Header fields the answer must carry. */
-      headers?: Record<string, string>;
-    };
+/** What a server decided about an extended CONNECT request; a refusal is 400, or 501 for a `:protocol` other than websocket. */
+export type ConnectCheck = Agreement | Refusal;
 
 /**
  * Header fields that are about one HTTP/1.1 connection and so malformed in

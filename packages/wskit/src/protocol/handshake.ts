@@ -45,30 +45,38 @@ export function isValidKey(key: string | undefined): key is string {
   return key !== undefined && /^[A-Za-z0-9+/]{22}==$/.test(key);
 }
 
+/** What the server agreed for a valid request: the same over HTTP/1.1 and over an HTTP/2 stream. */
+export interface Agreement {
+  /** The request opens a WebSocket. */
+  ok: true;
+  /** Subprotocols the client offered, in its order. */
+  protocols: string[];
+  /** The agreed subprotocol, or '' when none. */
+  protocol: string;
+  /** The agreed compression, or null. */
+  deflate: DeflateParams | null;
+}
+
+/** Why a request is refused: the answer to give. */
+export interface Refusal {
+  /** The request must be refused. */
+  ok: false;
+  /** The HTTP status to answer with. */
+  status: number;
+  /** A plain-text reason for the body. */
+  reason: string;
+  /** Headers the answer must carry. */
+  headers?: Record<string, string>;
+}
+
+/** A valid HTTP/1.1 upgrade request: what was agreed, and the key to answer. */
+export interface UpgradeAgreement extends Agreement {
+  /** The client's Sec-WebSocket-Key, to answer with {@link computeAccept}. */
+  key: string;
+}
+
 /** What a server decided about an upgrade request. */
-export type RequestCheck =
-  | {
-      /** The request is a valid upgrade. */
-      ok: true;
-      /** The client's Sec-WebSocket-Key, to answer with {@link computeAccept}. */
-      key: string;
-      /** Subprotocols the client offered, in its order. */
-      protocols: string[];
-      /** The agreed subprotocol, or '' when none. */
-      protocol: string;
-      /** The agreed compression, or null. */
-      deflate: DeflateParams | null;
-    }
-  | {
-      /** The request must be refused. */
-      ok: false;
-      /** The HTTP status to answer with. */
-      status: number;
-      /** A plain-text reason for the body. */
-      reason: string;
-      /** Headers the answer must carry. */
-      headers?: Record<string, string>;
-    };
+export type RequestCheck = UpgradeAgreement | Refusal;
 
 /** Server settings that a request check needs. */
 export interface RequestPolicy {
@@ -128,26 +136,8 @@ export function checkRequest(method: string, httpVersion: string, headers: Heade
   return { ok: true, key, protocols: agreed.protocols, protocol: agreed.protocol, deflate: agreed.deflate };
 }
 
-/** What {@link negotiate} agreed, or why the request is refused. */
-export type Negotiation =
-  | {
-      /** The offers could be read. */
-      ok: true;
-      /** Subprotocols the client offered, in its order. */
-      protocols: string[];
-      /** The agreed subprotocol, or '' when none. */
-      protocol: string;
-      /** The agreed compression, or null. */
-      deflate: DeflateParams | null;
-    }
-  | {
-      /** The request must be refused. */
-      ok: false;
-      /** 400. */
-      status: number;
-      /** A plain-text reason for the body. */
-      reason: string;
-    };
+/** What {@link negotiate} agreed, or why the request is refused (400). */
+export type Negotiation = Agreement | Refusal;
 
 /**
  * negotiate picks the subprotocol and the extensions of a request (RFC 6455

@@ -51,10 +51,13 @@ export {
   isValidKey,
   negotiate,
   type HeaderRecord,
+  type Agreement,
   type Negotiation,
+  type Refusal,
   type RequestCheck,
   type RequestPolicy,
   type ResponseCheck,
+  type UpgradeAgreement,
 } from './handshake.js';
 export { applyMask, applyMaskWords, maskInto } from './mask.js';
 export { FrameParser, type FrameHandler } from './parser.js';
