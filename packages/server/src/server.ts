@@ -19,6 +19,7 @@ import { CloseCode, type Conn, rejectUpgrade, Upgrader, type UpgradeRequest } fr
 import { serveAdd, ADD_IDLE_TIMEOUT_MS } from './add/handler.js';
 import { CHAT_DEFAULTS, type ChatApp, type ChatOptions, createChat } from './chat/index.js';
 import { ECHO_IDLE_TIMEOUT_MS, ECHO_MAX_FRAGMENTS, ECHO_MAX_MESSAGE_SIZE, serveEcho } from './echo/handler.js';
+import { IdleSweep } from './idle-sweep.js';
 import { clientAddressResolver } from './client-address.js';
 import { timestampedLog } from './log.js';
 
@@ -108,6 +109,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   }
   const clientAddress = clientAddressResolver(options.trustProxy);
   const tls = options.tls === undefined ? undefined : readTls(options.tls);
+  // Made before the chat app opens its broker: a bad idle time throws with nothing to close.
+  const echoIdle = new IdleSweep(options.echoIdleTimeoutMs ?? ECHO_IDLE_TIMEOUT_MS, log, 'echo');
   const chat: ChatApp = await createChat({ log, ...options.chat });
   const handshakeTimeout = options.handshakeTimeoutMs ?? 10_000;
   const addUpgrader = new Upgrader({ handshakeTimeout, maxMessageSize: 64 * 1024 });
@@ -153,20 +156,25 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     socket.once('close', () => sockets.delete(socket));
   });
 
+  // Apart from `accept`, so the closures an open connection keeps (until it
+  // closes) hold only it and its path: a closure that named `req` would keep
+  // the IncomingMessage and its headers alive for the connection's life.
+  const opened = (conn: Conn, path: string, serve: (conn: Conn) => Promise<void>) => {
+    open.add(conn);
+    chat.countWebSocket(conn);
+    log(`open ${path} ${conn.remoteAddress} http/${conn.httpVersion}`);
+    conn.closed.then((result) => {
+      open.delete(conn);
+      log(`close ${path} ${conn.remoteAddress} code=${result.closeCode}${result.reason ? ` reason=${JSON.stringify(result.reason)}` : ''}`);
+    });
+    serve(conn).catch((err: Error) => log(`error ${path} ${conn.remoteAddress}: ${err.message}`));
+  };
   const accept = (upgrader: Upgrader, req: UpgradeRequest, socket: Duplex, head: Buffer, serve: (conn: Conn) => Promise<void>) => {
     const path = pathOf(req);
+    const from = req.socket.remoteAddress ?? '';
     upgrader.upgrade(req, socket, head).then(
-      (conn) => {
-        open.add(conn);
-        chat.countWebSocket(conn);
-        log(`open ${path} ${conn.remoteAddress} http/${conn.httpVersion}`);
-        conn.closed.then((result) => {
-          open.delete(conn);
-          log(`close ${path} ${conn.remoteAddress} code=${result.closeCode}${result.reason ? ` reason=${JSON.stringify(result.reason)}` : ''}`);
-        });
-        serve(conn).catch((err: Error) => log(`error ${path} ${conn.remoteAddress}: ${err.message}`));
-      },
-      (err: Error) => log(`refused ${path} ${req.socket.remoteAddress ?? ''}: ${err.message}`),
+      (conn) => opened(conn, path, serve),
+      (err: Error) => log(`refused ${path} ${from}: ${err.message}`),
     );
   };
 
@@ -195,7 +203,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       const idle = options.addIdleTimeoutMs ?? ADD_IDLE_TIMEOUT_MS;
       return accept(addUpgrader, req, socket, head, (conn) => serveAdd(conn, log, idle));
     }
-    if (path === '/echo') return accept(echoUpgrader, req, socket, head, (conn) => serveEcho(conn, log, options.echoIdleTimeoutMs ?? ECHO_IDLE_TIMEOUT_MS));
+    if (path === '/echo') return accept(echoUpgrader, req, socket, head, (conn) => serveEcho(conn, echoIdle));
     if (chat.handleUpgrade(req, socket, head, address)) return;
     rejectUpgrade(socket, 404, `No WebSocket endpoint at ${path}`);
   };
