@@ -151,9 +151,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   addUpgrader.configureServer(http1);
   /** TCP connections, for shutdown (an HTTP/2 server has no closeAllConnections). */
   const sockets = new Set<Socket>();
+  // Listeners shared by every socket ('close' comes once), so an idle connection holds no closure for them.
+  function forgetSocket(this: Socket): void {
+    sockets.delete(this);
+  }
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.on('close', forgetSocket);
   });
 
   // Apart from `accept`, so the closures an open connection keeps (until it
@@ -180,7 +184,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 
   /** An HTTP/1.1 upgrade, or the stream of an HTTP/2 extended CONNECT with an empty head. */
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => {});
+    socket.on('error', ignoreError);
     if (upgrades >= maxConnections) {
       // Refused before any route work, so a flood of upgrades costs one write each.
       return rejectUpgrade(socket, 503, `Too many connections: ${upgrades} open, the limit is ${maxConnections}`, { 'Retry-After': '5' });
@@ -192,7 +196,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     }
     upgrades++;
     upgradesByAddress.set(address, fromAddress + 1);
-    socket.once('close', () => {
+    // 'close' comes once: `on` spares the wrapper `once` would keep on every open connection.
+    socket.on('close', () => {
       upgrades--;
       const left = (upgradesByAddress.get(address) ?? 1) - 1;
       if (left === 0) upgradesByAddress.delete(address);
@@ -315,6 +320,9 @@ export function plainTextWarning(address: string): string | undefined {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** A socket's errors end in its 'close'; one shared listener keeps them from crashing the process. */
+function ignoreError(): void {}
 
 /**
  * asHttp1 lets the routes read an HTTP/2 request as they read an HTTP/1.1
