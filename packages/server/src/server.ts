@@ -169,6 +169,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     log(`open ${path} ${conn.remoteAddress} http/${conn.httpVersion}`);
     conn.closed.then((result) => {
       open.delete(conn);
+      chat.uncountWebSocket(conn);
       log(`close ${path} ${conn.remoteAddress} code=${result.closeCode}${result.reason ? ` reason=${JSON.stringify(result.reason)}` : ''}`);
     });
     serve(conn).catch((err: Error) => log(`error ${path} ${conn.remoteAddress}: ${err.message}`));
