@@ -13,7 +13,8 @@
  * a full GC, which is why RSS is read before it.
  *
  * Flags: `--conns N` (default 2,000), `--top N` rows (default 14),
- * `--only a,b` (serve, for-await, ws, floor), `--no-echo`.
+ * `--only a,b` (serve, for-await, ws, floor), `--no-echo`, `--keep` (leave
+ * the snapshots in their temp directory, to open in Chrome DevTools).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -121,7 +122,8 @@ async function probe(target: ProbeTarget, conns: number, top: number, echo: bool
   } finally {
     await pool.stop();
     await server.stop();
-    rmSync(dir, { recursive: true, force: true });
+    if (process.argv.includes('--keep')) console.log(`snapshots kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 
