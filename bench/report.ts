@@ -93,19 +93,27 @@ export function memoryTable(result: MemoryResult): string {
   const w = memoryMedians(result.samples.wskit);
   const s = memoryMedians(result.samples.ws);
   const f = result.samples.floor.length > 0 ? memoryMedians(result.samples.floor) : undefined;
-  const kib = (bytes: number) => fmt(bytes / 1024);
+  const v = (result.samples.serve ?? []).length > 0 ? memoryMedians(result.samples.serve) : undefined;
+  const kib = (bytes: number) => (Number.isFinite(bytes) ? fmt(bytes / 1024) : '–');
   const floor = (key: keyof typeof w) => (f && Number.isFinite(f[key]) ? f[key] : undefined);
+  // Issue 16's measure: what a server adds above the floor, as a fraction of what ws adds.
+  const above = (x: number, key: keyof typeof w) => {
+    const lowest = floor(key);
+    return lowest === undefined || !Number.isFinite(x) ? '–' : ratio(x - lowest, s[key] - lowest);
+  };
   const row = (label: string, key: keyof typeof w) => {
     const lowest = floor(key);
-    return [label, kib(w[key]), kib(s[key]), lowest === undefined ? '–' : kib(lowest), ratio(w[key], s[key]), lowest === undefined ? '–' : ratio(lowest, s[key])];
+    const serve = v ? v[key] : Number.NaN;
+    return [label, kib(w[key]), kib(serve), kib(s[key]), lowest === undefined ? '–' : kib(lowest), ratio(w[key], s[key]), lowest === undefined ? '–' : ratio(lowest, s[key]), above(w[key], key), above(serve, key)];
   };
-  return table(['per idle connection', 'wskit KiB', 'ws KiB', 'floor KiB', 'wskit ÷ ws', 'floor ÷ ws'], [
+  return table(['per idle connection', 'wskit KiB', 'wskit serve /echo KiB', 'ws KiB', 'floor KiB', 'wskit ÷ ws', 'floor ÷ ws', 'wskit above floor ÷ ws above floor', 'serve above floor ÷ ws above floor'], [
       row('server RSS', 'rss'),
       row('server RSS without V8 young generation', 'keptRss'),
       row('JS heap', 'heap'),
       row('external (Buffers)', 'external'),
       row('RSS without young generation, after one echo each', 'keptRssAfterEcho'),
       row('JS heap, after one echo each', 'heapAfterEcho'),
+      row('RSS 3 s after the storm, no forced GC (from /proc)', 'settledRss'),
     ]);
 }
 

@@ -97,14 +97,15 @@ export function startEchoServer(impl: 'wskit' | 'wskit/ws' | 'ws' | 'tcp', defla
  * startWskitServe runs `node packages/server/bin/wskit serve` on 127.0.0.1 port 0 with the chat
  * rate limit and the per-address connection limit lifted (every bench client
  * connects from 127.0.0.1) and a throw-away data directory, and resolves once
- * it prints its listening line (within 20 s).
+ * it prints its listening line (within 20 s). `nodeArgs` go to node before the
+ * script (the memory probe passes `--heapsnapshot-signal`).
  */
-export function startWskitServe(extraArgs: string[] = []): Promise<Server> {
+export function startWskitServe(extraArgs: string[] = [], nodeArgs: string[] = []): Promise<Server> {
   const dataDir = mkdtempSync(join(tmpdir(), 'wskit-bench-'));
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF, '--cpu-prof-name', `wskit-serve-${Date.now()}.cpuprofile`] : [];
   const proc = spawn(
     process.execPath,
-    [...profile, join(repoRoot, 'packages/server/bin/wskit'), 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-limit', '0', '--max-connections-per-ip', '20000', '--data', dataDir, ...extraArgs],
+    [...profile, ...nodeArgs, join(repoRoot, 'packages/server/bin/wskit'), 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-limit', '0', '--max-connections-per-ip', '20000', '--data', dataDir, ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const cleanup = () => rmSync(dataDir, { recursive: true, force: true });

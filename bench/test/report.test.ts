@@ -1,12 +1,14 @@
 /**
  * The echo table's wskit/ws columns: its rate, its ratio to ws against the
  * issue's targets, and its ratio to native wskit; and which rows carry a
- * target. The h2 table: HTTP/2 streams beside HTTP/1.1 connections.
+ * target. The h2 table: HTTP/2 streams beside HTTP/1.1 connections. The
+ * memory table: each server's cost above the floor as a fraction of ws's.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseOptions } from '../options.js';
-import { echoTable, http2Table } from '../report.js';
+import { echoTable, http2Table, memoryTable } from '../report.js';
+import type { MemorySample } from '../suites/memory.js';
 import { HTTP2_ROW } from '../suites/http2.js';
 import { compatTarget, echoRows, type EchoResult, type EchoRow, type Impl, type Sample } from '../suites/echo.js';
 
@@ -68,4 +70,20 @@ test('http2Table shows h2 and h1 side by side, the ratio, and one TCP connection
 
 test('--only http2 runs the h2 row alone', () => {
   assert.deepEqual(parseOptions(['--only', 'http2'], {}).sections, ['http2']);
+});
+
+function memory(kib: number, settledKib = kib): MemorySample {
+  const b = kib * 1024;
+  return { conns: 1000, rssPerConn: b, keptRssPerConn: b, heapPerConn: b, externalPerConn: 0, keptRssAfterEchoPerConn: b, heapAfterEchoPerConn: b, settledRssPerConn: settledKib * 1024 };
+}
+
+test('memoryTable shows what wskit and wskit serve add above the floor as a fraction of what ws adds, serve on the no-GC row only', () => {
+  const nan = { ...memory(0), rssPerConn: NaN, keptRssPerConn: NaN, heapPerConn: NaN, externalPerConn: NaN, keptRssAfterEchoPerConn: NaN, heapAfterEchoPerConn: NaN };
+  const rows = cells(memoryTable({ conns: 1000, note: '', samples: { wskit: [memory(2)], ws: [memory(3)], floor: [memory(1)], serve: [{ ...nan, settledRssPerConn: 5 * 1024 }] } }));
+  const heap = rows.find((r) => r['per idle connection'] === 'JS heap')!;
+  assert.equal(heap['wskit above floor ÷ ws above floor'], '0.50×');
+  assert.equal(heap['wskit serve /echo KiB'], '–');
+  const settled = rows.find((r) => r['per idle connection']!.startsWith('RSS 3 s after the storm'))!;
+  assert.equal(settled['wskit serve /echo KiB'], '5');
+  assert.equal(settled['serve above floor ÷ ws above floor'], '2.00×');
 });

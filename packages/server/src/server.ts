@@ -19,6 +19,7 @@ import { CloseCode, type Conn, rejectUpgrade, Upgrader, type UpgradeRequest } fr
 import { serveAdd, ADD_IDLE_TIMEOUT_MS } from './add/handler.js';
 import { CHAT_DEFAULTS, type ChatApp, type ChatOptions, createChat } from './chat/index.js';
 import { ECHO_IDLE_TIMEOUT_MS, ECHO_MAX_FRAGMENTS, ECHO_MAX_MESSAGE_SIZE, serveEcho } from './echo/handler.js';
+import { IdleSweep } from './idle-sweep.js';
 import { clientAddressResolver } from './client-address.js';
 import { timestampedLog } from './log.js';
 
@@ -108,6 +109,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   }
   const clientAddress = clientAddressResolver(options.trustProxy);
   const tls = options.tls === undefined ? undefined : readTls(options.tls);
+  // Made before the chat app opens its broker: a bad idle time throws with nothing to close.
+  const echoIdle = new IdleSweep(options.echoIdleTimeoutMs ?? ECHO_IDLE_TIMEOUT_MS, log, 'echo');
   const chat: ChatApp = await createChat({ log, ...options.chat });
   const handshakeTimeout = options.handshakeTimeoutMs ?? 10_000;
   const addUpgrader = new Upgrader({ handshakeTimeout, maxMessageSize: 64 * 1024 });
@@ -148,31 +151,41 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   addUpgrader.configureServer(http1);
   /** TCP connections, for shutdown (an HTTP/2 server has no closeAllConnections). */
   const sockets = new Set<Socket>();
+  // Listeners shared by every socket ('close' comes once), so an idle connection holds no closure for them.
+  function forgetSocket(this: Socket): void {
+    sockets.delete(this);
+  }
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.on('close', forgetSocket);
   });
 
+  // Apart from `accept`, so the closures an open connection keeps (until it
+  // closes) hold only it and its path: a closure that named `req` would keep
+  // the IncomingMessage and its headers alive for the connection's life.
+  const opened = (conn: Conn, path: string, serve: (conn: Conn) => Promise<void>) => {
+    open.add(conn);
+    chat.countWebSocket(conn);
+    log(`open ${path} ${conn.remoteAddress} http/${conn.httpVersion}`);
+    conn.closed.then((result) => {
+      open.delete(conn);
+      chat.uncountWebSocket(conn);
+      log(`close ${path} ${conn.remoteAddress} code=${result.closeCode}${result.reason ? ` reason=${JSON.stringify(result.reason)}` : ''}`);
+    });
+    serve(conn).catch((err: Error) => log(`error ${path} ${conn.remoteAddress}: ${err.message}`));
+  };
   const accept = (upgrader: Upgrader, req: UpgradeRequest, socket: Duplex, head: Buffer, serve: (conn: Conn) => Promise<void>) => {
     const path = pathOf(req);
+    const from = req.socket.remoteAddress ?? '';
     upgrader.upgrade(req, socket, head).then(
-      (conn) => {
-        open.add(conn);
-        chat.countWebSocket(conn);
-        log(`open ${path} ${conn.remoteAddress} http/${conn.httpVersion}`);
-        conn.closed.then((result) => {
-          open.delete(conn);
-          log(`close ${path} ${conn.remoteAddress} code=${result.closeCode}${result.reason ? ` reason=${JSON.stringify(result.reason)}` : ''}`);
-        });
-        serve(conn).catch((err: Error) => log(`error ${path} ${conn.remoteAddress}: ${err.message}`));
-      },
-      (err: Error) => log(`refused ${path} ${req.socket.remoteAddress ?? ''}: ${err.message}`),
+      (conn) => opened(conn, path, serve),
+      (err: Error) => log(`refused ${path} ${from}: ${err.message}`),
     );
   };
 
   /** An HTTP/1.1 upgrade, or the stream of an HTTP/2 extended CONNECT with an empty head. */
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => {});
+    socket.on('error', ignoreError);
     if (upgrades >= maxConnections) {
       // Refused before any route work, so a flood of upgrades costs one write each.
       return rejectUpgrade(socket, 503, `Too many connections: ${upgrades} open, the limit is ${maxConnections}`, { 'Retry-After': '5' });
@@ -184,7 +197,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     }
     upgrades++;
     upgradesByAddress.set(address, fromAddress + 1);
-    socket.once('close', () => {
+    // 'close' comes once: `on` spares the wrapper `once` would keep on every open connection.
+    socket.on('close', () => {
       upgrades--;
       const left = (upgradesByAddress.get(address) ?? 1) - 1;
       if (left === 0) upgradesByAddress.delete(address);
@@ -195,7 +209,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       const idle = options.addIdleTimeoutMs ?? ADD_IDLE_TIMEOUT_MS;
       return accept(addUpgrader, req, socket, head, (conn) => serveAdd(conn, log, idle));
     }
-    if (path === '/echo') return accept(echoUpgrader, req, socket, head, (conn) => serveEcho(conn, log, options.echoIdleTimeoutMs ?? ECHO_IDLE_TIMEOUT_MS));
+    if (path === '/echo') return accept(echoUpgrader, req, socket, head, (conn) => serveEcho(conn, echoIdle));
     if (chat.handleUpgrade(req, socket, head, address)) return;
     rejectUpgrade(socket, 404, `No WebSocket endpoint at ${path}`);
   };
@@ -307,6 +321,9 @@ export function plainTextWarning(address: string): string | undefined {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** A socket's errors end in its 'close'; one shared listener keeps them from crashing the process. */
+function ignoreError(): void {}
 
 /**
  * asHttp1 lets the routes read an HTTP/2 request as they read an HTTP/1.1

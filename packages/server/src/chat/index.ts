@@ -61,8 +61,15 @@ export interface ChatApp {
    * (default: the TCP peer).
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, clientAddress?: string): boolean;
-  /** countWebSocket counts a WebSocket of another route (`/add`, `/echo`) in `/metrics`, by protocol (h1 or h2). */
+  /**
+   * countWebSocket counts a WebSocket of another route (`/add`, `/echo`) in
+   * `/metrics` as opened and open, by protocol (h1 or h2); the caller, which
+   * watches `conn.closed` already, calls {@link ChatApp.uncountWebSocket} when
+   * it closes, so an open connection carries one close handler, not two.
+   */
   countWebSocket(conn: Conn): void;
+  /** uncountWebSocket counts a WebSocket passed to countWebSocket as no longer open. */
+  uncountWebSocket(conn: Conn): void;
   /** reload re-reads the auth JWKS file (SIGHUP); rejects, keeping the old keys, when it cannot. */
   reload(): Promise<void>;
   /**
@@ -183,7 +190,11 @@ class ChatServer implements ChatApp {
   }
 
   countWebSocket(conn: Conn): void {
-    this.#metrics.countWebSocket(conn);
+    this.#metrics.countWebSocket(conn, false);
+  }
+
+  uncountWebSocket(conn: Conn): void {
+    this.#metrics.uncountWebSocket(conn);
   }
 
   async reload(): Promise<void> {

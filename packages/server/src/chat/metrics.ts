@@ -106,12 +106,20 @@ export class ChatMetrics {
     });
   }
 
-  /** countWebSocket counts `conn` as opened, and as open until it closes, under its protocol. */
-  countWebSocket(conn: Conn): void {
+  /**
+   * countWebSocket counts `conn` as opened, and as open under its protocol:
+   * until it closes, or with `untilClosed` false until {@link uncountWebSocket}.
+   */
+  countWebSocket(conn: Conn, untilClosed = true): void {
     const protocol = conn.httpVersion === '2' ? 'h2' : 'h1';
     this.webSockets.inc({ protocol });
     this.#openWebSockets[protocol]++;
-    void conn.closed.then(() => this.#openWebSockets[protocol]--);
+    if (untilClosed) void conn.closed.then(() => this.uncountWebSocket(conn));
+  }
+
+  /** uncountWebSocket counts `conn` as no longer open. */
+  uncountWebSocket(conn: Conn): void {
+    this.#openWebSockets[conn.httpVersion === '2' ? 'h2' : 'h1']--;
   }
 
   /** countOut records one frame of `bytes` payload bytes sent to a client (added to the counters at the next scrape). */

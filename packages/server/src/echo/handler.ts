@@ -3,7 +3,7 @@
  * conformance runs (Autobahn) and benchmarks.
  */
 import type { Conn } from 'wskit';
-import { closeWhenIdle } from '../idle-timer.js';
+import type { IdleSweep } from '../idle-sweep.js';
 
 /** Largest message /echo accepts by default: 16 MiB. */
 export const ECHO_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
@@ -19,12 +19,13 @@ export const ECHO_MAX_FRAGMENTS = ECHO_MAX_MESSAGE_SIZE / 64;
 export const ECHO_IDLE_TIMEOUT_MS = 60_000;
 
 /**
- * serveEcho echoes until the connection closes, or closes it (1000, "idle
- * timeout") after `idleTimeoutMs` without a message. Errors end it quietly:
- * the server logs every close with its code.
+ * serveEcho echoes until the connection closes; `idle` (one timer for every
+ * /echo connection) closes it (1000, "idle timeout") once it goes its idle
+ * time without a message. Errors end it quietly: the server logs every close
+ * with its code.
  */
-export async function serveEcho(conn: Conn, log: (line: string) => void, idleTimeoutMs = ECHO_IDLE_TIMEOUT_MS): Promise<void> {
-  const idle = closeWhenIdle(conn, idleTimeoutMs, log, 'echo');
+export async function serveEcho(conn: Conn, idleSweep: IdleSweep): Promise<void> {
+  const idle = idleSweep.watch(conn);
   try {
     for await (const message of conn) {
       idle.touch();
