@@ -267,7 +267,7 @@ export async function runFanoutRedis(opts: BenchOptions, log: (line: string) => 
     let publisher: WebSocket | undefined;
     try {
       redis = await startRedis();
-      for (let i = 0; i < REDIS_NODES; i++) nodes.push(await startWskitServe(['--redis', redis.url]));
+      for (let i = 0; i < REDIS_NODES; i++) nodes.push(await startWskitServe(['--redis', redis.url, ...(opts.redisBatchWait ? ['--redis-batch-wait', opts.redisBatchWait] : [])]));
       // One subscriber process per node, so each node holds its share of the room.
       pool = new Pool('fanout-worker', REDIS_NODES);
       await openSubscribers(pool, opts, (worker) => nodes[worker]!.port);

@@ -98,7 +98,7 @@ async function openBroker(options: ResolvedChatOptions): Promise<Broker> {
   } catch (err) {
     throw new Error(`Cannot use --redis: the Redis broker could not be loaded (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
-  return new module.RedisBroker({ url: options.redisUrl, historySize: options.historySize, log: options.log });
+  return new module.RedisBroker({ url: options.redisUrl, historySize: options.historySize, readBatchWaitMs: options.redisBatchWaitMs, log: options.log });
 }
 
 class ChatServer implements ChatApp {

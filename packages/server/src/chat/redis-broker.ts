@@ -58,6 +58,15 @@ export interface RedisBrokerOptions {
   presenceTtlMs?: number;
   /** Prefix of every Redis key and channel. Unset: `chat:`. */
   keyPrefix?: string;
+  /**
+   * How long the fan-out reader waits before its next XREAD after a read
+   * that found messages, so that under load one read takes a batch and the
+   * batch goes out as one broadcast pass (one socket write per connection,
+   * not one per message). A read that found nothing is never followed by a
+   * wait: a message reaching an idle node is delivered at once. 0 turns it
+   * off. Unset: 2 ms; at most {@link MAX_READ_BATCH_WAIT_MS}.
+   */
+  readBatchWaitMs?: number;
   /** Where state changes and errors are reported. Unset: standard error. */
   log?: (line: string) => void;
 }
@@ -69,6 +78,10 @@ export const DEFAULT_HEARTBEAT_MS = 5_000;
 /** Default lifetime of a liveness key. */
 export const DEFAULT_PRESENCE_TTL_MS = 15_000;
 
+/** Default wait before the next XREAD after a busy read. */
+export const DEFAULT_READ_BATCH_WAIT_MS = 2;
+/** Longest allowed batch wait: beyond this the wait costs more latency than batching saves. */
+export const MAX_READ_BATCH_WAIT_MS = 50;
 /** Entries kept in a stream beyond historySize, so a lagging reader is not overtaken by trimming. */
 const STREAM_SLACK = 1_000;
 /** Entries taken per room per XREAD. */
@@ -119,6 +132,9 @@ export class RedisBroker implements Broker {
   readonly #heartbeatMs: number;
   readonly #ttlMs: number;
   readonly #prefix: string;
+  readonly #batchWaitMs: number;
+  #batches = 0;
+  #batchEntries = 0;
   readonly #log: (line: string) => void;
   readonly #cmd: Client;
   readonly #reader: Client;
@@ -152,6 +168,10 @@ export class RedisBroker implements Broker {
       throw new RangeError(`presenceTtlMs (${this.#ttlMs}) must exceed heartbeatMs (${this.#heartbeatMs}), or live nodes would expire`);
     }
     this.#prefix = options.keyPrefix ?? 'chat:';
+    this.#batchWaitMs = options.readBatchWaitMs ?? DEFAULT_READ_BATCH_WAIT_MS;
+    if (!Number.isInteger(this.#batchWaitMs) || this.#batchWaitMs < 0 || this.#batchWaitMs > MAX_READ_BATCH_WAIT_MS) {
+      throw new RangeError(`readBatchWaitMs must be a whole number of ms from 0 to ${MAX_READ_BATCH_WAIT_MS}, got ${this.#batchWaitMs}`);
+    }
     this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
 
     // Commands fail at once while disconnected instead of queueing: a publish
@@ -203,6 +223,16 @@ export class RedisBroker implements Broker {
   /** Times this node found messages trimmed before it could deliver them (an overloaded reader); 0 normally. */
   get gaps(): number {
     return this.#lost;
+  }
+
+  /** XREAD replies that carried messages, since start. */
+  get readBatches(): number {
+    return this.#batches;
+  }
+
+  /** Messages those replies carried in all; divided by `readBatches`, the mean batch size. */
+  get readBatchEntries(): number {
+    return this.#batchEntries;
   }
 
   /** `ready` while all three Redis connections are up, `degraded` otherwise, `closed` after close(). */
@@ -416,7 +446,9 @@ export class RedisBroker implements Broker {
           'STREAMS', ...rooms.map((room) => this.#streamKey(room)), ...ids,
         ]);
         this.#reading = false;
-        this.#deliver(reply);
+        const delivered = this.#deliver(reply);
+        // Busy: let the next messages gather so one read takes them all.
+        if (delivered > 0 && this.#batchWaitMs > 0) await this.#sleep(this.#batchWaitMs);
       } catch (err) {
         this.#reading = false;
         if (this.#closed) break;
@@ -426,12 +458,19 @@ export class RedisBroker implements Broker {
     }
   }
 
-  #deliver(reply: unknown): void {
-    if (!Array.isArray(reply)) return;
+  /**
+   * Hands every entry of one XREAD reply to the listeners in one synchronous
+   * pass: the library corks each socket until the tick ends, so a connection
+   * gets the whole batch in one write. Returns the entries read.
+   */
+  #deliver(reply: unknown): number {
+    if (!Array.isArray(reply)) return 0;
+    let count = 0;
     const roomStart = `${this.#prefix}room:`.length;
     for (const [key, entries] of reply as [string, unknown][]) {
       const room = String(key).slice(roomStart);
       for (const [id, fields] of parseEntries(entries)) {
+        count++;
         const stream = this.#streams.get(room);
         if (!stream || compareIds(id, stream.lastId) <= 0) continue;
         const prev = fieldValue(fields, 'prev');
@@ -449,6 +488,11 @@ export class RedisBroker implements Broker {
         }
       }
     }
+    if (count > 0) {
+      this.#batches++;
+      this.#batchEntries += count;
+    }
+    return count;
   }
 
   /**
