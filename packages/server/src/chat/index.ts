@@ -139,6 +139,7 @@ class ChatServer implements ChatApp {
       connections: () => this.#clients.size,
       rooms: () => this.#hub.roomCount,
       brokerState: () => broker.state,
+      ...(broker.readStats ? { readStats: () => broker.readStats!() } : {}),
     });
     this.#upgrader = new Upgrader({
       maxMessageSize: options.maxMessageSize,

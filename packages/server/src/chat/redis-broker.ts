@@ -35,7 +35,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
 import { compareIds } from './broker.js';
-import type { Broker, BrokerState, ChatMessage, MessageListener, PresenceListener, PresenceWatch, RemovalListener, UsersPage } from './broker.js';
+import type { Broker, BrokerState, ChatMessage, ReadStats, MessageListener, PresenceListener, PresenceWatch, RemovalListener, UsersPage } from './broker.js';
 import type { PageRequest } from './names.js';
 import { RedisPresence } from './redis-presence.js';
 
@@ -233,6 +233,11 @@ export class RedisBroker implements Broker {
   /** Messages those replies carried in all; divided by `readBatches`, the mean batch size. */
   get readBatchEntries(): number {
     return this.#batchEntries;
+  }
+
+  /** The fan-out reads' counts, for `/metrics`. */
+  readStats(): ReadStats {
+    return { batches: this.#batches, messages: this.#batchEntries };
   }
 
   /** `ready` while all three Redis connections are up, `degraded` otherwise, `closed` after close(). */
