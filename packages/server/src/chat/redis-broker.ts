@@ -29,8 +29,19 @@
  * the key expires, and within one more `heartbeatMs` a live node removes its
  * users, announced as one change per room.
  *
- * Needs one Redis server (or primary) of version 6.2 or later; Redis Cluster is
- * not supported, because the presence scripts read node keys they do not declare.
+ * Batching: after a read that found messages the reader waits
+ * `readBatchWaitMs` before the next XREAD, so under load one read takes
+ * every message that arrived meanwhile and hands them to the hub in one
+ * synchronous pass; the library corks each socket until the tick ends, so a
+ * connection gets the batch in one write instead of one write per message.
+ * A read that found nothing is never followed by a wait, so an idle node
+ * delivers a message as soon as Redis has it.
+ *
+ * Needs one Redis server (or primary) of version 6.2 or later. Redis Cluster
+ * is not supported yet: the presence scripts touch node keys in other hash
+ * slots. A cluster node is recognised by `INFO cluster` on every
+ * (re)connection; the broker then stays degraded and says why, in the log
+ * and in publish errors.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
@@ -140,6 +151,8 @@ export class RedisBroker implements Broker {
   readonly #reader: Client;
   readonly #sub: Client;
   #state: BrokerState = 'degraded';
+  /** What `INFO cluster` said about the server of the command connection; only `standalone` is used. */
+  #topology: 'unknown' | 'standalone' | 'cluster' = 'unknown';
   #lost = 0;
   #closed = false;
   #outageLogged = false;
@@ -191,6 +204,11 @@ export class RedisBroker implements Broker {
       client.on('end', () => this.#updateState());
       client.on('reconnecting', () => this.#updateState());
     }
+    // Each (re)connection may reach another server: find out what it is before using it.
+    this.#cmd.on('ready', () => void this.#checkTopology());
+    this.#cmd.on('reconnecting', () => {
+      this.#topology = 'unknown';
+    });
     this.#reader.on('reconnecting', () => {
       this.#readerId = undefined;
     });
@@ -274,7 +292,7 @@ export class RedisBroker implements Broker {
   async publish(room: string, from: string, text: string): Promise<ChatMessage> {
     if (this.#closed) throw new Error(`Cannot publish to room "${room}": the Redis broker is closed`);
     if (this.#state !== 'ready') {
-      throw new Error(`Cannot publish to room "${room}": Redis at ${this.#where} is unreachable; the message was not stored`);
+      throw new Error(`Cannot publish to room "${room}": ${this.#topology === 'cluster' ? clusterRefusal(this.#where) : `Redis at ${this.#where} is unreachable`}; the message was not stored`);
     }
     let id: unknown;
     try {
@@ -411,9 +429,32 @@ export class RedisBroker implements Broker {
     this.#updateState();
   }
 
+  /**
+   * Asks the server whether it is a Redis Cluster node. The broker's keys of
+   * one room do not share a hash slot yet, so a cluster node keeps the
+   * broker degraded, with a reason in the log and in publish errors, instead
+   * of failing command by command with MOVED and CROSSSLOT.
+   */
+  async #checkTopology(): Promise<void> {
+    let info: string;
+    try {
+      info = String(await withTimeout(this.#cmd.sendCommand(['INFO', 'cluster']), `Redis at ${this.#where} did not answer INFO within ${REPLY_TIMEOUT_MS} ms`));
+    } catch (err) {
+      if (this.#closed) return;
+      this.#log(`redis broker: cannot tell whether ${this.#where} is a Redis Cluster node (${errorText(err)}); asking again in ${BACKOFF_MAX_MS} ms`);
+      setTimeout(() => {
+        if (!this.#closed && this.#cmd.isReady && this.#topology === 'unknown') void this.#checkTopology();
+      }, BACKOFF_MAX_MS).unref();
+      return;
+    }
+    this.#topology = /^cluster_enabled:1\b/m.test(info) ? 'cluster' : 'standalone';
+    if (this.#topology === 'cluster') this.#log(`redis broker: ${clusterRefusal(this.#where)}; staying degraded`);
+    this.#updateState();
+  }
+
   #updateState(): void {
     if (this.#closed) return;
-    const ready = this.#cmd.isReady && this.#reader.isReady && this.#sub.isReady;
+    const ready = this.#cmd.isReady && this.#reader.isReady && this.#sub.isReady && this.#topology === 'standalone';
     this.#setState(ready ? 'ready' : 'degraded');
   }
 
@@ -603,6 +644,11 @@ export class RedisBroker implements Broker {
   #streamKey(room: string): string {
     return `${this.#prefix}room:${room}`;
   }
+}
+
+/** Why a Redis Cluster node is not used, for logs and errors. */
+function clusterRefusal(where: string): string {
+  return `Redis at ${where} is a node of a Redis Cluster, which the Redis broker does not support yet (the keys of one room do not share a hash slot); point --redis at a standalone Redis or primary`;
 }
 
 /** Reconnect delay: doubling from 100 ms to 2 s, with jitter so nodes do not retry in lockstep. */

@@ -425,6 +425,24 @@ describe('RedisBroker on one Redis server', { skip: redisSkip() }, () => {
   });
 });
 
+describe('RedisBroker on a Redis Cluster node', { skip: redisSkip() }, () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await startRedisServer({ cluster: true });
+  });
+  after(async () => {
+    await redis?.dispose();
+  });
+
+  it('RedisBroker finds out that Redis is a cluster node, stays degraded and says why', async () => {
+    const b = await broker(redis.url, { keyPrefix: `cluster${++prefixCount}:` }, false);
+    await waitFor('the log line about Redis Cluster', () => logs.some((line) => line.includes('Redis Cluster') && line.includes(String(redis.port))));
+    assert.equal(b.state, 'degraded');
+    await assert.rejects(b.publish('room', 'ann', 'hello'), (err: Error) => err.message.includes('Redis Cluster'));
+    await assert.rejects(b.whenReady(300));
+  });
+});
+
 describe('RedisBroker when Redis goes away', { skip: redisSkip() }, () => {
   let redis: RedisServer;
   before(async () => {
