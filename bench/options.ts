@@ -47,6 +47,10 @@ export interface BenchOptions {
   fanoutRounds: number;
   /** rounds of the Redis fan-out search (2 nodes through redis-server); default 2 (about 40 s in all), 1 with --quick. */
   fanoutRedisRounds: number;
+  /** fanoutStartRate is the fan-out searches' first publish rate; unset: START_RATE (50). */
+  fanoutStartRate?: number;
+  /** redisBatchWait is passed to the Redis rows' nodes as `--redis-batch-wait`; unset: the server's default. */
+  redisBatchWait?: string;
   /** publishing time of one fan-out trial, ms; default 1500. */
   fanoutTrialMs: number;
   /** most trials of one fan-out search; default 10. */
@@ -88,6 +92,7 @@ function positive(name: string, text: string, max: number): number {
  * --rows s1,s2 (BENCH_ROWS), --gen native|raw|ws (BENCH_GEN), --rounds N, --warmup MS, --measure MS, --workers N,
  * --sizes 32,1k,64k,1m, --conns 1,50, --inflight 1,16, --idle-conns N,
  * --fanout-clients N, --fanout-rounds N, --fanout-redis-rounds N,
+ * --fanout-start-rate N (the fan-out searches' first rate; unset: 50), --redis-batch-wait D (passed to every `wskit serve --redis` node; unset: the server's default),
  * --storm-users 1000,5000, --out DIR
  * (default bench/results, or bench/results/partial when anything else is set).
  * Sections: echo, deflate, http2 (the h2 row: 1 KiB × 50 WebSockets as streams of one
@@ -206,6 +211,12 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         break;
       case '--fanout-redis-rounds':
         o.fanoutRedisRounds = positive('fanout-redis-rounds', next(), 10);
+        break;
+      case '--fanout-start-rate':
+        o.fanoutStartRate = positive('fanout-start-rate', next(), 20_000);
+        break;
+      case '--redis-batch-wait':
+        o.redisBatchWait = next();
         break;
       case '--storm-users':
         o.stormUsers = intList(next()).map((n) => positive('storm-users', String(n), 9_000));

@@ -164,7 +164,7 @@ async function search(pool: Pool, server: Measured, publisher: WebSocket, opts: 
   let best: Trial | undefined;
   let low = 0;
   let high = Number.POSITIVE_INFINITY;
-  let rate = START_RATE;
+  let rate = opts.fanoutStartRate ?? START_RATE;
   let n = 0;
   while (n < opts.fanoutMaxTrials) {
     let trial: Trial | undefined;
@@ -267,7 +267,7 @@ export async function runFanoutRedis(opts: BenchOptions, log: (line: string) => 
     let publisher: WebSocket | undefined;
     try {
       redis = await startRedis();
-      for (let i = 0; i < REDIS_NODES; i++) nodes.push(await startWskitServe(['--redis', redis.url]));
+      for (let i = 0; i < REDIS_NODES; i++) nodes.push(await startWskitServe(['--redis', redis.url, ...(opts.redisBatchWait ? ['--redis-batch-wait', opts.redisBatchWait] : [])]));
       // One subscriber process per node, so each node holds its share of the room.
       pool = new Pool('fanout-worker', REDIS_NODES);
       await openSubscribers(pool, opts, (worker) => nodes[worker]!.port);
@@ -275,6 +275,7 @@ export async function runFanoutRedis(opts: BenchOptions, log: (line: string) => 
       const label = `wskit×${REDIS_NODES}+redis`;
       const sample = await search(pool, { label, pids: [...nodes.map((n) => n.pid), redis.pid] }, publisher, opts, log, label);
       result.samples.push(sample);
+      log(`  fan-out ${label}: mean XREAD batch per node over the search ${(await Promise.all(nodes.map((n) => meanReadBatch(n.port)))).join(', ')}`);
       log(`  fan-out ${label}: best ${sample.best ? `${sample.best.rate} msg/s, ${Math.round(sample.best.deliveriesPerSec)} deliveries/s` : 'none passed'}`);
     } finally {
       publisher?.terminate();
@@ -284,4 +285,16 @@ export async function runFanoutRedis(opts: BenchOptions, log: (line: string) => 
     }
   }
   return result;
+}
+
+/** meanReadBatch reads a node's /metrics and returns the mean messages per broker read, to 2 decimals, or "?" when it cannot. */
+async function meanReadBatch(port: number): Promise<string> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const batches = Number(/^wskit_chat_broker_read_batches_total (\d+)/m.exec(text)?.[1]);
+    const messages = Number(/^wskit_chat_broker_read_messages_total (\d+)/m.exec(text)?.[1]);
+    return batches > 0 ? (messages / batches).toFixed(2) : '?';
+  } catch {
+    return '?';
+  }
 }

@@ -46,7 +46,16 @@ export interface RedisServerOptions {
    * (`--appendonly yes --appendfsync always`). Unset: no persistence at all.
    */
   durable?: boolean;
+  /**
+   * Start it as a Redis Cluster node (`--cluster-enabled yes`), on a port of
+   * at most 55535 so that its cluster bus (port + 10000) is a valid port.
+   * The node owns no slots until a cluster is created. Unset: standalone.
+   */
+  cluster?: boolean;
 }
+
+/** Highest port a cluster node may use: its bus listens on port + 10000. */
+const MAX_CLUSTER_PORT = 55_535;
 
 /** A running test Redis server. */
 export interface RedisServer {
@@ -78,7 +87,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const dir = mkdtempSync(join(tmpdir(), 'wskit-redis-'));
   let lastError: unknown;
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
-    const port = await freePort();
+    // A random port in a range the kernel rarely hands out; a taken one fails and is retried.
+    const port = options.cluster ? 20_000 + Math.floor(Math.random() * (MAX_CLUSTER_PORT - 20_000)) : await freePort();
     try {
       const child = await spawnRedis(port, dir, options);
       return makeHandle(port, dir, options, child);
@@ -143,6 +153,7 @@ function spawnRedis(port: number, dir: string, options: RedisServerOptions): Pro
     '--dir', dir,
     '--save', '',
     ...persistence,
+    ...(options.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`] : []),
     '--daemonize', 'no',
     '--loglevel', 'notice',
   ];

@@ -54,6 +54,14 @@ export interface UsersPage extends NamePage {
   count: number;
 }
 
+/** How a broker's fan-out reads went: reads that carried messages, and the messages they carried. */
+export interface ReadStats {
+  /** Reads (the Redis broker's XREAD replies) that carried at least one message. */
+  batches: number;
+  /** Messages those reads carried in all; divided by `batches`, the mean batch size. */
+  messages: number;
+}
+
 /** Listener for removal requests: disconnect `name`'s connections in `room` on this node. */
 export type RemovalListener = (room: string, name: string) => void;
 
@@ -106,6 +114,8 @@ export interface Broker {
   removeMember(room: string, name: string): Promise<void>;
   /** Call `listener` for every removal request, from any node; the returned function ends it. */
   watchRemovals(listener: RemovalListener): () => void;
+  /** Counts of the fan-out reads, for a broker that reads messages in batches (Redis); absent otherwise. */
+  readStats?(): ReadStats;
   /** Flush and release everything. */
   close(): Promise<void>;
 }

@@ -105,7 +105,7 @@ async function openBroker(options: ResolvedChatOptions): Promise<Broker> {
   } catch (err) {
     throw new Error(`Cannot use --redis: the Redis broker could not be loaded (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
-  return new module.RedisBroker({ url: options.redisUrl, historySize: options.historySize, log: options.log });
+  return new module.RedisBroker({ url: options.redisUrl, historySize: options.historySize, readBatchWaitMs: options.redisBatchWaitMs, log: options.log });
 }
 
 class ChatServer implements ChatApp {
@@ -146,6 +146,7 @@ class ChatServer implements ChatApp {
       connections: () => this.#clients.size,
       rooms: () => this.#hub.roomCount,
       brokerState: () => broker.state,
+      ...(broker.readStats ? { readStats: () => broker.readStats!() } : {}),
     });
     this.#upgrader = new Upgrader({
       maxMessageSize: options.maxMessageSize,

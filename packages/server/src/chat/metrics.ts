@@ -4,13 +4,15 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Conn } from 'wskit';
-import type { BrokerState } from './broker.js';
+import type { BrokerState, ReadStats } from './broker.js';
 
 /** What the gauges read when scraped. */
 export interface MetricsSources {
   connections(): number;
   rooms(): number;
   brokerState(): BrokerState;
+  /** The broker's fan-out read counts; absent for a broker that does not read in batches (embedded). */
+  readStats?(): ReadStats;
 }
 
 /** ChatMetrics holds the counters the app updates and renders `/metrics`. */
@@ -104,6 +106,19 @@ export class ChatMetrics {
       this.#pendingBytesOut = 0;
       return bytes;
     });
+    const readStats = sources.readStats;
+    if (readStats) {
+      // Counters that follow the broker's own totals: each scrape adds what they grew by.
+      let seen = { batches: 0, messages: 0 };
+      const growth = (key: keyof ReadStats) => () => {
+        const now = readStats();
+        const grown = now[key] - seen[key];
+        seen = { ...seen, [key]: now[key] };
+        return grown;
+      };
+      scrapedCounter('wskit_chat_broker_read_batches_total', 'Broker fan-out reads (XREAD replies) that carried messages; messages_total divided by this is the mean batch size.', registers, growth('batches'));
+      scrapedCounter('wskit_chat_broker_read_messages_total', 'Messages carried by the broker fan-out reads.', registers, growth('messages'));
+    }
   }
 
   /**

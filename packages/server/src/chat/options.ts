@@ -31,6 +31,12 @@ export interface ChatOptions {
   maxMessageSize?: number;
   /** Redis URL (`redis://127.0.0.1:6379`): use the Redis broker instead of the embedded one. Unset: embedded. */
   redisUrl?: string;
+  /**
+   * With `redisUrl`: how long the fan-out reader waits after a read that
+   * found messages, so the next read takes a batch (0: never waits). A read
+   * that found nothing is never followed by a wait. Unset: 2 ms, at most 50.
+   */
+  redisBatchWaitMs?: number;
   /** Directory of the browser page. Unset: `src/chat/page` in the package root. */
   pageDir?: string;
   /** Who may connect to `/ws` and as whom (JWT). Unset: anyone, under any name. */
@@ -85,7 +91,11 @@ export const CHAT_DEFAULTS = {
   maxAuthFailuresPerMinute: 20,
   presenceIntervalMs: 250,
   presenceMaxUsers: 1000,
+  redisBatchWaitMs: 2,
 } as const;
+
+/** Longest Redis batch wait: beyond it the wait costs more latency than batching saves. */
+export const MAX_REDIS_BATCH_WAIT_MS = 50;
 
 /** Longest presence interval: beyond a minute, presence would be stale rather than coalesced. */
 export const MAX_PRESENCE_INTERVAL_MS = 60_000;
@@ -115,6 +125,7 @@ export const CHAT_FLAGS = {
   'max-connections': { type: 'string', value: 'N', help: 'WebSocket connections on all routes; more get 503', unset: String(CHAT_DEFAULTS.maxConnections) },
   'max-rooms': { type: 'string', value: 'N', help: 'rooms with members; a new one beyond gets 503', unset: String(CHAT_DEFAULTS.maxRooms) },
   redis: { type: 'string', value: 'URL', help: 'share rooms through Redis: redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]', unset: 'none, the embedded broker' },
+  'redis-batch-wait': { type: 'string', value: 'D', help: 'with --redis, after a read that found messages, wait this long so the next read takes a batch (0: never); never after an idle read', unset: formatDuration(CHAT_DEFAULTS.redisBatchWaitMs) },
   'auth-secret-file': { type: 'string', value: 'PATH', help: '/ws needs a JWT signed with the HMAC key in this file (HS256/384/512)', unset: 'none, open to any name' },
   'auth-jwks-file': { type: 'string', value: 'PATH', help: '/ws needs a JWT signed by a key of this JWKS (RS256/ES256/EdDSA); re-read on SIGHUP', unset: 'none, open to any name' },
   'auth-issuer': { type: 'string', value: 'ISS', help: 'the iss claim tokens must carry', unset: 'not checked' },
@@ -150,6 +161,10 @@ export function chatOptionsFromFlags(values: ChatFlagValues): ChatOptions {
   if (values['max-connections'] !== undefined) options.maxConnections = parseCount('--max-connections', values['max-connections'], 1);
   if (values['max-rooms'] !== undefined) options.maxRooms = parseCount('--max-rooms', values['max-rooms'], 1);
   if (values.redis !== undefined) options.redisUrl = checkRedisUrl('--redis', values.redis);
+  if (values['redis-batch-wait'] !== undefined) {
+    const text = values['redis-batch-wait'];
+    options.redisBatchWaitMs = text.trim() === '0' ? 0 : parseDuration('--redis-batch-wait', text);
+  }
   const auth: ChatAuthOptions = {};
   if (values['auth-secret-file'] !== undefined) auth.secretFile = values['auth-secret-file'];
   if (values['auth-jwks-file'] !== undefined) auth.jwksFile = values['auth-jwks-file'];
@@ -189,6 +204,9 @@ export function resolveChatOptions(options: ChatOptions): ResolvedChatOptions {
   }
   if (!Number.isInteger(resolved.presenceMaxUsers) || resolved.presenceMaxUsers < 0 || resolved.presenceMaxUsers > MAX_PRESENCE_USERS) {
     throw new RangeError(`Invalid chat option presenceMaxUsers: ${resolved.presenceMaxUsers}; use a whole number from 0 to ${MAX_PRESENCE_USERS}`);
+  }
+  if (!Number.isInteger(resolved.redisBatchWaitMs) || resolved.redisBatchWaitMs < 0 || resolved.redisBatchWaitMs > MAX_REDIS_BATCH_WAIT_MS) {
+    throw new RangeError(`Invalid chat option redisBatchWaitMs: ${resolved.redisBatchWaitMs}; use whole milliseconds from 0 to ${MAX_REDIS_BATCH_WAIT_MS}`);
   }
   if (!Number.isFinite(resolved.rateLimit) || resolved.rateLimit < 0) {
     throw new RangeError(`Invalid chat option rateLimit: ${resolved.rateLimit}; use 0 (no limit) or more`);

@@ -29,13 +29,24 @@
  * the key expires, and within one more `heartbeatMs` a live node removes its
  * users, announced as one change per room.
  *
- * Needs one Redis server (or primary) of version 6.2 or later; Redis Cluster is
- * not supported, because the presence scripts read node keys they do not declare.
+ * Batching: after a read that found messages the reader waits
+ * `readBatchWaitMs` before the next XREAD, so under load one read takes
+ * every message that arrived meanwhile and hands them to the hub in one
+ * synchronous pass; the library corks each socket until the tick ends, so a
+ * connection gets the batch in one write instead of one write per message.
+ * A read that found nothing is never followed by a wait, so an idle node
+ * delivers a message as soon as Redis has it.
+ *
+ * Needs one Redis server (or primary) of version 6.2 or later. Redis Cluster
+ * is not supported yet: the presence scripts touch node keys in other hash
+ * slots. A cluster node is recognised by `INFO cluster` on every
+ * (re)connection; the broker then stays degraded and says why, in the log
+ * and in publish errors.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
 import { compareIds } from './broker.js';
-import type { Broker, BrokerState, ChatMessage, MessageListener, PresenceListener, PresenceWatch, RemovalListener, UsersPage } from './broker.js';
+import type { Broker, BrokerState, ChatMessage, ReadStats, MessageListener, PresenceListener, PresenceWatch, RemovalListener, UsersPage } from './broker.js';
 import type { PageRequest } from './names.js';
 import { RedisPresence } from './redis-presence.js';
 
@@ -58,6 +69,15 @@ export interface RedisBrokerOptions {
   presenceTtlMs?: number;
   /** Prefix of every Redis key and channel. Unset: `chat:`. */
   keyPrefix?: string;
+  /**
+   * How long the fan-out reader waits before its next XREAD after a read
+   * that found messages, so that under load one read takes a batch and the
+   * batch goes out as one broadcast pass (one socket write per connection,
+   * not one per message). A read that found nothing is never followed by a
+   * wait: a message reaching an idle node is delivered at once. 0 turns it
+   * off. Unset: 2 ms; at most {@link MAX_READ_BATCH_WAIT_MS}.
+   */
+  readBatchWaitMs?: number;
   /** Where state changes and errors are reported. Unset: standard error. */
   log?: (line: string) => void;
 }
@@ -69,6 +89,10 @@ export const DEFAULT_HEARTBEAT_MS = 5_000;
 /** Default lifetime of a liveness key. */
 export const DEFAULT_PRESENCE_TTL_MS = 15_000;
 
+/** Default wait before the next XREAD after a busy read. */
+export const DEFAULT_READ_BATCH_WAIT_MS = 2;
+/** Longest allowed batch wait: beyond this the wait costs more latency than batching saves. */
+export const MAX_READ_BATCH_WAIT_MS = 50;
 /** Entries kept in a stream beyond historySize, so a lagging reader is not overtaken by trimming. */
 const STREAM_SLACK = 1_000;
 /** Entries taken per room per XREAD. */
@@ -119,11 +143,16 @@ export class RedisBroker implements Broker {
   readonly #heartbeatMs: number;
   readonly #ttlMs: number;
   readonly #prefix: string;
+  readonly #batchWaitMs: number;
+  #batches = 0;
+  #batchEntries = 0;
   readonly #log: (line: string) => void;
   readonly #cmd: Client;
   readonly #reader: Client;
   readonly #sub: Client;
   #state: BrokerState = 'degraded';
+  /** What `INFO cluster` said about the server of the command connection; only `standalone` is used. */
+  #topology: 'unknown' | 'standalone' | 'cluster' = 'unknown';
   #lost = 0;
   #closed = false;
   #outageLogged = false;
@@ -152,6 +181,10 @@ export class RedisBroker implements Broker {
       throw new RangeError(`presenceTtlMs (${this.#ttlMs}) must exceed heartbeatMs (${this.#heartbeatMs}), or live nodes would expire`);
     }
     this.#prefix = options.keyPrefix ?? 'chat:';
+    this.#batchWaitMs = options.readBatchWaitMs ?? DEFAULT_READ_BATCH_WAIT_MS;
+    if (!Number.isInteger(this.#batchWaitMs) || this.#batchWaitMs < 0 || this.#batchWaitMs > MAX_READ_BATCH_WAIT_MS) {
+      throw new RangeError(`readBatchWaitMs must be a whole number of ms from 0 to ${MAX_READ_BATCH_WAIT_MS}, got ${this.#batchWaitMs}`);
+    }
     this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
 
     // Commands fail at once while disconnected instead of queueing: a publish
@@ -171,6 +204,11 @@ export class RedisBroker implements Broker {
       client.on('end', () => this.#updateState());
       client.on('reconnecting', () => this.#updateState());
     }
+    // Each (re)connection may reach another server: find out what it is before using it.
+    this.#cmd.on('ready', () => void this.#checkTopology());
+    this.#cmd.on('reconnecting', () => {
+      this.#topology = 'unknown';
+    });
     this.#reader.on('reconnecting', () => {
       this.#readerId = undefined;
     });
@@ -203,6 +241,21 @@ export class RedisBroker implements Broker {
   /** Times this node found messages trimmed before it could deliver them (an overloaded reader); 0 normally. */
   get gaps(): number {
     return this.#lost;
+  }
+
+  /** XREAD replies that carried messages, since start. */
+  get readBatches(): number {
+    return this.#batches;
+  }
+
+  /** Messages those replies carried in all; divided by `readBatches`, the mean batch size. */
+  get readBatchEntries(): number {
+    return this.#batchEntries;
+  }
+
+  /** The fan-out reads' counts, for `/metrics`. */
+  readStats(): ReadStats {
+    return { batches: this.#batches, messages: this.#batchEntries };
   }
 
   /** `ready` while all three Redis connections are up, `degraded` otherwise, `closed` after close(). */
@@ -239,7 +292,7 @@ export class RedisBroker implements Broker {
   async publish(room: string, from: string, text: string): Promise<ChatMessage> {
     if (this.#closed) throw new Error(`Cannot publish to room "${room}": the Redis broker is closed`);
     if (this.#state !== 'ready') {
-      throw new Error(`Cannot publish to room "${room}": Redis at ${this.#where} is unreachable; the message was not stored`);
+      throw new Error(`Cannot publish to room "${room}": ${this.#topology === 'cluster' ? clusterRefusal(this.#where) : `Redis at ${this.#where} is unreachable`}; the message was not stored`);
     }
     let id: unknown;
     try {
@@ -376,9 +429,32 @@ export class RedisBroker implements Broker {
     this.#updateState();
   }
 
+  /**
+   * Asks the server whether it is a Redis Cluster node. The broker's keys of
+   * one room do not share a hash slot yet, so a cluster node keeps the
+   * broker degraded, with a reason in the log and in publish errors, instead
+   * of failing command by command with MOVED and CROSSSLOT.
+   */
+  async #checkTopology(): Promise<void> {
+    let info: string;
+    try {
+      info = String(await withTimeout(this.#cmd.sendCommand(['INFO', 'cluster']), `Redis at ${this.#where} did not answer INFO within ${REPLY_TIMEOUT_MS} ms`));
+    } catch (err) {
+      if (this.#closed) return;
+      this.#log(`redis broker: cannot tell whether ${this.#where} is a Redis Cluster node (${errorText(err)}); asking again in ${BACKOFF_MAX_MS} ms`);
+      setTimeout(() => {
+        if (!this.#closed && this.#cmd.isReady && this.#topology === 'unknown') void this.#checkTopology();
+      }, BACKOFF_MAX_MS).unref();
+      return;
+    }
+    this.#topology = /^cluster_enabled:1\b/m.test(info) ? 'cluster' : 'standalone';
+    if (this.#topology === 'cluster') this.#log(`redis broker: ${clusterRefusal(this.#where)}; staying degraded`);
+    this.#updateState();
+  }
+
   #updateState(): void {
     if (this.#closed) return;
-    const ready = this.#cmd.isReady && this.#reader.isReady && this.#sub.isReady;
+    const ready = this.#cmd.isReady && this.#reader.isReady && this.#sub.isReady && this.#topology === 'standalone';
     this.#setState(ready ? 'ready' : 'degraded');
   }
 
@@ -416,7 +492,9 @@ export class RedisBroker implements Broker {
           'STREAMS', ...rooms.map((room) => this.#streamKey(room)), ...ids,
         ]);
         this.#reading = false;
-        this.#deliver(reply);
+        const delivered = this.#deliver(reply);
+        // Busy: let the next messages gather so one read takes them all.
+        if (delivered > 0 && this.#batchWaitMs > 0) await this.#sleep(this.#batchWaitMs);
       } catch (err) {
         this.#reading = false;
         if (this.#closed) break;
@@ -426,12 +504,19 @@ export class RedisBroker implements Broker {
     }
   }
 
-  #deliver(reply: unknown): void {
-    if (!Array.isArray(reply)) return;
+  /**
+   * Hands every entry of one XREAD reply to the listeners in one synchronous
+   * pass: the library corks each socket until the tick ends, so a connection
+   * gets the whole batch in one write. Returns the entries read.
+   */
+  #deliver(reply: unknown): number {
+    if (!Array.isArray(reply)) return 0;
+    let count = 0;
     const roomStart = `${this.#prefix}room:`.length;
     for (const [key, entries] of reply as [string, unknown][]) {
       const room = String(key).slice(roomStart);
       for (const [id, fields] of parseEntries(entries)) {
+        count++;
         const stream = this.#streams.get(room);
         if (!stream || compareIds(id, stream.lastId) <= 0) continue;
         const prev = fieldValue(fields, 'prev');
@@ -449,6 +534,11 @@ export class RedisBroker implements Broker {
         }
       }
     }
+    if (count > 0) {
+      this.#batches++;
+      this.#batchEntries += count;
+    }
+    return count;
   }
 
   /**
@@ -554,6 +644,11 @@ export class RedisBroker implements Broker {
   #streamKey(room: string): string {
     return `${this.#prefix}room:${room}`;
   }
+}
+
+/** Why a Redis Cluster node is not used, for logs and errors. */
+function clusterRefusal(where: string): string {
+  return `Redis at ${where} is a node of a Redis Cluster, which the Redis broker does not support yet (the keys of one room do not share a hash slot); point --redis at a standalone Redis or primary`;
 }
 
 /** Reconnect delay: doubling from 100 ms to 2 s, with jitter so nodes do not retry in lockstep. */

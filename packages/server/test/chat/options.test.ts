@@ -93,3 +93,15 @@ test('formatDuration writes what parseDuration reads, in the largest whole unit'
     assert.equal(parseDuration('--x', text), ms);
   }
 });
+
+test('--redis-batch-wait defaults to 2 ms, takes 0 for never waiting, and is bounded to 50 ms', () => {
+  assert.equal(resolveChatOptions(chatOptionsFromFlags({})).redisBatchWaitMs, 2);
+  assert.deepEqual(chatOptionsFromFlags({ 'redis-batch-wait': '0' }), { redisBatchWaitMs: 0 });
+  assert.deepEqual(chatOptionsFromFlags({ 'redis-batch-wait': '5ms' }), { redisBatchWaitMs: 5 });
+  for (const values of [{ 'redis-batch-wait': '5' }, { 'redis-batch-wait': 'soon' }]) {
+    assert.throws(() => chatOptionsFromFlags(values), RangeError, JSON.stringify(values));
+  }
+  for (const options of [{ redisBatchWaitMs: 51 }, { redisBatchWaitMs: -1 }, { redisBatchWaitMs: 0.5 }]) {
+    assert.throws(() => resolveChatOptions(options), RangeError, JSON.stringify(options));
+  }
+});

@@ -143,6 +143,40 @@ describe('RedisBroker on one Redis server', { skip: redisSkip() }, () => {
     for (const got of other) assert.deepEqual(got.map((m) => m.text), ['elsewhere']);
   });
 
+  it('RedisBroker delivers the messages that arrive during its batch wait in one pass, and reads at once when idle', async () => {
+    const prefix = { keyPrefix: `batch${++prefixCount}:` };
+    const reader = await broker(redis.url, { ...prefix, readBatchWaitMs: 50 });
+    const writer = await broker(redis.url, prefix);
+    // Which synchronous pass delivered each message: a pass ends at the next tick.
+    const passes: number[] = [];
+    let pass = 0;
+    let ending = false;
+    await reader.subscribe('room', () => {
+      passes.push(pass);
+      if (ending) return;
+      ending = true;
+      process.nextTick(() => {
+        pass++;
+        ending = false;
+      });
+    });
+    await writer.publish('room', 'ann', 'first');
+    await waitFor('the first message', () => passes.length === 1);
+    // The reader now waits 50 ms before its next read, so these gather into one batch.
+    await Promise.all(Array.from({ length: 10 }, (_, i) => writer.publish('room', 'ann', `burst ${i}`)));
+    await waitFor('the burst', () => passes.length === 11);
+    assert.deepEqual(passes.slice(1), Array(10).fill(passes[1]));
+    assert.notEqual(passes[1], passes[0]);
+    assert.equal(reader.readBatches, 2);
+    assert.equal(reader.readBatchEntries, 11);
+  });
+
+  it('RedisBroker rejects a batch wait out of range', () => {
+    assert.throws(() => new RedisBroker({ url: redis.url, readBatchWaitMs: 51 }), RangeError);
+    assert.throws(() => new RedisBroker({ url: redis.url, readBatchWaitMs: -1 }), RangeError);
+    assert.throws(() => new RedisBroker({ url: redis.url, readBatchWaitMs: 1.5 }), RangeError);
+  });
+
   it('RedisBroker.subscribe delivers only messages published after it resolves', async () => {
     const prefix = { keyPrefix: `late${++prefixCount}:` };
     const [a, b] = [await broker(redis.url, prefix), await broker(redis.url, prefix)];
@@ -388,6 +422,24 @@ describe('RedisBroker on one Redis server', { skip: redisSkip() }, () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+});
+
+describe('RedisBroker on a Redis Cluster node', { skip: redisSkip() }, () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await startRedisServer({ cluster: true });
+  });
+  after(async () => {
+    await redis?.dispose();
+  });
+
+  it('RedisBroker finds out that Redis is a cluster node, stays degraded and says why', async () => {
+    const b = await broker(redis.url, { keyPrefix: `cluster${++prefixCount}:` }, false);
+    await waitFor('the log line about Redis Cluster', () => logs.some((line) => line.includes('Redis Cluster') && line.includes(String(redis.port))));
+    assert.equal(b.state, 'degraded');
+    await assert.rejects(b.publish('room', 'ann', 'hello'), (err: Error) => err.message.includes('Redis Cluster'));
+    await assert.rejects(b.whenReady(300));
   });
 });
 

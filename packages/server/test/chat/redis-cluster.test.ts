@@ -179,6 +179,12 @@ describe('wskit serve --redis cluster of three nodes', { skip: redisSkip() }, ()
       assert.deepEqual(own, [0, 1, 2, 3, 4].map((round) => `${client.name} #${round}`));
     }
     for (const client of [...lobby, ...side]) assert.deepEqual(client.errors, []);
+
+    // Every node read those messages from Redis, and /metrics counts the reads and what they carried.
+    const metrics = await (await fetch(`${nodes[0]!.url}/metrics`)).text();
+    const batches = Number(/^wskit_chat_broker_read_batches_total (\d+)/m.exec(metrics)?.[1]);
+    const carried = Number(/^wskit_chat_broker_read_messages_total (\d+)/m.exec(metrics)?.[1]);
+    assert.ok(batches >= 1 && carried >= 62 && carried >= batches, `read batches ${batches}, messages ${carried}`);
   });
 
   it('clients of a SIGKILLed node reconnect to another node with since and miss nothing', { timeout: 30_000 }, async () => {
