@@ -173,9 +173,10 @@ async function handle(req: Request): Promise<Reply> {
       return { ok: true, behind: clients.filter((c) => c.lastSeq < (req.lastSeq as number)).length };
     case 'report': {
       const last = req.lastSeq as number;
-      const behind = clients.reduce((n, c) => n + Math.max(0, last - c.lastSeq), 0);
+      // Messages not arrived yet (behind) are late, not lost: a later one would show a gap.
+      const late = clients.reduce((n, c) => n + Math.max(0, last - c.lastSeq), 0);
       const cpu = process.cpuUsage(markCpu);
-      return { ok: true, clients: clients.length, dropped, presenceBytes, presenceFrames, viewErrors, lost: lost + behind, doubled, histogram: histogram.counts, joinLatency: joinLatency.counts, cpuMs: (cpu.user + cpu.system) / 1000 };
+      return { ok: true, clients: clients.length, dropped, presenceBytes, presenceFrames, viewErrors, lost, late, doubled, histogram: histogram.counts, joinLatency: joinLatency.counts, cpuMs: (cpu.user + cpu.system) / 1000 };
     }
     case 'close':
       closing = true;
