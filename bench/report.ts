@@ -173,7 +173,7 @@ export function stormTable(rows: StormRow[]): string {
     return [
       label,
       `${fmt(r.presenceBytes / 1e6)} MB ${mark(r.presenceBytes <= STORM_TARGETS.presenceBytes)} (${r.presenceFrames.toLocaleString('en-US')} frames)`,
-      `${fmt(r.joinMs / 1000)} s ${mark(r.joinMs <= STORM_TARGETS.joinMs(r.users))} (each ${fmt(r.joinP50ms)} / ${fmt(r.joinP99ms)} ms)`,
+      `${fmt(r.joinMs / 1000)} s ${mark(r.joinMs <= STORM_TARGETS.joinMs(r.users))} (each ${fmt(r.joinP50ms)} / ${fmt(r.joinP99ms)} ms${r.retries ? `; ${r.retries} handshakes retried` : ''})`,
       `${fmt(r.p50ms)} / ${fmt(r.p99ms)} ${mark(r.p99ms < STORM_TARGETS.p99Ms)}`,
       r.deliveries.toLocaleString('en-US'),
       `${fmt(r.serverCpu, 2)} / ${fmt(r.genCpu, 2)} / ${fmt(r.otherCpu, 2)}`,
