@@ -182,17 +182,17 @@ export function stormTable(rows: StormRow[]): string {
     return [
       label,
       `${fmt(r.presenceBytes / 1e6)} MB ${mark(r.presenceBytes <= STORM_TARGETS.presenceBytes)} (${r.presenceFrames.toLocaleString('en-US')} frames)`,
-      `${fmt(r.joinMs / 1000)} s ${mark(r.joinMs <= STORM_TARGETS.joinMs(r.users))} (each ${fmt(r.joinP50ms)} / ${fmt(r.joinP99ms)} ms)`,
+      `${fmt(r.joinMs / 1000)} s ${mark(r.joinMs <= STORM_TARGETS.joinMs(r.users))} (each ${fmt(r.joinP50ms)} / ${fmt(r.joinP99ms)} ms${r.retries ? `; ${r.retries} handshakes retried` : ''})`,
       `${fmt(r.p50ms)} / ${fmt(r.p99ms)} ${mark(r.p99ms < STORM_TARGETS.p99Ms)}`,
       r.deliveries.toLocaleString('en-US'),
       `${fmt(r.serverCpu, 2)} / ${fmt(r.genCpu, 2)} / ${fmt(r.otherCpu, 2)}`,
       `${r.exactViews.toLocaleString('en-US')} / ${r.users.toLocaleString('en-US')} ${mark(r.exactViews === r.users && r.viewErrors === 0)}${Number.isFinite(r.settleMs) ? ` (${fmt(r.settleMs / 1000)} s)` : ''}`,
-      `${r.lost} / ${r.doubled} ${mark(r.lost === 0 && r.doubled === 0)}${r.dropped ? ` (${r.dropped} users dropped)` : ''}`,
+      `${r.lost} / ${r.doubled} / ${r.late} ${mark(r.lost === 0 && r.doubled === 0 && r.late === 0)}${r.dropped ? ` (${r.dropped} users dropped)` : ''}`,
       r.pass ? 'all targets met' : 'target missed',
     ];
   });
   return table(
-    ['row', 'presence bytes (≤ 40 MB)', 'all joined (≤ 5 s / 20 s; each join p50 / p99)', 'delivery p50 / p99 ms during the storm (p99 < 250)', 'deliveries measured', 'CPU % server / joiners / other processes', 'exact final views (settled after last join)', 'lost / doubled', 'result'],
+    ['row', 'presence bytes (≤ 40 MB)', 'all joined (≤ 5 s / 20 s; each join p50 / p99)', 'delivery p50 / p99 ms during the storm (p99 < 250)', 'deliveries measured', 'CPU % server / joiners / other processes', 'exact final views (settled after last join)', 'lost / doubled / late (undelivered 15 s after the last send)', 'result'],
     body,
   );
 }

@@ -38,7 +38,10 @@ let lost = 0;
 let doubled = 0;
 /** Clients whose connection the server closed (evicted for reading too slowly, say) before the end. */
 let dropped = 0;
+/** Connection attempts that failed (a handshake over 10 s, say) and were made again, as a client would. */
+let retries = 0;
 let closing = false;
+const ATTEMPTS = 3;
 let histogram = new Histogram();
 /** Time from starting a connection to its presence snapshot, per user. */
 let joinLatency = new Histogram();
@@ -107,6 +110,18 @@ function onHistory(client: Client, payload: Buffer): void {
   }
 }
 
+/** Opens one user, trying again (up to ATTEMPTS in all) when the handshake fails. */
+async function openWithRetry(port: number, room: string, name: string): Promise<Client> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await open(port, room, name);
+    } catch (err) {
+      if (attempt >= ATTEMPTS) throw err;
+      retries++;
+    }
+  }
+}
+
 async function open(port: number, room: string, name: string): Promise<Client> {
   const started = process.hrtime.bigint();
   const client: Client = { name, close: () => {}, joined: false, names: undefined, count: 0, lastSeq: -1, onJoined: undefined };
@@ -156,7 +171,7 @@ async function handle(req: Request): Promise<Reply> {
     case 'open': {
       const { port, room, names, wave } = req as unknown as { port: number; room: string; names: string[]; wave: number };
       for (let done = 0; done < names.length; done += wave) {
-        clients.push(...(await Promise.all(names.slice(done, done + wave).map((name) => open(port, room, name)))));
+        clients.push(...(await Promise.all(names.slice(done, done + wave).map((name) => openWithRetry(port, room, name)))));
       }
       return { ok: true, doneNs: Number(process.hrtime.bigint()) };
     }
@@ -173,15 +188,17 @@ async function handle(req: Request): Promise<Reply> {
       return { ok: true, behind: clients.filter((c) => c.lastSeq < (req.lastSeq as number)).length };
     case 'report': {
       const last = req.lastSeq as number;
-      const behind = clients.reduce((n, c) => n + Math.max(0, last - c.lastSeq), 0);
+      // Messages not arrived yet (behind) are late, not lost: a later one would show a gap.
+      const late = clients.reduce((n, c) => n + Math.max(0, last - c.lastSeq), 0);
       const cpu = process.cpuUsage(markCpu);
-      return { ok: true, clients: clients.length, dropped, presenceBytes, presenceFrames, viewErrors, lost: lost + behind, doubled, histogram: histogram.counts, joinLatency: joinLatency.counts, cpuMs: (cpu.user + cpu.system) / 1000 };
+      return { ok: true, clients: clients.length, dropped, retries, presenceBytes, presenceFrames, viewErrors, lost, late, doubled, histogram: histogram.counts, joinLatency: joinLatency.counts, cpuMs: (cpu.user + cpu.system) / 1000 };
     }
     case 'close':
       closing = true;
       for (const client of clients) client.close();
       closing = false;
       dropped = 0;
+      retries = 0;
       clients = [];
       presenceBytes = 0;
       presenceFrames = 0;

@@ -70,8 +70,13 @@ export interface StormRow {
   exactViews: number;
   /** Frames no correct presence stream sends, seen by any client; 0 expected. */
   viewErrors: number;
+  /** Messages a user never got though it got a later one (a gap in its sequence). */
   lost: number;
+  /** Messages still not delivered when the drain window (15 s after the last send) ended. */
+  late: number;
   doubled: number;
+  /** Connection attempts that failed and were made again (up to 3 per user); a retried join counts in the join time. */
+  retries: number;
   /** Users whose connection the server closed before the end (evicted as too slow to read); their missed messages count as lost. */
   dropped: number;
   /** Time from the last join until every view was exact, ms; NaN when some never were. */
@@ -239,8 +244,10 @@ async function measure(users: number, nodes: Server[], pids: number[], log: (lin
       exactViews,
       viewErrors: sum('viewErrors'),
       lost: sum('lost'),
+      late: sum('late'),
       doubled: sum('doubled'),
       dropped: sum('dropped'),
+      retries: sum('retries'),
       settleMs,
       pass: false,
     };
@@ -264,13 +271,14 @@ export function stormPasses(row: StormRow): boolean {
     row.exactViews === row.users &&
     row.viewErrors === 0 &&
     row.lost === 0 &&
+    row.late === 0 &&
     row.doubled === 0
   );
 }
 
 function skippedRow(users: number, nodes: number, reason: string): StormRow {
   const nan = Number.NaN;
-  return { users, nodes, skipped: reason, presenceBytes: nan, presenceFrames: nan, joinMs: nan, p50ms: nan, p99ms: nan, deliveries: 0, serverCpu: nan, genCpu: nan, otherCpu: nan, joinP50ms: nan, joinP99ms: nan, exactViews: 0, viewErrors: 0, lost: 0, doubled: 0, dropped: 0, settleMs: nan, pass: false };
+  return { users, nodes, skipped: reason, presenceBytes: nan, presenceFrames: nan, joinMs: nan, p50ms: nan, p99ms: nan, deliveries: 0, serverCpu: nan, genCpu: nan, otherCpu: nan, joinP50ms: nan, joinP99ms: nan, exactViews: 0, viewErrors: 0, lost: 0, late: 0, doubled: 0, dropped: 0, retries: 0, settleMs: nan, pass: false };
 }
 
 const serverBuilt = () => existsSync(fileURLToPath(new URL('../../../packages/server/dist/src/server.js', import.meta.url)));
@@ -318,6 +326,6 @@ export async function runStorm(opts: BenchOptions, which: { single: boolean; red
 }
 
 function logged(row: StormRow, log: (line: string) => void): StormRow {
-  log(`  ${row.users} users × ${row.nodes} node(s): ${(row.presenceBytes / 1e6).toFixed(1)} MB presence, joined in ${Math.round(row.joinMs)} ms (each in ${row.joinP50ms.toFixed(0)} ms, p99 ${row.joinP99ms.toFixed(0)} ms), CPU server ${row.serverCpu.toFixed(0)}% joiners ${row.genCpu.toFixed(0)}% other ${row.otherCpu.toFixed(0)}%, p99 ${row.p99ms.toFixed(1)} ms, ${row.exactViews}/${row.users} exact, ${row.lost} lost, ${row.doubled} doubled, ${row.dropped} dropped → ${row.pass ? 'pass' : 'FAIL'}`);
+  log(`  ${row.users} users × ${row.nodes} node(s): ${(row.presenceBytes / 1e6).toFixed(1)} MB presence, joined in ${Math.round(row.joinMs)} ms (each in ${row.joinP50ms.toFixed(0)} ms, p99 ${row.joinP99ms.toFixed(0)} ms), CPU server ${row.serverCpu.toFixed(0)}% joiners ${row.genCpu.toFixed(0)}% other ${row.otherCpu.toFixed(0)}%, p99 ${row.p99ms.toFixed(1)} ms, ${row.exactViews}/${row.users} exact, ${row.lost} lost, ${row.late} late, ${row.doubled} doubled, ${row.dropped} dropped, ${row.retries} handshakes retried → ${row.pass ? 'pass' : 'FAIL'}`);
   return row;
 }
