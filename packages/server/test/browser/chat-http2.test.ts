@@ -10,9 +10,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { createTestCa, hasOpenssl, type TestCa } from 'wskit-testing/tls';
-import { chromiumSkip, launchChromium, waitForState, waitForUsers } from '../helpers/chromium.js';
+import { chromiumSkip, launchChromium, waitForState, waitForText, waitForUsers } from '../helpers/chromium.js';
 import { spawnServe, type ServeProcess } from '../helpers/server-child.js';
 
 // The callbacks given to page.evaluate/waitForFunction run in the page; the
@@ -43,10 +43,6 @@ function metrics(port: number, ca: Buffer): Promise<string> {
 function sample(text: string, name: string, protocol: 'h1' | 'h2'): number {
   const match = new RegExp(`^${name}\\{protocol="${protocol}"\\} (\\d+)$`, 'm').exec(text);
   return match ? Number(match[1]) : 0;
-}
-
-async function waitForText(page: Page, text: string): Promise<void> {
-  await page.waitForFunction((wanted) => [...document.querySelectorAll('#messages .text')].some((el) => el.textContent === wanted), text);
 }
 
 describe('chat page in Chromium over HTTP/2', { skip }, () => {

@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { chromiumSkip, launchChromium, waitForState, waitForText, waitForUsers } from '../helpers/chromium.js';
 import WebSocket from 'ws';
 
 // The callbacks given to page.evaluate/waitForFunction run in the page; the
@@ -28,13 +29,6 @@ declare const document: {
 };
 declare const window: { innerWidth: number };
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-const REQUIRED = process.env.WSKIT_REQUIRE_SERVICES === '1';
-const skip = !REQUIRED && !existsSync(CHROMIUM) ? `Chromium not installed at ${CHROMIUM}` : false;
 
 /** The server package's root, found from this file whether run from test/ or dist/test/. */
 function repoRoot(): string {
@@ -111,27 +105,6 @@ function shownMessages(page: Page): Promise<Shown[]> {
   );
 }
 
-async function waitForText(page: Page, text: string): Promise<void> {
-  await page.waitForFunction(
-    (wanted) => [...document.querySelectorAll('#messages .text')].some((el) => el.textContent === wanted),
-    text,
-  );
-}
-
-async function waitForUsers(page: Page, users: string[]): Promise<void> {
-  await page.waitForFunction(
-    (wanted) => {
-      const names = [...document.querySelectorAll('#users li')].map((li) => li.firstChild?.textContent ?? '');
-      return JSON.stringify(names) === JSON.stringify(wanted);
-    },
-    users,
-  );
-}
-
-async function waitForState(page: Page, state: string): Promise<void> {
-  await page.waitForFunction((s) => document.getElementById('status')?.dataset.state === s, state);
-}
-
 async function say(page: Page, text: string): Promise<void> {
   await page.fill('#send-text', text);
   await page.press('#send-text', 'Enter');
@@ -160,7 +133,7 @@ async function sendAs(port: number, room: string, name: string, texts: string[])
   }
 }
 
-describe('chat page in Chromium', { skip }, () => {
+describe('chat page in Chromium', { skip: chromiumSkip }, () => {
   let dataDir = '';
   let server: Server | undefined;
   let browser: Browser | undefined;
@@ -187,7 +160,7 @@ describe('chat page in Chromium', { skip }, () => {
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'wskit-chat-page-'));
     server = await startServer(0, dataDir);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 15_000 });
+    browser = await launchChromium();
     ann = await openPage('/?room=lobby&name=ann');
     bob = await openPage('/?room=lobby&name=bob');
   });

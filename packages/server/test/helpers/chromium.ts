@@ -53,3 +53,8 @@ export async function waitForMessage(page: Page, from: string, text: string): Pr
     [from, text],
   );
 }
+
+/** waitForText waits until the page shows a message whose text is exactly `text`. */
+export async function waitForText(page: Page, text: string): Promise<void> {
+  await page.waitForFunction((wanted) => [...document.querySelectorAll('#messages .text')].some((el) => el.textContent === wanted), text);
+}
