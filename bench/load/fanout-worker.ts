@@ -11,7 +11,7 @@
 import WebSocket from 'ws';
 import { serveRequests, type Reply, type Request } from '../ipc.js';
 import { Histogram } from '../stats.js';
-import { rawConnect } from './raw-client.js';
+import { rawConnect, readInt } from './raw-client.js';
 
 /** TEXT_MARK precedes the bench fields in a delivered envelope: `"text":"bench <trial> <seq> <sentNs>`. */
 const TEXT_MARK = Buffer.from('"text":"bench ');
@@ -24,17 +24,6 @@ let stray = 0;
 let repeats = 0;
 let histogram = new Histogram();
 let markCpu = process.cpuUsage();
-
-function readInt(buf: Buffer, at: number): [number, number] {
-  let value = 0;
-  let i = at;
-  for (; i < buf.length; i++) {
-    const c = buf[i]!;
-    if (c < 0x30 || c > 0x39) break;
-    value = value * 10 + (c - 0x30);
-  }
-  return [value, i + 1];
-}
 
 /** Seen is one client's progress through the current trial: the last sequence number it got. */
 interface Seen {

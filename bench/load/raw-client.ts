@@ -169,3 +169,19 @@ export function rawConnect(port: number, path: string, extensions: string, keepD
     );
   });
 }
+
+/**
+ * readInt reads the decimal digits of `buf` from `at` (the numbers the
+ * publishers write into message text) and returns the number and the index
+ * just past the character that ended it, without making a string.
+ */
+export function readInt(buf: Buffer, at: number): [number, number] {
+  let value = 0;
+  let i = at;
+  for (; i < buf.length; i++) {
+    const c = buf[i]!;
+    if (c < 0x30 || c > 0x39) break;
+    value = value * 10 + (c - 0x30);
+  }
+  return [value, i + 1];
+}

@@ -10,7 +10,7 @@
  */
 import { serveRequests, type Reply, type Request } from '../ipc.js';
 import { Histogram } from '../stats.js';
-import { rawConnect } from './raw-client.js';
+import { rawConnect, readInt } from './raw-client.js';
 
 /** Precedes the publisher's fields in a message: `"text":"storm <seq> <sentNs>`. */
 const TEXT_MARK = Buffer.from('"text":"storm ');
@@ -48,17 +48,6 @@ let joinLatency = new Histogram();
 let stormStartNs = Number.POSITIVE_INFINITY;
 let stormEndNs = Number.POSITIVE_INFINITY;
 let markCpu = process.cpuUsage();
-
-function readInt(buf: Buffer, at: number): [number, number] {
-  let value = 0;
-  let i = at;
-  for (; i < buf.length; i++) {
-    const c = buf[i]!;
-    if (c < 0x30 || c > 0x39) break;
-    value = value * 10 + (c - 0x30);
-  }
-  return [value, i + 1];
-}
 
 function isType(payload: Buffer, type: string): boolean {
   return payload.length > TYPE_AT + type.length && payload.toString('latin1', TYPE_AT, TYPE_AT + type.length + 1) === `${type}"`;

@@ -6,21 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dial, HandshakeError, type Conn } from 'wskit';
+import { dial, type Conn } from 'wskit';
 import { CHAT_DEFAULTS } from '../../src/chat/index.js';
 import { Bystander, connectionsSettle, startTarget, until } from '../helpers/attack-server.js';
+import { refusal } from '../chat/harness.js';
 import { rawRequest, upgradeRequest } from '../helpers/raw-client.js';
-
-async function refusal(url: string): Promise<HandshakeError> {
-  try {
-    const { conn } = await dial(url);
-    conn.terminate();
-  } catch (err) {
-    if (err instanceof HandshakeError) return err;
-    throw err;
-  }
-  assert.fail(`${url} was accepted beyond the limit`);
-}
 
 test('Connection limits have bounded, documented defaults', () => {
   assert.equal(CHAT_DEFAULTS.maxConnections, 10_000);

@@ -8,12 +8,11 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import vm from 'node:vm';
 import { base64url, exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { dial, HandshakeError } from 'wskit';
 import type { ChatOptions } from '../../src/chat/index.js';
 import { allowsRoom, AUTH_LEEWAY_SECONDS, grantExpiresAt, tokenFromRequest } from '../../src/chat/auth.js';
 import { createChat } from '../../src/chat/index.js';
 import { spawnServe } from '../helpers/server-child.js';
-import { Peer, startChat, tempDataDir, until, type ChatServer } from './harness.js';
+import { Peer, refusal, startChat, tempDataDir, until, type ChatServer } from './harness.js';
 
 type T = { after: (fn: () => void | Promise<void>) => void };
 
@@ -61,17 +60,6 @@ async function enter(t: T, url: string, headers: Record<string, string> = {}): P
   const peer = await Peer.connect(url, { headers });
   t.after(() => peer.conn.terminate());
   return peer;
-}
-
-async function refusal(url: string, headers: Record<string, string> = {}): Promise<HandshakeError> {
-  try {
-    const { conn } = await dial(url, { headers });
-    conn.terminate();
-  } catch (err) {
-    if (err instanceof HandshakeError) return err;
-    throw err;
-  }
-  assert.fail(`${url} was accepted`);
 }
 
 /** Asserts a 401 whose reason repeats no part of `token`. */

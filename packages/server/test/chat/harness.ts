@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dial, rejectUpgrade, type Conn, type DialOptions } from 'wskit';
+import { dial, HandshakeError, rejectUpgrade, type Conn, type DialOptions } from 'wskit';
 import { createChat, type ChatApp, type ChatOptions } from '../../src/chat/index.js';
 import type { ChatMessage } from '../../src/chat/broker.js';
 import type { PresenceFrame, ServerFrame } from '../../src/chat/messages.js';
@@ -63,6 +63,22 @@ export async function startChat(options: ChatOptions): Promise<ChatServer> {
       return stopping;
     },
   };
+}
+
+/**
+ * refusal dials `url` with `headers` and returns the HandshakeError it gets;
+ * throws when the server accepts (the connection is dropped first) or the
+ * dial fails some other way.
+ */
+export async function refusal(url: string, headers: Record<string, string> = {}): Promise<HandshakeError> {
+  try {
+    const { conn } = await dial(url, { headers });
+    conn.terminate();
+  } catch (err) {
+    if (err instanceof HandshakeError) return err;
+    throw err;
+  }
+  throw new Error(`${url} was accepted; a refusal was expected`);
 }
 
 /** Waits for `predicate` to hold, polling every 5 ms; rejects with `what` after `timeoutMs`. */

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import vm from 'node:vm';
-import { dial, HandshakeError } from 'wskit';
+import { dial } from 'wskit';
 import { compareIds } from '../../src/chat/broker.js';
 import { createChat } from '../../src/chat/index.js';
 import { checkName, checkRoom, MAX_NAME_LENGTH, MAX_TEXT_BYTES } from '../../src/chat/messages.js';
-import { Peer, startChat, tempDataDir, until, type ChatServer } from './harness.js';
+import { Peer, refusal, startChat, tempDataDir, until, type ChatServer } from './harness.js';
 
 async function chat(t: { after: (fn: () => void | Promise<void>) => void }, options: Parameters<typeof startChat>[0] = {}): Promise<ChatServer> {
   const server = await startChat({ dataDir: tempDataDir(t), rateLimit: 0, ...options });
@@ -19,17 +19,6 @@ async function enter(t: { after: (fn: () => void | Promise<void>) => void }, ser
   const peer = await Peer.connect(server.wsUrl({ room, name, ...extra }));
   t.after(() => peer.conn.terminate());
   return peer;
-}
-
-async function refusal(url: string, headers: Record<string, string> = {}): Promise<HandshakeError> {
-  try {
-    const { conn } = await dial(url, { headers });
-    conn.terminate();
-  } catch (err) {
-    if (err instanceof HandshakeError) return err;
-    throw err;
-  }
-  assert.fail(`${url} was accepted`);
 }
 
 test('chat: 30 clients in one room each get every message exactly once, in the same order', { timeout: 30_000 }, async (t) => {
