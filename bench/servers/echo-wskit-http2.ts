@@ -7,9 +7,11 @@
 import http2 from 'node:http2';
 import { rejectUpgrade, Upgrader } from 'wskit';
 import { startHarness, type Counter } from './harness.js';
+import { echoUpgrade } from './wskit-echo.js';
 
 const MAX_PAYLOAD = 16 * 1024 * 1024;
 const counter: Counter = { open: 0 };
+const [echo, refused] = echoUpgrade(counter);
 const upgrader = new Upgrader({ maxMessageSize: MAX_PAYLOAD });
 const server = http2.createServer({ settings: { enableConnectProtocol: true } }, (_req, res) => res.writeHead(404).end());
 server.on('connect', (req) => {
@@ -17,20 +19,6 @@ server.on('connect', (req) => {
     rejectUpgrade(req.stream, 404, `No WebSocket endpoint at ${req.url}`);
     return;
   }
-  upgrader.upgrade(req, req.stream).then(
-    async (conn) => {
-      counter.open++;
-      try {
-        for await (const message of conn) await conn.write(message.type, message.data);
-      } catch {
-        // A dropped or broken stream ends the loop; the bench only counts echoes.
-      } finally {
-        counter.open--;
-      }
-    },
-    () => {
-      // The upgrader has already answered a refused handshake.
-    },
-  );
+  upgrader.upgrade(req, req.stream).then(echo, refused);
 });
 startHarness(server, counter);

@@ -7,9 +7,11 @@
 import { createServer } from 'node:http';
 import { rejectUpgrade, Upgrader } from 'wskit';
 import { hasFlag, startHarness, type Counter } from './harness.js';
+import { echoUpgrade } from './wskit-echo.js';
 
 const MAX_PAYLOAD = 16 * 1024 * 1024;
 const counter: Counter = { open: 0 };
+const [echo, refused] = echoUpgrade(counter);
 const upgrader = new Upgrader({ maxMessageSize: MAX_PAYLOAD, compression: hasFlag('deflate') });
 const server = createServer((_req, res) => res.writeHead(404).end());
 server.on('upgrade', (req, socket, head) => {
@@ -17,20 +19,6 @@ server.on('upgrade', (req, socket, head) => {
     rejectUpgrade(socket, 404, `No WebSocket endpoint at ${req.url}`);
     return;
   }
-  upgrader.upgrade(req, socket, head).then(
-    async (conn) => {
-      counter.open++;
-      try {
-        for await (const message of conn) await conn.write(message.type, message.data);
-      } catch {
-        // A dropped or broken connection ends the loop; the bench only counts echoes.
-      } finally {
-        counter.open--;
-      }
-    },
-    () => {
-      // The upgrader has already answered a refused handshake.
-    },
-  );
+  upgrader.upgrade(req, socket, head).then(echo, refused);
 });
 startHarness(server, counter);
