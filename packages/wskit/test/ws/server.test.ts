@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from '../../src/ws/index.js';
@@ -226,4 +227,46 @@ test('wskit/ws WebSocketServer with perMessageDeflate answers the offer and roun
   const [data] = await next(client, 'message');
   assert.equal(String(data), big);
   await closeServer(wss);
+});
+
+test('wskit/ws closeTimeout: a close the peer never answers ends the connection with 1006 once it passes', async (t) => {
+  const { wss, url } = await listen(t, { closeTimeout: 200 });
+  const connection = next(wss, 'connection');
+  // A raw client that completes the handshake, then never answers the close frame.
+  const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
+  t.after(() => socket.destroy());
+  socket.write(`GET / HTTP/1.1\r\nHost: x\r\n${Object.entries(UPGRADE).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`);
+  socket.on('data', () => {});
+  const [ws] = (await connection) as [WebSocket];
+  const closed = next(ws, 'close');
+  const started = Date.now();
+  ws.close(1000, 'bye');
+  const [code] = await closed;
+  assert.equal(code, 1006);
+  // Not at once: the timer waited for an answer first (ws's default would be 30 s, past WAIT_MS).
+  assert.ok(Date.now() - started >= 150, `closed after ${Date.now() - started} ms`);
+});
+
+test('wskit/ws client closeTimeout: an unanswered close ends the connection with 1006 once it passes', async (t) => {
+  // A raw server that completes the handshake, then never answers the close frame.
+  const server = net.createServer((socket) => {
+    socket.once('data', (head) => {
+      const key = /sec-websocket-key: *(\S+)/i.exec(String(head))?.[1] ?? '';
+      const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      socket.on('data', () => {});
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await next(server, 'listening');
+  t.after(() => server.close());
+  const ws = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`, { closeTimeout: 200 });
+  t.after(() => ws.terminate());
+  await next(ws, 'open');
+  const closed = next(ws, 'close');
+  const started = Date.now();
+  ws.close(1000);
+  const [code] = await closed;
+  assert.equal(code, 1006);
+  assert.ok(Date.now() - started >= 150, `closed after ${Date.now() - started} ms`);
 });
