@@ -36,9 +36,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Broker, BrokerState, ChatMessage, ReadStats, MessageListener, PresenceListener, PresenceWatch, RemovalListener, UsersPage } from './broker.js';
 import type { PageRequest } from './names.js';
-import { RedisConnection, REPLY_TIMEOUT_MS, errorText, withTimeout } from './redis-connection.js';
+import { RedisConnection, REPLY_TIMEOUT_MS, errorText, withTimeout, type TopologyReport } from './redis-connection.js';
 import { entryMessage, parseEntries, toMessage } from './redis-entries.js';
 import { FanoutReader } from './redis-fanout.js';
+import { RedisKeys } from './redis-keys.js';
 import { RedisPresence } from './redis-presence.js';
 import { PUBLISH_SCRIPT } from './redis-scripts.js';
 
@@ -98,11 +99,12 @@ export class RedisBroker implements Broker {
   readonly #historySize: number;
   readonly #heartbeatMs: number;
   readonly #ttlMs: number;
-  readonly #prefix: string;
+  readonly #keys: RedisKeys;
   readonly #log: (line: string) => void;
   readonly #redis: RedisConnection;
   readonly #fanout: FanoutReader;
   #closed = false;
+  #removalsWatched = false;
   #stateWaiters = new Set<() => void>();
 
   readonly #presence: RedisPresence;
@@ -117,44 +119,39 @@ export class RedisBroker implements Broker {
     if (this.#ttlMs <= this.#heartbeatMs) {
       throw new RangeError(`presenceTtlMs (${this.#ttlMs}) must exceed heartbeatMs (${this.#heartbeatMs}), or live nodes would expire`);
     }
-    this.#prefix = options.keyPrefix ?? 'chat:';
+    this.#keys = new RedisKeys(options.keyPrefix ?? 'chat:');
     const batchWaitMs = options.readBatchWaitMs ?? DEFAULT_READ_BATCH_WAIT_MS;
     if (!Number.isInteger(batchWaitMs) || batchWaitMs < 0 || batchWaitMs > MAX_READ_BATCH_WAIT_MS) {
       throw new RangeError(`readBatchWaitMs must be a whole number of ms from 0 to ${MAX_READ_BATCH_WAIT_MS}, got ${batchWaitMs}`);
     }
     this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
 
-    this.#redis = new RedisConnection({ url: options.url, log: this.#log, onState: () => this.#onState() });
+    this.#redis = new RedisConnection({ url: options.url, log: this.#log, onState: () => this.#onState(), onSlots: () => this.#fanout.regroup() });
     this.#where = this.#redis.where;
     this.#log(`redis broker: node ${this.nodeId} connecting to ${this.#where}`);
-    const roomStart = `${this.#prefix}room:`.length;
     this.#fanout = new FanoutReader({
-      reader: this.#redis.reader,
+      shardOf: (key) => this.#redis.shardOf(key),
+      reader: (shard) => this.#redis.reader(shard),
       ready: () => this.state === 'ready',
-      unblock: (id) => this.#redis.cmd.sendCommand(['CLIENT', 'UNBLOCK', id]),
-      streamKey: (room) => this.#streamKey(room),
-      roomOf: (key) => key.slice(roomStart),
+      unblock: (shard, id) => this.#redis.unblock(shard, id),
+      streamKey: (room) => this.#keys.stream(room),
+      roomOf: (key) => this.#keys.roomOfStream(key),
       streamLength: this.#historySize + STREAM_SLACK,
       batchWaitMs,
       log: this.#log,
       nodeId: this.nodeId,
     });
     this.#presence = new RedisPresence({
-      prefix: this.#prefix,
+      keys: this.#keys,
       nodeId: this.nodeId,
       ttlMs: this.#ttlMs,
       ready: () => this.state === 'ready',
-      call: (command) => this.#redis.call(command, `Redis at ${this.#where} did not answer ${command[0]} within ${REPLY_TIMEOUT_MS} ms`),
+      call: (key, command) => this.#redis.call(key, command, `Redis at ${this.#where} did not answer ${command[0]} within ${REPLY_TIMEOUT_MS} ms`),
       script: (source, keys, args) => withTimeout(this.#redis.script(source, keys, args), `Redis at ${this.#where} did not answer a presence script within ${REPLY_TIMEOUT_MS} ms`),
-      subscribe: (channel, listener) => withTimeout(this.#redis.sub.subscribe(channel, listener), `Redis at ${this.#where} did not confirm a subscription within ${REPLY_TIMEOUT_MS} ms`),
-      unsubscribe: (channel, listener) => this.#redis.sub.unsubscribe(channel, listener),
+      subscribe: (channel, listener) => withTimeout(this.#redis.subscribe(channel, listener), `Redis at ${this.#where} did not confirm a subscription within ${REPLY_TIMEOUT_MS} ms`),
+      unsubscribe: (channel, listener) => this.#redis.unsubscribe(channel, listener),
       log: this.#log,
     });
-    this.#redis.sub
-      .subscribe(`${this.#prefix}remove`, (payload: string) => this.#onRemoval(payload))
-      .catch((err: Error) => {
-        if (!this.#closed) this.#log(`redis broker: cannot subscribe to member removals: ${err.message}`);
-      });
 
     this.#heartbeat = setInterval(() => void this.#beat(false), this.#heartbeatMs);
   }
@@ -179,9 +176,14 @@ export class RedisBroker implements Broker {
     return this.#fanout.readStats();
   }
 
-  /** `ready` while all three Redis connections are up, `degraded` otherwise, `closed` after close(). */
+  /** `ready` while every Redis connection is up on a usable server or cluster, `degraded` otherwise, `closed` after close(). */
   get state(): BrokerState {
     return this.#redis.state;
+  }
+
+  /** The Redis topology this node sees (standalone or cluster, masters, slots, replicas, connections), for `/healthz`. */
+  topology(): TopologyReport {
+    return this.#redis.report();
   }
 
   /**
@@ -218,12 +220,13 @@ export class RedisBroker implements Broker {
     let id: unknown;
     try {
       id = await withTimeout(
-        this.#redis.script(PUBLISH_SCRIPT, [this.#streamKey(room)], [String(this.#historySize + STREAM_SLACK), from, text]),
+        this.#redis.script(PUBLISH_SCRIPT, [this.#keys.stream(room)], [String(this.#historySize + STREAM_SLACK), from, text]),
         `Redis at ${this.#where} did not answer within ${REPLY_TIMEOUT_MS} ms; the message may or may not be stored`,
       );
     } catch (err) {
       throw new Error(`Cannot publish to room "${room}": ${errorText(err)}; the message was not acknowledged`, { cause: err });
     }
+    this.#fanout.seen(room, String(id));
     return toMessage(room, String(id), from, text);
   }
 
@@ -245,11 +248,12 @@ export class RedisBroker implements Broker {
     if (this.state !== 'ready') {
       throw new Error(`Cannot read history of room "${room}": Redis at ${this.#where} is unreachable`);
     }
-    const key = this.#streamKey(room);
-    const reply = await withTimeout(
+    const key = this.#keys.stream(room);
+    const reply = await this.#redis.call(
+      key,
       options.since === undefined
-        ? this.#redis.cmd.sendCommand(['XREVRANGE', key, '+', '-', 'COUNT', String(limit)])
-        : this.#redis.cmd.sendCommand(['XRANGE', key, `(${options.since}`, '+', 'COUNT', String(limit)]),
+        ? ['XREVRANGE', key, '+', '-', 'COUNT', String(limit)]
+        : ['XRANGE', key, `(${options.since}`, '+', 'COUNT', String(limit)],
       `Cannot read history of room "${room}": Redis at ${this.#where} did not answer within ${REPLY_TIMEOUT_MS} ms`,
     );
     const messages = parseEntries(reply).map(([id, fields]) => entryMessage(room, id, fields));
@@ -291,8 +295,9 @@ export class RedisBroker implements Broker {
       throw new Error(`Cannot remove ${JSON.stringify(name)} from room "${room}": Redis at ${this.#where} is unreachable`);
     }
     const payload = JSON.stringify({ node: this.nodeId, room, name });
-    await withTimeout(
-      this.#redis.cmd.sendCommand(['PUBLISH', `${this.#prefix}remove`, payload]),
+    await this.#redis.call(
+      undefined,
+      ['PUBLISH', this.#keys.removeChannel, payload],
       `Cannot remove ${JSON.stringify(name)} from room "${room}": Redis at ${this.#where} did not answer within ${REPLY_TIMEOUT_MS} ms`,
     );
     this.#callRemovals(room, name);
@@ -326,7 +331,8 @@ export class RedisBroker implements Broker {
   #onState(): void {
     const state = this.state;
     if (state === 'ready') {
-      this.#log(`redis broker: connected to ${this.#where} as node ${this.nodeId}; resuming ${this.#fanout.rooms} rooms`);
+      this.#log(`redis broker: connected to ${this.#where} (${this.#redis.topology}) as node ${this.nodeId}; resuming ${this.#fanout.rooms} rooms`);
+      this.#watchRemovals();
       void this.#beat(true);
       this.#fanout.wake();
     } else if (state === 'degraded') {
@@ -338,7 +344,8 @@ export class RedisBroker implements Broker {
   async #topId(room: string): Promise<string | undefined> {
     if (this.state !== 'ready') return undefined;
     try {
-      const reply = await this.#redis.cmd.sendCommand(['XREVRANGE', this.#streamKey(room), '+', '-', 'COUNT', '1']);
+      const key = this.#keys.stream(room);
+      const reply = await this.#redis.call(key, ['XREVRANGE', key, '+', '-', 'COUNT', '1'], `Redis at ${this.#where} did not answer XREVRANGE within ${REPLY_TIMEOUT_MS} ms`);
       return parseEntries(reply)[0]?.[0] ?? '0-0';
     } catch {
       return undefined;
@@ -357,18 +364,28 @@ export class RedisBroker implements Broker {
 
   // --- member removal -------------------------------------------------------
 
+  /** Subscribes to member removals once Redis is reached (the topology decides how); the client re-subscribes after reconnects. */
+  #watchRemovals(): void {
+    if (this.#removalsWatched) return;
+    this.#removalsWatched = true;
+    this.#redis.subscribe(this.#keys.removeChannel, (payload: string) => this.#onRemoval(payload)).catch((err: Error) => {
+      this.#removalsWatched = false;
+      if (!this.#closed) this.#log(`redis broker: cannot subscribe to member removals: ${err.message}; trying again when Redis is ready`);
+    });
+  }
+
   #onRemoval(payload: string): void {
     let request: { node?: unknown; room?: unknown; name?: unknown };
     try {
       request = JSON.parse(payload) as typeof request;
     } catch {
-      this.#log(`redis broker: ignored a malformed removal request on ${this.#prefix}remove`);
+      this.#log(`redis broker: ignored a malformed removal request on ${this.#keys.removeChannel}`);
       return;
     }
     // The asking node has already acted on its own request.
     if (request.node === this.nodeId) return;
     if (typeof request.room !== 'string' || typeof request.name !== 'string') {
-      this.#log(`redis broker: ignored a removal request without room and name on ${this.#prefix}remove`);
+      this.#log(`redis broker: ignored a removal request without room and name on ${this.#keys.removeChannel}`);
       return;
     }
     this.#callRemovals(request.room, request.name);
@@ -384,9 +401,6 @@ export class RedisBroker implements Broker {
     }
   }
 
-  #streamKey(room: string): string {
-    return `${this.#prefix}room:${room}`;
-  }
 }
 
 function positive(name: string, value: number): number {

@@ -1,21 +1,33 @@
 /**
- * FanoutReader: the Redis broker's fan-out. One dedicated connection runs a
- * blocking `XREAD` over every subscribed room from the last id this node
- * delivered, so each node sees each message once and in stream order, and
- * after a reconnect resumes exactly where it stopped. The publishing node
- * receives its own messages the same way, so every node shows one order.
+ * FanoutReader: the Redis broker's fan-out. Blocking `XREAD`s over every
+ * subscribed room from the last id this node delivered, so each node sees
+ * each message once and in stream order, and after a reconnect resumes
+ * exactly where it stopped. The publishing node receives its own messages
+ * the same way, so every node shows one order.
+ *
+ * One read loop per shard: a multi-key `XREAD` must stay within one server
+ * (on a Redis Cluster, one master), so the rooms are grouped by the master
+ * that serves their slot, and each group is read on that master's own
+ * blocking connection. When the slot map changes (resharding, failover) the
+ * rooms are grouped again; a room read by two loops for a moment is still
+ * delivered once, since each entry must be newer than the room's last
+ * delivered id. On a standalone Redis there is one shard.
  *
  * Each entry records the id before it, so a node so overloaded that entries
  * were trimmed before it read them logs the gap (and counts it in `gaps`)
  * instead of skipping it silently.
  *
- * Batching: after a read that found messages the reader waits
- * `batchWaitMs` before the next XREAD, so under load one read takes every
- * message that arrived meanwhile and hands them to the listeners in one
- * synchronous pass; the library corks each socket until the tick ends, so a
- * connection gets the batch in one write instead of one write per message.
- * A read that found nothing is never followed by a wait, so an idle node
- * delivers a message as soon as Redis has it.
+ * Batching: after a read that found messages a loop waits `batchWaitMs`
+ * before its next XREAD, so under load one read takes every message that
+ * arrived meanwhile and hands them to the listeners in one synchronous pass;
+ * the library corks each socket until the tick ends, so a connection gets the
+ * batch in one write instead of one write per message. A read that found
+ * nothing is never followed by a wait, so an idle node delivers a message as
+ * soon as Redis has it.
+ *
+ * Lag: each room keeps the newest id this node knows of (from its own
+ * publishes and from reads) beside the last id it delivered; the difference
+ * of their millisecond parts is the room's fan-out lag.
  */
 import { compareIds } from './broker.js';
 import type { MessageListener, ReadStats } from './broker.js';
@@ -31,12 +43,14 @@ const READ_RETRY_MS = 250;
 
 /** What {@link FanoutReader} needs from the broker. */
 export interface FanoutLink {
-  /** The connection the blocking reads run on (used for nothing else). */
-  reader: RedisClient;
+  /** The shard (`host:port` of its master) that serves a stream key; undefined when none does. */
+  shardOf(key: string): string | undefined;
+  /** The blocking-read connection to a shard's master (used for nothing else); undefined when it is no master now. */
+  reader(shard: string): RedisClient | undefined;
   /** Whether the broker is ready (Redis reachable and usable). */
   ready(): boolean;
-  /** Sends `CLIENT UNBLOCK <id>` on another connection to the reader's server; resolves with Redis's answer. */
-  unblock(id: string): Promise<unknown>;
+  /** Sends `CLIENT UNBLOCK <id>` to a shard's master on another connection; resolves with Redis's answer. */
+  unblock(shard: string, id: string): Promise<unknown>;
   /** The stream key of a room. */
   streamKey(room: string): string;
   /** The room of a stream key. */
@@ -58,30 +72,39 @@ interface RoomStream {
   exact: boolean;
   /** Each listener with the id after which it receives messages. */
   listeners: Map<MessageListener, string>;
+  /** The newest id this node knows of in the room; ahead of lastId while delivery lags. */
+  newest: string;
+  /** The shard the room is read from; undefined while no master serves its slot. */
+  shard: string | undefined;
+}
+
+/** The read loop of one shard. */
+interface ShardLoop {
+  readonly shard: string;
+  /** The connection its CLIENT ID was asked on. */
+  client: RedisClient | undefined;
+  readerId: string | undefined;
+  /** Raised whenever the shard's set of rooms changes. */
+  version: number;
+  /** The version its current XREAD was sent with; -1 while not reading. */
+  readingVersion: number;
+  wake: (() => void) | undefined;
 }
 
 /** The fan-out of one node: reads every subscribed room's stream and calls the room's listeners. */
 export class FanoutReader {
   readonly #link: FanoutLink;
   readonly #streams = new Map<string, RoomStream>();
+  readonly #loops = new Map<string, ShardLoop>();
+  readonly #running = new Set<Promise<void>>();
   #lost = 0;
   #batches = 0;
   #batchEntries = 0;
   #closed = false;
-  #roomsVersion = 0;
-  #readingVersion = -1;
-  #reading = false;
-  #readerId: string | undefined;
-  #wakeReader: (() => void) | undefined;
-  readonly #loop: Promise<void>;
 
-  /** Starts the read loop; it idles until a room is added and the broker is ready. */
+  /** Idles until a room is added and its shard's connection is ready. */
   constructor(link: FanoutLink) {
     this.#link = link;
-    link.reader.on('reconnecting', () => {
-      this.#readerId = undefined;
-    });
-    this.#loop = this.#run();
   }
 
   /** Times this node found messages trimmed before it could deliver them; 0 normally. */
@@ -94,14 +117,30 @@ export class FanoutReader {
     return this.#streams.size;
   }
 
-  /** The reads' counts, for `/metrics`. */
+  /** The reads' counts and the largest lag of a room, for `/metrics`. */
   readStats(): ReadStats {
-    return { batches: this.#batches, messages: this.#batchEntries };
+    return { batches: this.#batches, messages: this.#batchEntries, lagMs: this.lagMs() };
+  }
+
+  /** The largest fan-out lag of a room in ms: the newest id known minus the last delivered, by their time parts. */
+  lagMs(): number {
+    let lag = 0;
+    for (const stream of this.#streams.values()) {
+      if (stream.newest === stream.lastId) continue;
+      lag = Math.max(lag, idMs(stream.newest) - idMs(stream.lastId));
+    }
+    return lag;
   }
 
   /** The last id delivered in `room`, if it is read. */
   lastId(room: string): string | undefined {
     return this.#streams.get(room)?.lastId;
+  }
+
+  /** Notes that `room` has a message `id` (this node published it), for the lag. */
+  seen(room: string, id: string): void {
+    const stream = this.#streams.get(room);
+    if (stream && compareIds(id, stream.newest) > 0) stream.newest = id;
   }
 
   /**
@@ -112,10 +151,9 @@ export class FanoutReader {
   add(room: string, listener: MessageListener, top: string, exact: boolean): () => void {
     let stream = this.#streams.get(room);
     if (!stream) {
-      stream = { lastId: top, exact, listeners: new Map() };
+      stream = { lastId: top, exact, listeners: new Map(), newest: top, shard: this.#link.shardOf(this.#link.streamKey(room)) };
       this.#streams.set(room, stream);
-      this.#roomsVersion++;
-      this.#interrupt();
+      if (stream.shard !== undefined) this.#changed(stream.shard);
     }
     stream.listeners.set(listener, compareIds(top, stream.lastId) > 0 ? top : stream.lastId);
     return () => {
@@ -123,49 +161,88 @@ export class FanoutReader {
       if (!current?.listeners.delete(listener) || current.listeners.size > 0) return;
       // The blocked XREAD may still name this room; its entries are then ignored.
       this.#streams.delete(room);
-      this.#roomsVersion++;
+      const loop = current.shard === undefined ? undefined : this.#loops.get(current.shard);
+      if (loop) loop.version++;
     };
   }
 
-  /** Wakes the loop at once (after a reconnect). */
-  wake(): void {
-    this.#wakeReader?.();
+  /** Groups the rooms by shard again (the slot map changed) and restarts every read with its new rooms. */
+  regroup(): void {
+    const shards = new Set<string>();
+    for (const [room, stream] of this.#streams) {
+      stream.shard = this.#link.shardOf(this.#link.streamKey(room));
+      if (stream.shard !== undefined) shards.add(stream.shard);
+    }
+    for (const shard of new Set([...shards, ...this.#loops.keys()])) this.#changed(shard);
   }
 
-  /** Stops the loop; resolves once it has ended. The caller destroys the reader's connection first. */
+  /** Wakes every loop at once (after a reconnect). */
+  wake(): void {
+    for (const loop of this.#loops.values()) loop.wake?.();
+  }
+
+  /** Stops the loops; resolves once they have ended. The caller destroys the readers' connections first. */
   async close(): Promise<void> {
     this.#closed = true;
-    this.#wakeReader?.();
+    this.wake();
     this.#streams.clear();
-    await this.#loop;
+    await Promise.all(this.#running);
   }
 
-  async #run(): Promise<void> {
+  /** The rooms of `shard` changed: start its loop, or make the running one read again. */
+  #changed(shard: string): void {
+    let loop = this.#loops.get(shard);
+    if (!loop) {
+      loop = { shard, client: undefined, readerId: undefined, version: 0, readingVersion: -1, wake: undefined };
+      this.#loops.set(shard, loop);
+      const running = this.#run(loop);
+      this.#running.add(running);
+      void running.finally(() => this.#running.delete(running));
+      return;
+    }
+    loop.version++;
+    this.#interrupt(loop);
+  }
+
+  async #run(loop: ShardLoop): Promise<void> {
     const link = this.#link;
     while (!this.#closed) {
-      if (this.#streams.size === 0 || !link.reader.isReady) {
-        await this.#sleep(READ_RETRY_MS * 4);
+      const client = link.reader(loop.shard);
+      if (!client) {
+        // No longer a master: its rooms moved (regroup started their new loops).
+        this.#loops.delete(loop.shard);
+        return;
+      }
+      const rooms: string[] = [];
+      const ids: string[] = [];
+      for (const [room, stream] of this.#streams) {
+        if (stream.shard !== loop.shard) continue;
+        rooms.push(link.streamKey(room));
+        ids.push(stream.lastId);
+      }
+      if (rooms.length === 0 || !client.isReady) {
+        await this.#sleep(loop, READ_RETRY_MS * 4);
         continue;
       }
       try {
-        this.#readerId ??= String(await link.reader.sendCommand(['CLIENT', 'ID']));
-        const rooms = [...this.#streams.keys()];
-        const ids = rooms.map((room) => this.#streams.get(room)!.lastId);
-        this.#readingVersion = this.#roomsVersion;
-        this.#reading = true;
-        const reply = await link.reader.sendCommand([
+        if (loop.client !== client) loop.readerId = undefined;
+        loop.client = client;
+        loop.readerId ??= String(await client.sendCommand(['CLIENT', 'ID']));
+        loop.readingVersion = loop.version;
+        const reply = await client.sendCommand([
           'XREAD', 'COUNT', String(READ_COUNT), 'BLOCK', String(READ_BLOCK_MS),
-          'STREAMS', ...rooms.map((room) => link.streamKey(room)), ...ids,
+          'STREAMS', ...rooms, ...ids,
         ]);
-        this.#reading = false;
+        loop.readingVersion = -1;
         const delivered = this.#deliver(reply);
         // Busy: let the next messages gather so one read takes them all.
-        if (delivered > 0 && link.batchWaitMs > 0) await this.#sleep(link.batchWaitMs);
+        if (delivered > 0 && link.batchWaitMs > 0) await this.#sleep(loop, link.batchWaitMs);
       } catch {
-        this.#reading = false;
+        loop.readingVersion = -1;
         if (this.#closed) break;
-        this.#readerId = undefined;
-        await this.#sleep(READ_RETRY_MS);
+        // Disconnected, or MOVED while the cluster reshards: the next slot map regroups the rooms.
+        loop.readerId = undefined;
+        await this.#sleep(loop, READ_RETRY_MS);
       }
     }
   }
@@ -188,6 +265,7 @@ export class FanoutReader {
         if (stream.exact && prev !== undefined && compareIds(prev, stream.lastId) > 0) this.#reportGap(room, stream.lastId, prev);
         stream.lastId = id;
         stream.exact = true;
+        if (compareIds(id, stream.newest) > 0) stream.newest = id;
         const message = entryMessage(room, id, fields);
         for (const [listener, after] of stream.listeners) {
           if (compareIds(id, after) <= 0) continue;
@@ -216,30 +294,36 @@ export class FanoutReader {
     this.#link.log(`redis broker: node ${this.#link.nodeId} fell more than ${this.#link.streamLength} messages behind in room "${room}"; messages after ${after} up to ${upTo} were trimmed before delivery (${this.#lost} gaps so far)`);
   }
 
-  /** Make the reader pick up a changed set of rooms now instead of after its BLOCK timeout. */
-  #interrupt(): void {
-    this.#wakeReader?.();
+  /** Make a loop pick up its changed set of rooms now instead of after its BLOCK timeout. */
+  #interrupt(loop: ShardLoop): void {
+    loop.wake?.();
     void (async () => {
       // CLIENT UNBLOCK can overtake an XREAD still on its way; retry a few times.
       for (let attempt = 0; attempt < 20; attempt++) {
-        if (!this.#reading || this.#readingVersion === this.#roomsVersion) return;
-        const id = this.#readerId;
+        if (loop.readingVersion < 0 || loop.readingVersion === loop.version) return;
+        const id = loop.readerId;
         if (id === undefined || !this.#link.ready()) return;
-        const unblocked = await this.#link.unblock(id).catch(() => 0);
+        const unblocked = await this.#link.unblock(loop.shard, id).catch(() => 0);
         if (Number(unblocked) === 1) return;
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     })();
   }
 
-  #sleep(ms: number): Promise<void> {
+  #sleep(loop: ShardLoop, ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       function done() {
         clearTimeout(timer);
         resolve();
       }
-      this.#wakeReader = done;
+      loop.wake = done;
     });
   }
+}
+
+/** The time part of an id, in ms. */
+function idMs(id: string): number {
+  const dash = id.indexOf('-');
+  return Number(dash < 0 ? id : id.slice(0, dash));
 }

@@ -26,45 +26,45 @@ export const IDLE_VERSION_MS = 24 * 3_600_000;
 
 /**
  * Add one connection to a room's presence, publishing the name when it came online.
- * KEYS: pconn, pcount, pnames, pver, prooms. ARGV: connection id, name, room, channel.
+ * KEYS: pconn (this node's), pcount, pnames, pver. ARGV: connection id, name, channel.
  */
 export const JOIN_SCRIPT = `
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('SADD', KEYS[5], ARGV[3])
 if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then
   redis.call('ZADD', KEYS[3], 0, ARGV[2])
   local v = redis.call('INCR', KEYS[4])
   redis.call('PERSIST', KEYS[4])
-  redis.call('PUBLISH', ARGV[4], cjson.encode({v = v, j = {ARGV[2]}}))
+  redis.call('PUBLISH', ARGV[3], cjson.encode({v = v, j = {ARGV[2]}}))
 end
 return 1`;
 
 /**
  * Remove one connection from a room's presence, publishing the name when it went offline.
- * KEYS as JOIN_SCRIPT. ARGV: connection id, room, channel.
+ * KEYS as JOIN_SCRIPT. ARGV: connection id, channel.
  */
 export const LEAVE_SCRIPT = `
 local name = redis.call('HGET', KEYS[1], ARGV[1])
 if not name then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[5], ARGV[2]) end
 if redis.call('HINCRBY', KEYS[2], name, -1) <= 0 then
   redis.call('HDEL', KEYS[2], name)
   redis.call('ZREM', KEYS[3], name)
   local v = redis.call('INCR', KEYS[4])
   if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('PEXPIRE', KEYS[4], ${IDLE_VERSION_MS}) end
-  redis.call('PUBLISH', ARGV[3], cjson.encode({v = v, l = {name}}))
+  redis.call('PUBLISH', ARGV[2], cjson.encode({v = v, l = {name}}))
 end
 return 1`;
 
 /**
  * Make one node's connections in a room exactly the given id/name pairs,
- * publishing the names that came or went as one change.
- * KEYS as JOIN_SCRIPT. ARGV: room, channel, then id, name, id, name, ...
+ * publishing the names that came or went as one change. With no pairs it
+ * removes them all: how a node leaves on close, and how the reaper removes a
+ * dead node's connections, room by room.
+ * KEYS as JOIN_SCRIPT (pconn of the node concerned). ARGV: channel, then id, name, id, name, ...
  */
 export const SYNC_SCRIPT = `
 local want = {}
-for i = 3, #ARGV, 2 do want[ARGV[i]] = ARGV[i + 1] end
+for i = 2, #ARGV, 2 do want[ARGV[i]] = ARGV[i + 1] end
 local stale = {}
 local have = redis.call('HGETALL', KEYS[1])
 for i = 1, #have, 2 do
@@ -96,48 +96,25 @@ for _, name in ipairs(order) do
     l[#l + 1] = name
   end
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SADD', KEYS[5], ARGV[1]) else redis.call('SREM', KEYS[5], ARGV[1]) end
 if #j + #l == 0 then return 0 end
 local change = {v = redis.call('INCR', KEYS[4])}
 if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('PEXPIRE', KEYS[4], ${IDLE_VERSION_MS}) else redis.call('PERSIST', KEYS[4]) end
 if #j > 0 then change.j = j end
 if #l > 0 then change.l = l end
-redis.call('PUBLISH', ARGV[2], cjson.encode(change))
+redis.call('PUBLISH', ARGV[1], cjson.encode(change))
 return #j + #l`;
 
 /**
- * Remove the connections of every node whose liveness key expired.
- * ARGV: key prefix. Returns the number of nodes removed.
+ * A node's heartbeat: record it as alive now, by Redis's clock (one clock for
+ * every node), and list the nodes whose last heartbeat is older than the TTL.
+ * KEYS: nodes. ARGV: node id, TTL in ms. Returns {1 when the node was not
+ * listed (new, presumed dead, or Redis lost its data), the dead nodes}.
  */
-export const REAP_SCRIPT = `
-local p = ARGV[1]
-local reaped = 0
-for _, node in ipairs(redis.call('SMEMBERS', p .. 'nodes')) do
-  if redis.call('EXISTS', p .. 'node:' .. node) == 0 then
-    for _, room in ipairs(redis.call('SMEMBERS', p .. 'prooms:' .. node)) do
-      local conn, counts = p .. 'pconn:' .. node .. ':' .. room, p .. 'pcount:' .. room
-      local have = redis.call('HGETALL', conn)
-      local left = {}
-      for i = 2, #have, 2 do
-        if redis.call('HINCRBY', counts, have[i], -1) <= 0 then
-          redis.call('HDEL', counts, have[i])
-          redis.call('ZREM', p .. 'pnames:' .. room, have[i])
-          left[#left + 1] = have[i]
-        end
-      end
-      redis.call('DEL', conn)
-      if #left > 0 then
-        local v = redis.call('INCR', p .. 'pver:' .. room)
-        if redis.call('EXISTS', p .. 'pnames:' .. room) == 0 then redis.call('PEXPIRE', p .. 'pver:' .. room, ${IDLE_VERSION_MS}) end
-        redis.call('PUBLISH', p .. 'presence:' .. room, cjson.encode({v = v, l = left}))
-      end
-    end
-    redis.call('DEL', p .. 'prooms:' .. node)
-    redis.call('SREM', p .. 'nodes', node)
-    reaped = reaped + 1
-  end
-end
-return reaped`;
+export const HEARTBEAT_SCRIPT = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local added = redis.call('ZADD', KEYS[1], now, ARGV[1])
+return {added, redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))}`;
 
 /**
  * The names online and the version they are at, read together. KEYS: pver, pnames.
