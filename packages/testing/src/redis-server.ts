@@ -7,13 +7,19 @@
  *
  * The bench's Redis fan-out row starts its server through this module too
  * (bench/redis-server.ts), so there is one way to run Redis for both.
+ *
+ * `startRedisCluster` starts N cluster-enabled servers and joins them into a
+ * Redis Cluster of N masters with `redis-cli --cluster create` (redis-cli
+ * comes with the same Debian packages).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+/** How long `redis-cli --cluster create` and the wait for `cluster_state:ok` on every node may take. */
+const CLUSTER_READY_TIMEOUT_MS = 20_000;
 /** How long to wait for "Ready to accept connections" before giving up. */
 const READY_TIMEOUT_MS = 10_000;
 /** How long a stopping server may take before it is killed. */
@@ -237,6 +243,59 @@ export function freePort(): Promise<number> {
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : 0;
       server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A running test Redis Cluster: N masters, every slot served, `cluster_state:ok` on every node. */
+export interface RedisCluster {
+  /** The masters, in the order of their slot ranges (the first serves slot 0). */
+  readonly nodes: RedisServer[];
+  /** `redis://127.0.0.1:<port>` of the first node; any node's URL works for a cluster client. */
+  readonly url: string;
+  /** Stop every node for good and remove their directories. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Start `masters` (at least 3, as `redis-cli --cluster create` requires)
+ * cluster-enabled redis-servers on free ports up to 55535, create a cluster
+ * of them with no replicas, and resolve once every node says
+ * `cluster_state:ok`. Everything started is stopped again when it fails.
+ */
+export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
+  if (!Number.isInteger(masters) || masters < 3) throw new RangeError(`A Redis Cluster needs at least 3 masters, got ${masters}`);
+  const nodes: RedisServer[] = [];
+  const dispose = async () => {
+    await Promise.all(nodes.map((node) => node.dispose()));
+  };
+  try {
+    for (let i = 0; i < masters; i++) nodes.push(await startRedisServer({ cluster: true }));
+    const addresses = nodes.map((node) => `127.0.0.1:${node.port}`);
+    await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], CLUSTER_READY_TIMEOUT_MS);
+    const deadline = Date.now() + CLUSTER_READY_TIMEOUT_MS;
+    for (const node of nodes) {
+      for (;;) {
+        const info = await run('redis-cli', ['-p', String(node.port), 'CLUSTER', 'INFO'], 5_000);
+        if (/^cluster_state:ok\b/m.test(info)) break;
+        if (Date.now() > deadline) throw new Error(`Redis Cluster node 127.0.0.1:${node.port} not ok after ${CLUSTER_READY_TIMEOUT_MS} ms:\n${info}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    // redis-cli assigns the slot ranges in the order the addresses were given.
+    return { nodes, url: nodes[0]!.url, dispose };
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+}
+
+/** Runs a command to its end; resolves with its output, rejects with it when it fails or outlasts `timeoutMs`. */
+function run(command: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${command} ${args.join(' ')} failed (${err.message}):\n${stdout}${stderr}`));
+      else resolve(stdout);
     });
   });
 }

@@ -40,6 +40,7 @@ import { RedisConnection, REPLY_TIMEOUT_MS, errorText, withTimeout, type Topolog
 import { entryMessage, parseEntries, toMessage } from './redis-entries.js';
 import { FanoutReader } from './redis-fanout.js';
 import { RedisKeys } from './redis-keys.js';
+import { keySlot } from './redis-slots.js';
 import { RedisPresence } from './redis-presence.js';
 import { PUBLISH_SCRIPT } from './redis-scripts.js';
 
@@ -133,6 +134,12 @@ export class RedisBroker implements Broker {
       shardOf: (key) => this.#redis.shardOf(key),
       reader: (shard) => this.#redis.reader(shard),
       ready: () => this.state === 'ready',
+      slotOf: (key) => (this.#redis.clustered ? keySlot(key) : undefined),
+      doorbell: async (room, ring) => {
+        const channel = this.#keys.doorbell(room);
+        await this.#redis.sSubscribe(channel, ring);
+        return () => void this.#redis.sUnsubscribe(channel, ring).catch(() => {});
+      },
       unblock: (shard, id) => this.#redis.unblock(shard, id),
       streamKey: (room) => this.#keys.stream(room),
       roomOf: (key) => this.#keys.roomOfStream(key),
@@ -220,7 +227,7 @@ export class RedisBroker implements Broker {
     let id: unknown;
     try {
       id = await withTimeout(
-        this.#redis.script(PUBLISH_SCRIPT, [this.#keys.stream(room)], [String(this.#historySize + STREAM_SLACK), from, text]),
+        this.#redis.script(PUBLISH_SCRIPT, [this.#keys.stream(room)], [String(this.#historySize + STREAM_SLACK), from, text, this.#redis.clustered ? this.#keys.doorbell(room) : '']),
         `Redis at ${this.#where} did not answer within ${REPLY_TIMEOUT_MS} ms; the message may or may not be stored`,
       );
     } catch (err) {

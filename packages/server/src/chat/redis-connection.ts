@@ -165,6 +165,22 @@ export class RedisConnection {
     return Promise.reject(new Error(`Cannot subscribe to ${channel}: Redis at ${this.where} not reached yet`));
   }
 
+  /** Subscribes `listener` to a sharded channel of a Redis Cluster (`SSUBSCRIBE`, on the master of its slot). */
+  sSubscribe(channel: string, listener: (message: string) => void): Promise<void> {
+    if (!this.#cluster) return Promise.reject(new Error(`Cannot subscribe to ${channel}: sharded channels are for a Redis Cluster`));
+    return this.#cluster.sSubscribe(channel, listener);
+  }
+
+  /** Removes `listener` from a sharded channel. */
+  async sUnsubscribe(channel: string, listener: (message: string) => void): Promise<void> {
+    await this.#cluster?.sUnsubscribe(channel, listener as never);
+  }
+
+  /** Whether the server is a Redis Cluster, where a multi-key command must stay within one hash slot. */
+  get clustered(): boolean {
+    return this.#mode === 'cluster';
+  }
+
   /** Removes `listener` from a channel. */
   async unsubscribe(channel: string, listener: (message: string) => void): Promise<void> {
     // node-redis types a listener of either buffer mode; this one was subscribed for strings.

@@ -5,13 +5,23 @@
  * exactly where it stopped. The publishing node receives its own messages
  * the same way, so every node shows one order.
  *
- * One read loop per shard: a multi-key `XREAD` must stay within one server
- * (on a Redis Cluster, one master), so the rooms are grouped by the master
- * that serves their slot, and each group is read on that master's own
- * blocking connection. When the slot map changes (resharding, failover) the
- * rooms are grouped again; a room read by two loops for a moment is still
- * delivered once, since each entry must be newer than the room's last
- * delivered id. On a standalone Redis there is one shard.
+ * On a standalone Redis, one loop runs a blocking `XREAD` over all the
+ * node's rooms on its own connection.
+ *
+ * On a Redis Cluster a multi-key command must stay within one hash slot, so
+ * one blocking `XREAD` cannot wait on rooms of different slots. There is one
+ * loop per master (shard), with its own connection to it, reading the rooms
+ * whose slot that master serves; instead of blocking it waits for doorbells:
+ * the publish script `SPUBLISH`es each new id on the room's sharded channel
+ * (in the room's slot), the node subscribes to the doorbells of its rooms,
+ * and a ring marks the room due. The loop then sends one non-blocking `XREAD`
+ * per slot of the due rooms, pipelined on its connection, and delivers all
+ * the replies in one synchronous pass. A ring lost with a dropped Pub/Sub
+ * connection costs a delay, not a message: every {@link SAFETY_READ_MS} a
+ * loop reads all its rooms. When the slot map changes (resharding,
+ * failover) the rooms are grouped again; a room read by two loops for a
+ * moment is still delivered once, since each entry must be newer than the
+ * room's last delivered id.
  *
  * Each entry records the id before it, so a node so overloaded that entries
  * were trimmed before it read them logs the gap (and counts it in `gaps`)
@@ -40,6 +50,8 @@ const READ_COUNT = 1_000;
 const READ_BLOCK_MS = 5_000;
 /** Pause before retrying a failed XREAD when no reconnect event arrives. */
 const READ_RETRY_MS = 250;
+/** On a Redis Cluster, how often a loop reads all its rooms even without a doorbell. */
+export const SAFETY_READ_MS = 1_000;
 
 /** What {@link FanoutReader} needs from the broker. */
 export interface FanoutLink {
@@ -49,6 +61,10 @@ export interface FanoutLink {
   reader(shard: string): RedisClient | undefined;
   /** Whether the broker is ready (Redis reachable and usable). */
   ready(): boolean;
+  /** The hash slot of a key when Redis is a cluster (reads are then per slot, on doorbells); undefined on a standalone Redis. */
+  slotOf(key: string): number | undefined;
+  /** Subscribes to a room's doorbell (cluster only); resolves with the function that unsubscribes. */
+  doorbell(room: string, ring: () => void): Promise<() => void>;
   /** Sends `CLIENT UNBLOCK <id>` to a shard's master on another connection; resolves with Redis's answer. */
   unblock(shard: string, id: string): Promise<unknown>;
   /** The stream key of a room. */
@@ -76,6 +92,8 @@ interface RoomStream {
   newest: string;
   /** The shard the room is read from; undefined while no master serves its slot. */
   shard: string | undefined;
+  /** Ends the doorbell subscription (cluster only). */
+  unring: (() => void) | undefined;
 }
 
 /** The read loop of one shard. */
@@ -89,6 +107,12 @@ interface ShardLoop {
   /** The version its current XREAD was sent with; -1 while not reading. */
   readingVersion: number;
   wake: (() => void) | undefined;
+  /** Cluster: rooms whose doorbell rang since their last read. */
+  due: Set<string>;
+  /** Cluster: read every room at the next round (started, reconnected, regrouped, or the safety read). */
+  all: boolean;
+  /** Cluster: waiting for a doorbell, so a ring wakes it (a ring during the batch wait does not). */
+  idle: boolean;
 }
 
 /** The fan-out of one node: reads every subscribed room's stream and calls the room's listeners. */
@@ -151,8 +175,9 @@ export class FanoutReader {
   add(room: string, listener: MessageListener, top: string, exact: boolean): () => void {
     let stream = this.#streams.get(room);
     if (!stream) {
-      stream = { lastId: top, exact, listeners: new Map(), newest: top, shard: this.#link.shardOf(this.#link.streamKey(room)) };
+      stream = { lastId: top, exact, listeners: new Map(), newest: top, shard: this.#link.shardOf(this.#link.streamKey(room)), unring: undefined };
       this.#streams.set(room, stream);
+      this.#listen(room, stream);
       if (stream.shard !== undefined) this.#changed(stream.shard);
     }
     stream.listeners.set(listener, compareIds(top, stream.lastId) > 0 ? top : stream.lastId);
@@ -161,6 +186,7 @@ export class FanoutReader {
       if (!current?.listeners.delete(listener) || current.listeners.size > 0) return;
       // The blocked XREAD may still name this room; its entries are then ignored.
       this.#streams.delete(room);
+      current.unring?.();
       const loop = current.shard === undefined ? undefined : this.#loops.get(current.shard);
       if (loop) loop.version++;
     };
@@ -172,6 +198,7 @@ export class FanoutReader {
     for (const [room, stream] of this.#streams) {
       stream.shard = this.#link.shardOf(this.#link.streamKey(room));
       if (stream.shard !== undefined) shards.add(stream.shard);
+      this.#listen(room, stream);
     }
     for (const shard of new Set([...shards, ...this.#loops.keys()])) this.#changed(shard);
   }
@@ -193,7 +220,7 @@ export class FanoutReader {
   #changed(shard: string): void {
     let loop = this.#loops.get(shard);
     if (!loop) {
-      loop = { shard, client: undefined, readerId: undefined, version: 0, readingVersion: -1, wake: undefined };
+      loop = { shard, client: undefined, readerId: undefined, version: 0, readingVersion: -1, wake: undefined, due: new Set(), all: true, idle: false };
       this.#loops.set(shard, loop);
       const running = this.#run(loop);
       this.#running.add(running);
@@ -201,7 +228,33 @@ export class FanoutReader {
       return;
     }
     loop.version++;
+    loop.all = true;
     this.#interrupt(loop);
+  }
+
+  /** On a Redis Cluster, subscribes to the room's doorbell (once). */
+  #listen(room: string, stream: RoomStream): void {
+    if (stream.unring || this.#link.slotOf(this.#link.streamKey(room)) === undefined) return;
+    stream.unring = () => {};
+    this.#link.doorbell(room, () => this.#ring(room)).then(
+      (stop) => {
+        if (this.#streams.get(room) === stream) stream.unring = stop;
+        else stop();
+      },
+      (err: unknown) => {
+        stream.unring = undefined;
+        this.#link.log(`redis broker: cannot subscribe to the doorbell of room "${room}" (${errorText(err)}); it is read every ${SAFETY_READ_MS} ms until the slot map changes`);
+      },
+    );
+  }
+
+  /** A room's doorbell rang: a message was added; its loop reads it now. */
+  #ring(room: string): void {
+    const shard = this.#streams.get(room)?.shard;
+    const loop = shard === undefined ? undefined : this.#loops.get(shard);
+    if (!loop) return;
+    loop.due.add(room);
+    if (loop.idle) loop.wake?.();
   }
 
   async #run(loop: ShardLoop): Promise<void> {
@@ -222,6 +275,10 @@ export class FanoutReader {
       }
       if (rooms.length === 0 || !client.isReady) {
         await this.#sleep(loop, READ_RETRY_MS * 4);
+        continue;
+      }
+      if (link.slotOf(rooms[0]!) !== undefined) {
+        await this.#readSlots(loop, client);
         continue;
       }
       try {
@@ -248,16 +305,60 @@ export class FanoutReader {
   }
 
   /**
+   * One round of a cluster loop: waits for a doorbell (at most
+   * SAFETY_READ_MS, then reads every room), sends one non-blocking XREAD per
+   * slot of the due rooms, pipelined, and delivers the replies in one pass.
+   */
+  async #readSlots(loop: ShardLoop, client: RedisClient): Promise<void> {
+    const link = this.#link;
+    if (!loop.all && loop.due.size === 0) {
+      loop.idle = true;
+      const woken = await this.#sleep(loop, SAFETY_READ_MS);
+      loop.idle = false;
+      if (!woken) loop.all = true;
+      return;
+    }
+    const bySlot = new Map<number, [keys: string[], ids: string[]]>();
+    for (const [room, stream] of this.#streams) {
+      if (stream.shard !== loop.shard || !(loop.all || loop.due.has(room))) continue;
+      const key = link.streamKey(room);
+      const slot = link.slotOf(key)!;
+      let group = bySlot.get(slot);
+      if (!group) bySlot.set(slot, (group = [[], []]));
+      group[0].push(key);
+      group[1].push(stream.lastId);
+    }
+    loop.all = false;
+    loop.due.clear();
+    try {
+      const replies = await Promise.all([...bySlot.values()].map(([keys, ids]) =>
+        client.sendCommand(['XREAD', 'COUNT', String(READ_COUNT), 'STREAMS', ...keys, ...ids])));
+      let delivered = 0;
+      for (const reply of replies) delivered += this.#deliver(reply, loop);
+      this.#count(delivered);
+      if (delivered > 0 && link.batchWaitMs > 0) await this.#sleep(loop, link.batchWaitMs);
+    } catch {
+      if (this.#closed) return;
+      // Disconnected, or MOVED while the cluster reshards: read everything again once the slot map regroups the rooms.
+      loop.all = true;
+      await this.#sleep(loop, READ_RETRY_MS);
+    }
+  }
+
+  /**
    * Hands every entry of one XREAD reply to the listeners in one synchronous
    * pass: the library corks each socket until the tick ends, so a connection
    * gets the whole batch in one write. Returns the entries read.
    */
-  #deliver(reply: unknown): number {
+  #deliver(reply: unknown, loop?: ShardLoop): number {
     if (!Array.isArray(reply)) return 0;
     let count = 0;
     for (const [key, entries] of reply as [string, unknown][]) {
       const room = this.#link.roomOf(String(key));
-      for (const [id, fields] of parseEntries(entries)) {
+      const parsed = parseEntries(entries);
+      // A full reply may leave more behind: read the room again at once.
+      if (loop && parsed.length >= READ_COUNT) loop.due.add(room);
+      for (const [id, fields] of parsed) {
         count++;
         const stream = this.#streams.get(room);
         if (!stream || compareIds(id, stream.lastId) <= 0) continue;
@@ -277,11 +378,15 @@ export class FanoutReader {
         }
       }
     }
-    if (count > 0) {
-      this.#batches++;
-      this.#batchEntries += count;
-    }
+    if (!loop) this.#count(count);
     return count;
+  }
+
+  /** Counts one read (a standalone XREAD, or a cluster round of pipelined XREADs) that delivered `count` entries. */
+  #count(count: number): void {
+    if (count === 0) return;
+    this.#batches++;
+    this.#batchEntries += count;
   }
 
   /**
@@ -310,14 +415,14 @@ export class FanoutReader {
     })();
   }
 
-  #sleep(loop: ShardLoop, ms: number): Promise<void> {
+  /** Sleeps `ms`, or until the loop is woken; resolves true when woken. */
+  #sleep(loop: ShardLoop, ms: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
+      const timer = setTimeout(() => resolve(false), ms);
+      loop.wake = () => {
         clearTimeout(timer);
-        resolve();
-      }
-      loop.wake = done;
+        resolve(true);
+      };
     });
   }
 }

@@ -10,6 +10,8 @@
  *
  * Per room:
  * - `<p>{<room>}:stream`: the messages, one stream entry each;
+ * - `<p>{<room>}:new`: on a Redis Cluster, the sharded Pub/Sub channel (in
+ *   the room's slot) that rings when a message is added;
  * - `<p>{<room>}:pconn:<node>`, `:pcount`, `:pnames`, `:pver`: presence
  *   (described in redis-presence.ts).
  *
@@ -43,6 +45,11 @@ export class RedisKeys {
   /** The room whose stream key is `key`. */
   roomOfStream(key: string): string {
     return key.slice(this.prefix.length + 1, key.length - this.#streamSuffix.length);
+  }
+
+  /** The sharded Pub/Sub channel that rings when a message is added to the room (Redis Cluster only). */
+  doorbell(room: string): string {
+    return `${this.prefix}{${room}}:new`;
   }
 
   /** One node's connections in a room: hash, connection id → name. */

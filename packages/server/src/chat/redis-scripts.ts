@@ -8,13 +8,19 @@ import { createHash } from 'node:crypto';
 
 /**
  * Append a message, recording the id before it so readers can tell a gap
- * (entries trimmed before they read them) from a quiet stream.
+ * (entries trimmed before they read them) from a quiet stream. On a Redis
+ * Cluster it also rings the room's doorbell: `SPUBLISH` of the id on a
+ * sharded channel in the room's slot (`<p>{<room>}:new`), which tells the
+ * readers of other nodes to read the room (see redis-fanout.ts).
+ * KEYS: stream. ARGV: entries kept, from, text, doorbell channel ('' on a standalone Redis).
  */
 export const PUBLISH_SCRIPT = `
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local prev = '0-0'
 if last[1] then prev = last[1][1] end
-return redis.call('XADD', KEYS[1], 'MAXLEN', '=', ARGV[1], '*', 'from', ARGV[2], 'text', ARGV[3], 'prev', prev)`;
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '=', ARGV[1], '*', 'from', ARGV[2], 'text', ARGV[3], 'prev', prev)
+if ARGV[4] ~= '' then redis.call('SPUBLISH', ARGV[4], id) end
+return id`;
 
 /**
  * How long the version of a room with no names online is kept. It must
