@@ -1,0 +1,147 @@
+// Three `wskit serve --redis` processes on a real 3-master Redis Cluster
+// (made with redis-cli --cluster create), each given a different node's
+// address, with rooms spread over every shard: what a user of a cluster
+// relies on, when the rooms live on different Redis servers.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { keySlot } from '../../src/chat/redis-slots.js';
+import { redisSkip, startRedisCluster, type RedisCluster } from 'wskit-testing/redis-server';
+import { Client, Node, assertExactlyOnceInOrder, waitFor } from './serve-nodes.js';
+
+/** A killed node's users are gone within the TTL (15 s) and one heartbeat (5 s), plus a margin. */
+const KILLED_USERS_GONE_MS = 15_000 + 5_000 + 2_000;
+
+/** The first two rooms named `<prefix><n>` whose keys fall in each of the slot ranges, so every shard holds rooms. */
+function roomsPerShard(prefix: string, ranges: [number, number][]): string[][] {
+  const found: string[][] = ranges.map(() => []);
+  for (let n = 0; found.some((rooms) => rooms.length < 2); n++) {
+    const room = `${prefix}${n}`;
+    const slot = keySlot(`chat:{${room}}:stream`);
+    const shard = ranges.findIndex(([from, to]) => slot >= from && slot <= to);
+    if (found[shard]!.length < 2) found[shard]!.push(room);
+  }
+  return found;
+}
+
+describe('wskit serve --redis on a 3-master Redis Cluster', { skip: redisSkip() }, () => {
+  let cluster: RedisCluster;
+  let dataDir: string;
+  const nodes: Node[] = [];
+  const clients: Client[] = [];
+  /** Each master's slot range, as /healthz reports it. */
+  let ranges: [number, number][] = [];
+
+  before(async () => {
+    cluster = await startRedisCluster(3);
+    dataDir = mkdtempSync(join(tmpdir(), 'wskit-sharded-'));
+    // Each chat node is given another cluster node: the others are discovered.
+    for (let i = 0; i < 3; i++) nodes.push(new Node(cluster.nodes[i]!.url, join(dataDir, `node${i}`)));
+    await Promise.all(nodes.map((node) => node.listening()));
+    await waitFor('every node ready on the cluster', async () => {
+      const states = await Promise.all(nodes.map((node) => node.health()));
+      return states.every((s) => s.status === 200);
+    });
+  });
+
+  after(async () => {
+    for (const client of clients) client.ws.terminate();
+    await Promise.all(nodes.map((node) => node.stop()));
+    await cluster?.dispose();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  function connect(node: Node, room: string, name: string, since?: string): Client {
+    const client = new Client(node, room, name, since);
+    clients.push(client);
+    return client;
+  }
+
+  it('/healthz shows the cluster: three masters serving all 16384 slots, each connected', async () => {
+    for (const node of nodes) {
+      const { status, redis } = await node.health();
+      assert.equal(status, 200);
+      assert.equal(redis?.mode, 'cluster');
+      assert.equal(redis.reason, undefined);
+      assert.deepEqual(redis.masters.map((m) => m.address).sort(), cluster.nodes.map((n) => `127.0.0.1:${n.port}`).sort());
+      assert.ok(redis.masters.every((m) => m.connected), JSON.stringify(redis.masters));
+      const served = redis.masters.flatMap((m) => m.slots!.map((range) => range.split('-').map(Number) as [number, number]));
+      assert.equal(served.reduce((n, [from, to]) => n + (to ?? from) - from + 1, 0), 16_384);
+    }
+    const { redis } = await nodes[0]!.health();
+    ranges = redis!.masters.map((m) => m.slots![0]!.split('-').map(Number) as [number, number]);
+  });
+
+  it('delivers every message of rooms on every shard to every node exactly once, in one order per room, with presence spanning nodes', async () => {
+    const rooms = roomsPerShard('shard-room-', ranges).flat();
+    assert.equal(rooms.length, 6);
+    const members = rooms.map((room) => nodes.map((node, i) => connect(node, room, `${room}-user${i}`)));
+    await Promise.all(members.flat().map((c) => c.joined()));
+    await waitFor('presence of the three nodes in every room', () => members.every((group) => group.every((c) => c.users.length === 3)));
+    for (const group of members) {
+      for (const client of group) assert.deepEqual(client.users, group.map((c) => c.name).sort());
+    }
+
+    for (let round = 0; round < 4; round++) {
+      for (const group of members) for (const client of group) client.send(`${client.name} #${round}`);
+    }
+    await waitFor('12 messages in every room on every node', () => members.every((group) => group.every((c) => c.messages.length >= 12)));
+    // A last message: once it has arrived everywhere, any duplicate would have too.
+    for (const group of members) group.at(-1)!.send('marker');
+    await waitFor('the markers in every room on every node', () => members.every((group) => group.every((c) => c.messages.at(-1)?.text === 'marker')));
+
+    members.forEach((group, i) => {
+      assertExactlyOnceInOrder(group, 13);
+      assert.ok(group[0]!.messages.every((m) => m.room === rooms[i]), 'no message of another room');
+      for (const client of group) {
+        const own = client.messages.filter((m) => m.from === client.name && m.text !== 'marker').map((m) => m.text);
+        assert.deepEqual(own, [0, 1, 2, 3].map((round) => `${client.name} #${round}`), 'a sender\'s messages in the order sent');
+        assert.deepEqual(client.errors, []);
+      }
+    });
+
+    const metrics = await (await fetch(`${nodes[1]!.url}/metrics`)).text();
+    const carried = Number(/^wskit_chat_broker_read_messages_total (\d+)/m.exec(metrics)?.[1]);
+    assert.ok(carried >= 6 * 13, `node 1 read ${carried} messages`);
+    assert.match(metrics, /^wskit_chat_broker_fanout_lag_ms \d+/m);
+  });
+
+  it('a client of a SIGKILLed chat node resumes on another node with since, and the killed node\'s users leave everyone\'s presence', { timeout: 45_000 }, async () => {
+    const [a, b, doomed] = nodes as [Node, Node, Node];
+    const [room, ghostRoom] = roomsPerShard('resume-', ranges).map((rooms) => rooms[0]!);
+    const stayer = connect(a, room!, 'stayer');
+    const talker = connect(b, room!, 'talker');
+    const mover = connect(doomed, room!, 'mover');
+    const watcher = connect(a, ghostRoom!, 'watcher');
+    const ghost = connect(doomed, ghostRoom!, 'ghost');
+    await Promise.all([stayer, talker, mover, watcher, ghost].map((c) => c.joined()));
+    await waitFor('presence across the nodes', () => stayer.users.length === 3 && watcher.users.length === 2);
+
+    for (let i = 0; i < 5; i++) talker.send(`before ${i}`);
+    await waitFor('the first messages on the doomed node', () => mover.messages.length === 5);
+    const sending = (async () => {
+      for (let i = 0; i < 20; i++) {
+        talker.send(`during ${i}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await doomed.stop('SIGKILL');
+    await mover.closed;
+    await sending;
+    await waitFor('the messages sent during the kill', () => talker.messages.length === 25);
+
+    const moved = connect(a, room!, 'mover', mover.messages.at(-1)!.id);
+    await moved.joined();
+    talker.send('after');
+    await waitFor('the message after the move', () => moved.messages.at(-1)?.text === 'after' && stayer.messages.length === 26);
+    assert.deepEqual([...mover.ids(), ...moved.ids()], stayer.ids());
+    assert.deepEqual(talker.ids(), stayer.ids());
+    assert.equal(new Set(stayer.ids()).size, 26);
+
+    await waitFor('the killed node\'s user to leave', () => JSON.stringify(watcher.users) === '["watcher"]', KILLED_USERS_GONE_MS);
+    assert.deepEqual(stayer.users, ['mover', 'stayer', 'talker']);
+  });
+});
