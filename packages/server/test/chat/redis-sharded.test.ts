@@ -4,12 +4,13 @@
 // relies on, when the rooms live on different Redis servers.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { keySlot } from '../../src/chat/redis-slots.js';
 import { redisSkip, startRedisCluster, type RedisCluster } from 'wskit-testing/redis-server';
-import { Client, Node, assertExactlyOnceInOrder, waitFor } from './serve-nodes.js';
+import { Client, Node, assertExactlyOnceInOrder, root, waitFor } from './serve-nodes.js';
 
 /** A killed node's users are gone within the TTL (15 s) and one heartbeat (5 s), plus a margin. */
 const KILLED_USERS_GONE_MS = 15_000 + 5_000 + 2_000;
@@ -143,5 +144,18 @@ describe('wskit serve --redis on a 3-master Redis Cluster', { skip: redisSkip() 
 
     await waitFor('the killed node\'s user to leave', () => JSON.stringify(watcher.users) === '["watcher"]', KILLED_USERS_GONE_MS);
     assert.deepEqual(stayer.users, ['mover', 'stayer', 'talker']);
+  });
+});
+
+describe('scripts/cluster-demo.sh --redis-cluster', { skip: redisSkip() }, () => {
+  it('starts a 3-master Redis Cluster and two nodes, and a message sent on one node reaches the other', { timeout: 45_000 }, async () => {
+    const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      execFile('bash', [join(root, 'scripts/cluster-demo.sh'), '--check', '--redis-cluster'], { cwd: root, timeout: 40_000 }, (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, output: stdout + stderr });
+      });
+    });
+    assert.equal(code, 0, output);
+    assert.match(output, /Redis Cluster of 127\.0\.0\.1:\d+ 127\.0\.0\.1:\d+ 127\.0\.0\.1:\d+/);
+    assert.match(output, /check passed: message \d+-\d+ from alice on node 1 reached bob on node 2/);
   });
 });
