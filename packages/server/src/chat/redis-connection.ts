@@ -120,6 +120,10 @@ export class RedisConnection {
     this.#onState = options.onState;
     this.#onSlots = options.onSlots;
     this.#cmd = this.#client(options.url);
+    // Most servers are standalone: their reader and Pub/Sub connect at once, alongside the probe,
+    // and are dropped if the probe finds a cluster node.
+    this.#readers.set(this.where, this.#client(options.url));
+    this.#sub = this.#client(options.url, true);
     this.#cmd.on('ready', () => void this.#checkTopology());
     this.#cmd.on('reconnecting', () => {
       this.#topology = 'unknown';
@@ -305,10 +309,12 @@ export class RedisConnection {
     if (this.#mode === 'unknown') {
       this.#mode = this.#topology;
       if (this.#mode === 'standalone') {
-        this.#readers.set(this.where, this.#client(this.#url));
-        this.#sub = this.#client(this.#url, true);
         this.#onSlots();
       } else {
+        this.#readers.get(this.where)?.destroy();
+        this.#readers.delete(this.where);
+        this.#sub?.destroy();
+        this.#sub = undefined;
         this.#log(`redis broker: ${this.where} is a Redis Cluster node; discovering the cluster`);
         this.#refreshTimer = setInterval(() => void this.#refreshCluster(), CLUSTER_REFRESH_MS);
         void this.#refreshCluster();

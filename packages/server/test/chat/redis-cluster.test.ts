@@ -2,39 +2,25 @@
 // WebSocket clients spread over them: what a user of a cluster relies on.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import WebSocket from 'ws';
 import { redisSkip, startRedisServer, type RedisServer } from 'wskit-testing/redis-server';
-import { Client, Node, assertExactlyOnceInOrder, root, waitFor } from './serve-nodes.js';
+import { Node, ServeNodes, assertExactlyOnceInOrder, resumeAfterKill, runClusterDemo, waitFor } from './serve-nodes.js';
 
 describe('wskit serve --redis cluster of three nodes', { skip: redisSkip() }, () => {
   let redis: RedisServer;
-  let dataDir: string;
-  const nodes: Node[] = [];
-  const clients: Client[] = [];
+  const serve = new ServeNodes();
+  const nodes = serve.nodes;
+  const connect = serve.connect.bind(serve);
 
   before(async () => {
     redis = await startRedisServer({ durable: true });
-    dataDir = mkdtempSync(join(tmpdir(), 'wskit-cluster-'));
-    for (let i = 0; i < 3; i++) nodes.push(new Node(redis.url, join(dataDir, `node${i}`)));
-    await Promise.all(nodes.map((node) => node.listening()));
+    await serve.start([redis.url, redis.url, redis.url]);
   });
 
   after(async () => {
-    for (const client of clients) client.ws.terminate();
-    await Promise.all(nodes.map((node) => node.stop()));
+    await serve.stop();
     await redis?.dispose();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
-
-  function connect(node: Node, room: string, name: string, since?: string): Client {
-    const client = new Client(node, room, name, since);
-    clients.push(client);
-    return client;
-  }
 
   it('delivers every message to every member on every node exactly once, in one order, with presence spanning nodes', async () => {
     const lobby = Array.from({ length: 9 }, (_, i) => connect(nodes[i % 3]!, 'lobby', `user${i}`));
@@ -73,40 +59,7 @@ describe('wskit serve --redis cluster of three nodes', { skip: redisSkip() }, ()
   });
 
   it('clients of a SIGKILLed node reconnect to another node with since and miss nothing', { timeout: 30_000 }, async () => {
-    const [a, b, doomed] = nodes as [Node, Node, Node];
-    const stayer = connect(a, 'resume', 'stayer');
-    const talker = connect(b, 'resume', 'talker');
-    const mover = connect(doomed, 'resume', 'mover');
-    await Promise.all([stayer, talker, mover].map((c) => c.joined()));
-    await waitFor('presence across the three nodes', () => stayer.users.length === 3);
-
-    for (let i = 0; i < 5; i++) talker.send(`before ${i}`);
-    await waitFor('the first messages on the doomed node', () => mover.messages.length === 5);
-
-    // Kill the node while messages are still being sent.
-    const sending = (async () => {
-      for (let i = 0; i < 20; i++) {
-        talker.send(`during ${i}`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-    })();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    await doomed.stop('SIGKILL');
-    await mover.closed;
-    await sending;
-    await waitFor('the messages sent during the kill', () => talker.messages.length === 25);
-
-    const lastSeen = mover.messages.at(-1)!.id;
-    const moved = connect(a, 'resume', 'mover', lastSeen);
-    await moved.joined();
-    talker.send('after');
-    await waitFor('the message after the move', () => moved.messages.at(-1)?.text === 'after' && stayer.messages.length === 26);
-
-    // What the client saw over its two connections is exactly what everyone saw.
-    assert.deepEqual([...mover.ids(), ...moved.ids()], stayer.ids());
-    assert.deepEqual(talker.ids(), stayer.ids());
-    assert.equal(new Set(stayer.ids()).size, 26);
-    assert.ok(moved.history!.length >= 1, 'the history frame carried the missed messages');
+    await resumeAfterKill(serve, 'resume');
   });
 
   it('reports degraded and answers with an error frame while Redis is down, then recovers without losing acknowledged messages', { timeout: 30_000 }, async () => {
@@ -145,12 +98,7 @@ describe('wskit serve --redis cluster of three nodes', { skip: redisSkip() }, ()
 
 describe('scripts/cluster-demo.sh', { skip: redisSkip() }, () => {
   it('starts Redis and two nodes, and a message sent on one node reaches the other', { timeout: 45_000 }, async () => {
-    const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = execFile('bash', [join(root, 'scripts/cluster-demo.sh'), '--check'], { cwd: root, timeout: 40_000 }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, output: stdout + stderr });
-      });
-      child.stdin?.end();
-    });
+    const { code, output } = await runClusterDemo(['--check']);
     assert.equal(code, 0, output);
     assert.match(output, /check passed: message \d+-\d+ from alice on node 1 reached bob on node 2/);
   });

@@ -4,13 +4,9 @@
 // relies on, when the rooms live on different Redis servers.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { keySlot } from '../../src/chat/redis-slots.js';
 import { redisSkip, startRedisCluster, type RedisCluster } from 'wskit-testing/redis-server';
-import { Client, Node, assertExactlyOnceInOrder, root, waitFor } from './serve-nodes.js';
+import { ServeNodes, assertExactlyOnceInOrder, resumeAfterKill, runClusterDemo, waitFor } from './serve-nodes.js';
 
 /** A killed node's users are gone within the TTL (15 s) and one heartbeat (5 s), plus a margin. */
 const KILLED_USERS_GONE_MS = 15_000 + 5_000 + 2_000;
@@ -29,36 +25,22 @@ function roomsPerShard(prefix: string, ranges: [number, number][]): string[][] {
 
 describe('wskit serve --redis on a 3-master Redis Cluster', { skip: redisSkip() }, () => {
   let cluster: RedisCluster;
-  let dataDir: string;
-  const nodes: Node[] = [];
-  const clients: Client[] = [];
+  const serve = new ServeNodes();
+  const nodes = serve.nodes;
+  const connect = serve.connect.bind(serve);
   /** Each master's slot range, as /healthz reports it. */
   let ranges: [number, number][] = [];
 
   before(async () => {
     cluster = await startRedisCluster(3);
-    dataDir = mkdtempSync(join(tmpdir(), 'wskit-sharded-'));
     // Each chat node is given another cluster node: the others are discovered.
-    for (let i = 0; i < 3; i++) nodes.push(new Node(cluster.nodes[i]!.url, join(dataDir, `node${i}`)));
-    await Promise.all(nodes.map((node) => node.listening()));
-    await waitFor('every node ready on the cluster', async () => {
-      const states = await Promise.all(nodes.map((node) => node.health()));
-      return states.every((s) => s.status === 200);
-    });
+    await serve.start(cluster.nodes.map((node) => node.url));
   });
 
   after(async () => {
-    for (const client of clients) client.ws.terminate();
-    await Promise.all(nodes.map((node) => node.stop()));
+    await serve.stop();
     await cluster?.dispose();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
-
-  function connect(node: Node, room: string, name: string, since?: string): Client {
-    const client = new Client(node, room, name, since);
-    clients.push(client);
-    return client;
-  }
 
   it('/healthz shows the cluster: three masters serving all 16384 slots, each connected', async () => {
     for (const node of nodes) {
@@ -110,50 +92,22 @@ describe('wskit serve --redis on a 3-master Redis Cluster', { skip: redisSkip() 
   });
 
   it('a client of a SIGKILLed chat node resumes on another node with since, and the killed node\'s users leave everyone\'s presence', { timeout: 45_000 }, async () => {
-    const [a, b, doomed] = nodes as [Node, Node, Node];
     const [room, ghostRoom] = roomsPerShard('resume-', ranges).map((rooms) => rooms[0]!);
-    const stayer = connect(a, room!, 'stayer');
-    const talker = connect(b, room!, 'talker');
-    const mover = connect(doomed, room!, 'mover');
-    const watcher = connect(a, ghostRoom!, 'watcher');
-    const ghost = connect(doomed, ghostRoom!, 'ghost');
-    await Promise.all([stayer, talker, mover, watcher, ghost].map((c) => c.joined()));
-    await waitFor('presence across the nodes', () => stayer.users.length === 3 && watcher.users.length === 2);
+    // A user only on the node about to be killed, in a room on another shard.
+    const watcher = connect(nodes[0]!, ghostRoom!, 'watcher');
+    const ghost = connect(nodes[2]!, ghostRoom!, 'ghost');
+    await Promise.all([watcher, ghost].map((c) => c.joined()));
+    await waitFor('the ghost in the watcher\'s presence', () => watcher.users.length === 2);
 
-    for (let i = 0; i < 5; i++) talker.send(`before ${i}`);
-    await waitFor('the first messages on the doomed node', () => mover.messages.length === 5);
-    const sending = (async () => {
-      for (let i = 0; i < 20; i++) {
-        talker.send(`during ${i}`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-    })();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    await doomed.stop('SIGKILL');
-    await mover.closed;
-    await sending;
-    await waitFor('the messages sent during the kill', () => talker.messages.length === 25);
-
-    const moved = connect(a, room!, 'mover', mover.messages.at(-1)!.id);
-    await moved.joined();
-    talker.send('after');
-    await waitFor('the message after the move', () => moved.messages.at(-1)?.text === 'after' && stayer.messages.length === 26);
-    assert.deepEqual([...mover.ids(), ...moved.ids()], stayer.ids());
-    assert.deepEqual(talker.ids(), stayer.ids());
-    assert.equal(new Set(stayer.ids()).size, 26);
-
+    await resumeAfterKill(serve, room!);
     await waitFor('the killed node\'s user to leave', () => JSON.stringify(watcher.users) === '["watcher"]', KILLED_USERS_GONE_MS);
-    assert.deepEqual(stayer.users, ['mover', 'stayer', 'talker']);
+    await waitFor('the mover to stay online on its new node', () => JSON.stringify(serve.clients[serve.clients.length - 1]!.users) === '["mover","stayer","talker"]');
   });
 });
 
 describe('scripts/cluster-demo.sh --redis-cluster', { skip: redisSkip() }, () => {
   it('starts a 3-master Redis Cluster and two nodes, and a message sent on one node reaches the other', { timeout: 45_000 }, async () => {
-    const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      execFile('bash', [join(root, 'scripts/cluster-demo.sh'), '--check', '--redis-cluster'], { cwd: root, timeout: 40_000 }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, output: stdout + stderr });
-      });
-    });
+    const { code, output } = await runClusterDemo(['--check', '--redis-cluster']);
     assert.equal(code, 0, output);
     assert.match(output, /Redis Cluster of 127\.0\.0\.1:\d+ 127\.0\.0\.1:\d+ 127\.0\.0\.1:\d+/);
     assert.match(output, /check passed: message \d+-\d+ from alice on node 1 reached bob on node 2/);

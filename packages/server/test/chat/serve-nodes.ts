@@ -4,7 +4,9 @@
  * exactly-once-in-one-order check.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import type { ChatMessage } from '../../src/chat/broker.js';
@@ -127,3 +129,87 @@ export function assertExactlyOnceInOrder(clients: Client[], expectedCount: numbe
   for (const client of clients) assert.deepEqual(client.ids(), reference, `${client.name} saw another order`);
 }
 
+
+/** Chat nodes started together, and the clients connected to them, stopped together. */
+export class ServeNodes {
+  readonly nodes: Node[] = [];
+  readonly clients: Client[] = [];
+  #dataDir: string | undefined;
+
+  /**
+   * Starts one node per Redis URL, each with its own data directory;
+   * resolves once all listen and have reached Redis (/healthz 200): a node
+   * listens before it has, and turns joins away (1013) until then.
+   */
+  async start(redisUrls: string[]): Promise<void> {
+    const dataDir = (this.#dataDir = mkdtempSync(join(tmpdir(), 'wskit-serve-nodes-')));
+    redisUrls.forEach((url, i) => this.nodes.push(new Node(url, join(dataDir, `node${i}`))));
+    await Promise.all(this.nodes.map((node) => node.listening()));
+    await waitFor('every node to reach Redis', async () => (await Promise.all(this.nodes.map((node) => node.health()))).every((h) => h.status === 200));
+  }
+
+  /** A client of `room` on `node`, terminated by {@link stop}. */
+  connect(node: Node, room: string, name: string, since?: string): Client {
+    const client = new Client(node, room, name, since);
+    this.clients.push(client);
+    return client;
+  }
+
+  /** Terminates the clients, stops the nodes and removes their data. */
+  async stop(): Promise<void> {
+    for (const client of this.clients) client.ws.terminate();
+    await Promise.all(this.nodes.map((node) => node.stop()));
+    if (this.#dataDir) rmSync(this.#dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A client of the third node moves to the first with `since` after that node
+ * is SIGKILLed while the second node's client is sending: what it saw over
+ * its two connections is exactly what everyone saw, nothing missed, nothing twice.
+ */
+export async function resumeAfterKill(serve: ServeNodes, room: string): Promise<void> {
+  const [a, b, doomed] = serve.nodes as [Node, Node, Node];
+  const stayer = serve.connect(a, room, 'stayer');
+  const talker = serve.connect(b, room, 'talker');
+  const mover = serve.connect(doomed, room, 'mover');
+  await Promise.all([stayer, talker, mover].map((c) => c.joined()));
+  await waitFor('presence across the three nodes', () => stayer.users.length === 3);
+
+  for (let i = 0; i < 5; i++) talker.send(`before ${i}`);
+  await waitFor('the first messages on the doomed node', () => mover.messages.length === 5);
+
+  // Kill the node while messages are still being sent.
+  const sending = (async () => {
+    for (let i = 0; i < 20; i++) {
+      talker.send(`during ${i}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  })();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await doomed.stop('SIGKILL');
+  await mover.closed;
+  await sending;
+  await waitFor('the messages sent during the kill', () => talker.messages.length === 25);
+
+  const moved = serve.connect(a, room, 'mover', mover.messages.at(-1)!.id);
+  await moved.joined();
+  talker.send('after');
+  await waitFor('the message after the move', () => moved.messages.at(-1)?.text === 'after' && stayer.messages.length === 26);
+
+  // What the client saw over its two connections is exactly what everyone saw.
+  assert.deepEqual([...mover.ids(), ...moved.ids()], stayer.ids());
+  assert.deepEqual(talker.ids(), stayer.ids());
+  assert.equal(new Set(stayer.ids()).size, 26);
+  assert.ok(moved.history!.length >= 1, 'the history frame carried the missed messages');
+}
+
+/** Runs scripts/cluster-demo.sh with `args` (at most 40 s); resolves with its exit code and output. */
+export function runClusterDemo(args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = execFile('bash', [join(root, 'scripts/cluster-demo.sh'), ...args], { cwd: root, timeout: 40_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, output: stdout + stderr });
+    });
+    child.stdin?.end();
+  });
+}
