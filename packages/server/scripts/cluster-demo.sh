@@ -52,10 +52,23 @@ wait_for_line() {
   return 1
 }
 
-# Redis cannot listen on port 0, so ask the OS for a free port first. A
-# cluster node's bus listens on port + 10000, so its port must be at most 55535.
+# Redis cannot listen on port 0, so ask the OS for a free port first.
 free_port() {
-  node -e 'const net=require("net");const max=Number(process.argv[1]);(function pick(){const s=net.createServer().listen(0,"127.0.0.1",()=>{const p=s.address().port;s.close(()=>p<=max?console.log(p):pick())})})()' "$1"
+  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# A cluster node's bus listens on port + 10000: pick a port from 10000 to 22767
+# whose bus port is free too, both below the ephemeral range (32768 and up).
+cluster_port() {
+  node -e '
+    const net = require("net");
+    const free = (port) => new Promise((ok) => { const s = net.createServer(); s.once("error", () => ok(false)); s.listen(port, "127.0.0.1", () => s.close(() => ok(true))); });
+    (async () => {
+      for (;;) {
+        const port = 10000 + Math.floor(Math.random() * 12768);
+        if (await free(port) && await free(port + 10000)) return console.log(port);
+      }
+    })();'
 }
 
 # Start redis-server on port $1 with extra arguments; wait until it is ready.
@@ -72,7 +85,7 @@ redis_urls=()
 if [ "$cluster" = 1 ]; then
   addresses=()
   for _ in 1 2 3; do
-    port=$(free_port 55535)
+    port=$(cluster_port)
     start_redis "$port" --cluster-enabled yes --cluster-config-file nodes.conf
     addresses+=("127.0.0.1:$port")
     redis_urls+=("redis://127.0.0.1:$port")
@@ -87,7 +100,7 @@ if [ "$cluster" = 1 ]; then
   done
   echo "redis     Redis Cluster of ${addresses[*]}"
 else
-  port=$(free_port 65535)
+  port=$(free_port)
   start_redis "$port"
   redis_urls+=("redis://127.0.0.1:$port" "redis://127.0.0.1:$port")
   echo "redis     ${redis_urls[0]}"

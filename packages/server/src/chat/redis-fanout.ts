@@ -196,8 +196,14 @@ export class FanoutReader {
   regroup(): void {
     const shards = new Set<string>();
     for (const [room, stream] of this.#streams) {
-      stream.shard = this.#link.shardOf(this.#link.streamKey(room));
-      if (stream.shard !== undefined) shards.add(stream.shard);
+      const shard = this.#link.shardOf(this.#link.streamKey(room));
+      if (shard !== stream.shard) {
+        // The room's slot moved: subscribe to its doorbell again, on its new master.
+        stream.unring?.();
+        stream.unring = undefined;
+      }
+      stream.shard = shard;
+      if (shard !== undefined) shards.add(shard);
       this.#listen(room, stream);
     }
     for (const shard of new Set([...shards, ...this.#loops.keys()])) this.#changed(shard);
@@ -238,8 +244,10 @@ export class FanoutReader {
     stream.unring = () => {};
     this.#link.doorbell(room, () => this.#ring(room)).then(
       (stop) => {
-        if (this.#streams.get(room) === stream) stream.unring = stop;
-        else stop();
+        if (this.#streams.get(room) !== stream) return stop();
+        stream.unring = stop;
+        // A message added between the room's first read and this subscription rang no bell here.
+        this.#ring(room);
       },
       (err: unknown) => {
         stream.unring = undefined;

@@ -91,6 +91,34 @@ describe('wskit serve --redis on a 3-master Redis Cluster', { skip: redisSkip() 
     assert.match(metrics, /^wskit_chat_broker_fanout_lag_ms \d+/m);
   });
 
+  it('keeps delivering exactly once and in order while a room\'s slot moves to another master', { timeout: 30_000 }, async () => {
+    const room = roomsPerShard('moving-', ranges)[0]![0]!;
+    const slot = keySlot(`chat:{${room}}:stream`);
+    const group = nodes.map((node, i) => connect(node, room, `mover${i}`));
+    await Promise.all(group.map((c) => c.joined()));
+    await waitFor('presence of the three nodes', () => group.every((c) => c.users.length === 3));
+
+    const sending = (async () => {
+      for (let i = 0; i < 40; i++) {
+        group[i % 3]!.send(`m${i}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    await waitFor('the first messages', () => group.every((c) => c.messages.length >= 5));
+    await cluster.moveSlot(slot, cluster.nodes[0]!, cluster.nodes[1]!);
+    await sending;
+    await waitFor('40 messages everywhere', () => group.every((c) => c.messages.length >= 40));
+    group[0]!.send('marker');
+    await waitFor('the marker', () => group.every((c) => c.messages.at(-1)?.text === 'marker'));
+    assertExactlyOnceInOrder(group, 41);
+    for (const client of group) assert.deepEqual(client.errors, []);
+
+    await waitFor('/healthz to show the slot on its new master', async () => {
+      const { redis } = await nodes[2]!.health();
+      return redis?.masters.find((m) => m.address === `127.0.0.1:${cluster.nodes[1]!.port}`)?.slots?.includes(String(slot)) ?? false;
+    });
+  });
+
   it('a client of a SIGKILLed chat node resumes on another node with since, and the killed node\'s users leave everyone\'s presence', { timeout: 45_000 }, async () => {
     const [room, ghostRoom] = roomsPerShard('resume-', ranges).map((rooms) => rooms[0]!);
     // A user only on the node about to be killed, in a room on another shard.
