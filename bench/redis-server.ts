@@ -4,7 +4,7 @@
  * (packages/testing/src/redis-server.ts) does the work, so the bench and the tests run
  * Redis the same way; this module keeps the bench's small API over it.
  */
-import { hasRedisServer, startRedisServer } from 'wskit-testing/redis-server';
+import { hasRedisServer, startRedisCluster, startRedisServer } from 'wskit-testing/redis-server';
 
 /** BenchRedis is one running redis-server; the bench needs its pid to count Redis's CPU. */
 export interface BenchRedis {
@@ -29,6 +29,28 @@ export async function startRedis(): Promise<BenchRedis> {
       // SIGTERM lets Redis shut down cleanly; dispose() alone would SIGKILL it.
       await server.stop();
       await server.dispose();
+    },
+  };
+}
+
+/** BenchRedisCluster is a running Redis Cluster of masters; the bench sums their CPU. */
+export interface BenchRedisCluster {
+  pids: number[];
+  /** The first master's URL; the chat nodes discover the others. */
+  url: string;
+  /** stop ends every node and removes their directories. */
+  stop(): Promise<void>;
+}
+
+/** startRedisClusterBench starts a Redis Cluster of `masters` in-memory masters (redis-cli --cluster create), every slot served. */
+export async function startRedisClusterBench(masters: number): Promise<BenchRedisCluster> {
+  const cluster = await startRedisCluster(masters);
+  return {
+    pids: cluster.nodes.map((node) => node.pid ?? -1),
+    url: cluster.url,
+    async stop() {
+      await Promise.all(cluster.nodes.map((node) => node.stop()));
+      await cluster.dispose();
     },
   };
 }

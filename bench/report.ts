@@ -6,7 +6,7 @@
  */
 import type { CoreResult } from './core.js';
 import { compatTarget, sizeLabel, type EchoResult, type Impl, type Sample } from './suites/echo.js';
-import { bestRates, medianOfBest, REDIS_NODES, type FanoutRedisResult, type FanoutResult, type FanoutSample } from './suites/fanout.js';
+import { bestRates, CLUSTER_MASTERS, medianOfBest, REDIS_NODES, type FanoutRedisResult, type FanoutResult, type FanoutSample } from './suites/fanout.js';
 import type { Http2Result } from './suites/http2.js';
 import { memoryMedians, type MemoryResult } from './suites/memory.js';
 import { STORM_TARGETS, type StormRow } from './suites/storm.js';
@@ -157,6 +157,10 @@ export function fanoutTable(result: FanoutResult | undefined, redis: FanoutRedis
     } else {
       const r = side(redis.samples);
       rows.push([label, fmt(r.rate), NO_WS, NO_WS, fmt(r.deliveries), NO_WS, `${fmt(r.p99)} / ${NO_WS}`, `${r.cpu}; ${NO_WS}`, `wskit: ${r.tried}`]);
+      if (redis.cluster.length > 0) {
+        const c = side(redis.cluster);
+        rows.push([`chat fan-out across ${REDIS_NODES} nodes through a ${CLUSTER_MASTERS}-master Redis Cluster`, fmt(c.rate), NO_WS, NO_WS, fmt(c.deliveries), NO_WS, `${fmt(c.p99)} / ${NO_WS}`, `${c.cpu}; ${NO_WS}`, `wskit: ${c.tried}`]);
+      }
     }
   }
   return table(

@@ -15,7 +15,7 @@ import { runCore } from './core.js';
 import { coreTable, echoTable, fanoutTable, http2Table, memoryTable, stormTable } from './report.js';
 import { runEcho, type EchoResult } from './suites/echo.js';
 import { runHttp2, type Http2Result } from './suites/http2.js';
-import { P99_LIMIT_MS, REDIS_NODES, runFanout, runFanoutRedis } from './suites/fanout.js';
+import { CLUSTER_MASTERS, P99_LIMIT_MS, REDIS_NODES, runFanout, runFanoutRedis } from './suites/fanout.js';
 import { median } from './stats.js';
 import { runMemory } from './suites/memory.js';
 import { runStorm } from './suites/storm.js';
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     const half = Math.ceil(opts.fanoutClients / REDIS_NODES).toLocaleString('en-US');
     const rows = [
       fanout ? `The 1-node row runs \`wskit serve --rate-limit 0\` and the ws broadcast server of bench/servers/chat-ws.ts in turn; medians of ${opts.fanoutRounds} searches each.` : '',
-      fanoutRedis ? `The Redis row runs ${REDIS_NODES} \`wskit serve --rate-limit 0 --redis\` nodes sharing one redis-server, ${half} subscribers on each node (one subscriber process per node), the publisher on node 1; server CPU sums both nodes and redis-server; median of ${opts.fanoutRedisRounds} search(es). ws has no clustered counterpart, so its cells are "—" (compare with the 1-node wskit row above it).` : '',
+      fanoutRedis ? `The Redis row runs ${REDIS_NODES} \`wskit serve --rate-limit 0 --redis\` nodes sharing one redis-server, ${half} subscribers on each node (one subscriber process per node), the publisher on node 1; server CPU sums both nodes and redis-server; median of ${opts.fanoutRedisRounds} search(es). ws has no clustered counterpart, so its cells are "—" (compare with the 1-node wskit row above it). The Redis Cluster row is the same load on the same two nodes through a Redis Cluster of ${CLUSTER_MASTERS} masters made by \`redis-cli --cluster create\` (server CPU sums the nodes and every master); the one room lives on one master, so the row shows the cost of the cluster path (a doorbell per message, then a non-blocking XREAD) rather than the spread of many rooms.` : '',
     ].filter(Boolean).join(' ');
     sections.push(`## Chat fan-out\n\n${clients} subscribers in one room (${opts.gen === 'ws' ? 'npm \`ws\` clients' : 'raw clients'}, every one a distinct name) and one publisher; each trial publishes for ${opts.fanoutTrialMs} ms and passes when every subscriber gets every message exactly once and the delivery p99 is within ${P99_LIMIT_MS} ms (2 s drain allowed). Highest passing rate by doubling then bisection, a failing rate tried twice, at most ${opts.fanoutMaxTrials} trials per search. ${rows}\n\n${fanoutTable(fanout, fanoutRedis)}`);
   }
@@ -116,7 +116,7 @@ async function main(): Promise<void> {
   const other = [
     ...[...((raw.echo as EchoResult[] | undefined) ?? []), ...((raw.deflate as EchoResult[] | undefined) ?? [])].flatMap((r) => Object.values(r.samples).flat().map((x) => x.otherCpu)),
     ...Object.values((raw.http2 as Http2Result | undefined)?.samples ?? {}).flat().map((x) => x.otherCpu),
-    ...[...(fanout?.samples.wskit ?? []), ...(fanout?.samples.ws ?? []), ...(fanoutRedis?.samples ?? [])].flatMap((x) => x.trials.map((t) => t.otherCpu)),
+    ...[...(fanout?.samples.wskit ?? []), ...(fanout?.samples.ws ?? []), ...(fanoutRedis?.samples ?? []), ...(fanoutRedis?.cluster ?? [])].flatMap((x) => x.trials.map((t) => t.otherCpu)),
   ];
   const noisy = other.filter((x) => x > NOISY_OTHER_CPU).length;
   if (noisy > other.length / 5) {

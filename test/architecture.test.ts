@@ -98,8 +98,8 @@ function assertOnlyImporter(owner: string, spec: RegExp): void {
   }
 }
 
-test('only the Redis broker imports the redis client', () => {
-  assertOnlyImporter(`${SERVER}/src/chat/redis-broker.ts`, /^(redis|@redis\/)/);
+test('only the Redis broker\'s connection module imports the redis client', () => {
+  assertOnlyImporter(`${SERVER}/src/chat/redis-connection.ts`, /^(redis|@redis\/)/);
 });
 
 test('only the chat auth module imports jose', () => {

@@ -5,7 +5,9 @@
  * within 50 ms. wskit runs as `wskit serve` (its real chat route); ws runs the
  * broadcast server of bench/servers/chat-ws.ts, speaking the same envelope.
  * The Redis row runs the same search on two `wskit serve --redis` nodes
- * sharing one room through a real redis-server (bench/redis-server.ts).
+ * sharing one room through a real redis-server (bench/redis-server.ts); the
+ * cluster row on the same two nodes through a Redis Cluster of
+ * {@link CLUSTER_MASTERS} masters.
  */
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -16,7 +18,7 @@ import type { BenchOptions } from '../options.js';
 import { Pool, sleep } from '../pool.js';
 import { settle } from '../settle.js';
 import { Histogram, median } from '../stats.js';
-import { redisMissing, startRedis, type BenchRedis } from '../redis-server.js';
+import { redisMissing, startRedis, startRedisClusterBench } from '../redis-server.js';
 import { startBenchServer, startWskitServe, wskitAvailable, type Server } from '../targets.js';
 
 /** P99_LIMIT_MS is the delivery-latency bound a sustainable rate must meet. */
@@ -236,12 +238,18 @@ export function medianOfBest(samples: FanoutSample[], key: keyof Trial): number 
 /** REDIS_NODES is the number of `wskit serve --redis` nodes the Redis row spreads its subscribers over. */
 export const REDIS_NODES = 2;
 
-/** FanoutRedisResult holds the Redis row's searches, or why it was skipped. */
+/** CLUSTER_MASTERS is the number of masters of the Redis Cluster row. */
+export const CLUSTER_MASTERS = 3;
+
+/** FanoutRedisResult holds the Redis rows' searches, or why they were skipped. */
 export interface FanoutRedisResult {
   clients: number;
-  /** skipped says why the row did not run (redis-server or the wskit build missing); unset when it ran. */
+  /** skipped says why the rows did not run (redis-server or the wskit build missing); unset when they ran. */
   skipped?: string;
+  /** The searches through one redis-server. */
   samples: FanoutSample[];
+  /** The searches through a Redis Cluster of CLUSTER_MASTERS masters. */
+  cluster: FanoutSample[];
 }
 
 /**
@@ -252,7 +260,7 @@ export interface FanoutRedisResult {
  * redis-server or the built wskit server is missing.
  */
 export async function runFanoutRedis(opts: BenchOptions, log: (line: string) => void): Promise<FanoutRedisResult> {
-  const result: FanoutRedisResult = { clients: opts.fanoutClients, samples: [] };
+  const result: FanoutRedisResult = { clients: opts.fanoutClients, samples: [], cluster: [] };
   const missing = redisMissing() ?? (existsSync(fileURLToPath(new URL('../../../packages/server/dist/src/server.js', import.meta.url))) ? undefined : 'the wskit server is not built (packages/server/dist/src/server.js missing)');
   if (missing) {
     result.skipped = missing;
@@ -261,30 +269,66 @@ export async function runFanoutRedis(opts: BenchOptions, log: (line: string) => 
   }
   log(`fan-out via Redis: ${opts.fanoutClients} subscribers over ${REDIS_NODES} nodes, ${opts.fanoutRedisRounds} round(s), ${opts.fanoutTrialMs} ms trials`);
   for (let round = 0; round < opts.fanoutRedisRounds; round++) {
-    let redis: BenchRedis | undefined;
-    const nodes: Server[] = [];
-    let pool: Pool | undefined;
-    let publisher: WebSocket | undefined;
-    try {
-      redis = await startRedis();
-      for (let i = 0; i < REDIS_NODES; i++) nodes.push(await startWskitServe(['--redis', redis.url, ...(opts.redisBatchWait ? ['--redis-batch-wait', opts.redisBatchWait] : [])]));
-      // One subscriber process per node, so each node holds its share of the room.
-      pool = new Pool('fanout-worker', REDIS_NODES);
-      await openSubscribers(pool, opts, (worker) => nodes[worker]!.port);
-      publisher = await openPublisher(nodes[0]!.port);
-      const label = `wskit×${REDIS_NODES}+redis`;
-      const sample = await search(pool, { label, pids: [...nodes.map((n) => n.pid), redis.pid] }, publisher, opts, log, label);
-      result.samples.push(sample);
-      log(`  fan-out ${label}: mean XREAD batch per node over the search ${(await Promise.all(nodes.map((n) => meanReadBatch(n.port)))).join(', ')}`);
-      log(`  fan-out ${label}: best ${sample.best ? `${sample.best.rate} msg/s, ${Math.round(sample.best.deliveriesPerSec)} deliveries/s` : 'none passed'}`);
-    } finally {
-      publisher?.terminate();
-      await pool?.stop();
-      await Promise.all(nodes.map((n) => n.stop()));
-      await redis?.stop();
-    }
+    result.samples.push(await searchThroughRedis(opts, log, `wskit×${REDIS_NODES}+redis`, async () => {
+      const redis = await startRedis();
+      return { url: redis.url, pids: [redis.pid], stop: () => redis.stop() };
+    }));
+  }
+  log(`fan-out via a ${CLUSTER_MASTERS}-master Redis Cluster: same load, ${opts.fanoutRedisRounds} round(s)`);
+  for (let round = 0; round < opts.fanoutRedisRounds; round++) {
+    result.cluster.push(await searchThroughRedis(opts, log, `wskit×${REDIS_NODES}+cluster×${CLUSTER_MASTERS}`, async () => {
+      const cluster = await startRedisClusterBench(CLUSTER_MASTERS);
+      return { url: cluster.url, pids: cluster.pids, stop: () => cluster.stop() };
+    }));
   }
   return result;
+}
+
+/** The Redis a search runs through: its URL, its processes (their CPU counts as server CPU), and how to stop it. */
+interface SearchRedis {
+  url: string;
+  pids: number[];
+  stop(): Promise<void>;
+}
+
+/**
+ * searchThroughRedis runs one search on REDIS_NODES `wskit serve --redis`
+ * nodes sharing the Redis that `start` starts: one subscriber process per
+ * node with its share of the room, the publisher on node 1. Everything is
+ * stopped in `finally`.
+ */
+async function searchThroughRedis(opts: BenchOptions, log: (line: string) => void, label: string, start: () => Promise<SearchRedis>): Promise<FanoutSample> {
+  let redis: SearchRedis | undefined;
+  const nodes: Server[] = [];
+  let pool: Pool | undefined;
+  let publisher: WebSocket | undefined;
+  try {
+    redis = await start();
+    for (let i = 0; i < REDIS_NODES; i++) nodes.push(await startWskitServe(['--redis', redis.url, ...(opts.redisBatchWait ? ['--redis-batch-wait', opts.redisBatchWait] : [])]));
+    await Promise.all(nodes.map((n) => brokerReady(n.port)));
+    // One subscriber process per node, so each node holds its share of the room.
+    pool = new Pool('fanout-worker', REDIS_NODES);
+    await openSubscribers(pool, opts, (worker) => nodes[worker]!.port);
+    publisher = await openPublisher(nodes[0]!.port);
+    const sample = await search(pool, { label, pids: [...nodes.map((n) => n.pid), ...redis.pids] }, publisher, opts, log, label);
+    log(`  fan-out ${label}: mean XREAD batch per node over the search ${(await Promise.all(nodes.map((n) => meanReadBatch(n.port)))).join(', ')}`);
+    log(`  fan-out ${label}: best ${sample.best ? `${sample.best.rate} msg/s, ${Math.round(sample.best.deliveriesPerSec)} deliveries/s` : 'none passed'}`);
+    return sample;
+  } finally {
+    publisher?.terminate();
+    await pool?.stop();
+    await Promise.all(nodes.map((n) => n.stop()));
+    await redis?.stop();
+  }
+}
+
+/** brokerReady waits (at most 15 s) until a node's /healthz is 200: a node on a Redis Cluster takes a moment to discover it. */
+async function brokerReady(port: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while ((await fetch(`http://127.0.0.1:${port}/healthz`)).status !== 200) {
+    if (Date.now() > deadline) throw new Error(`wskit serve on port ${port} not ready after 15 s`);
+    await sleep(50);
+  }
 }
 
 /** meanReadBatch reads a node's /metrics and returns the mean messages per broker read, to 2 decimals, or "?" when it cannot. */

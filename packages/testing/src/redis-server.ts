@@ -7,13 +7,19 @@
  *
  * The bench's Redis fan-out row starts its server through this module too
  * (bench/redis-server.ts), so there is one way to run Redis for both.
+ *
+ * `startRedisCluster` starts N cluster-enabled servers and joins them into a
+ * Redis Cluster of N masters with `redis-cli --cluster create` (redis-cli
+ * comes with the same Debian packages).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+/** How long `redis-cli --cluster create` and the wait for `cluster_state:ok` on every node may take. */
+const CLUSTER_READY_TIMEOUT_MS = 20_000;
 /** How long to wait for "Ready to accept connections" before giving up. */
 const READY_TIMEOUT_MS = 10_000;
 /** How long a stopping server may take before it is killed. */
@@ -47,15 +53,20 @@ export interface RedisServerOptions {
    */
   durable?: boolean;
   /**
-   * Start it as a Redis Cluster node (`--cluster-enabled yes`), on a port of
-   * at most 55535 so that its cluster bus (port + 10000) is a valid port.
+   * Start it as a Redis Cluster node (`--cluster-enabled yes`), on a port
+   * from 10000 to 22767, so that it and its cluster bus (port + 10000) are
+   * valid and below the ephemeral range.
    * The node owns no slots until a cluster is created. Unset: standalone.
    */
   cluster?: boolean;
 }
 
-/** Highest port a cluster node may use: its bus listens on port + 10000. */
-const MAX_CLUSTER_PORT = 55_535;
+/**
+ * The ports a cluster node is given: its bus listens on port + 10000, and
+ * both stay below Linux's ephemeral range (32768 and up by default), where
+ * the many client sockets of a parallel test run would collide with them.
+ */
+const CLUSTER_PORTS = { first: 10_000, last: 22_767, bus: 10_000 } as const;
 
 /** A running test Redis server. */
 export interface RedisServer {
@@ -88,7 +99,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   let lastError: unknown;
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
     // A random port in a range the kernel rarely hands out; a taken one fails and is retried.
-    const port = options.cluster ? 20_000 + Math.floor(Math.random() * (MAX_CLUSTER_PORT - 20_000)) : await freePort();
+    const port = options.cluster ? await freeClusterPort() : await freePort();
     try {
       const child = await spawnRedis(port, dir, options);
       return makeHandle(port, dir, options, child);
@@ -228,6 +239,24 @@ function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void>
   });
 }
 
+/** A port for a cluster node that was free a moment ago, with its bus port (+10000) free too. */
+async function freeClusterPort(): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const port = CLUSTER_PORTS.first + Math.floor(Math.random() * (CLUSTER_PORTS.last - CLUSTER_PORTS.first + 1));
+    if ((await isFree(port)) && (await isFree(port + CLUSTER_PORTS.bus))) return port;
+    if (attempt >= 50) throw new Error(`No free port pair (port, port + ${CLUSTER_PORTS.bus}) found from ${CLUSTER_PORTS.first} to ${CLUSTER_PORTS.last}`);
+  }
+}
+
+/** Whether `port` of 127.0.0.1 can be listened on now. */
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 /** A port that was free on 127.0.0.1 a moment ago (the OS picks it). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -237,6 +266,79 @@ export function freePort(): Promise<number> {
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : 0;
       server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A running test Redis Cluster: N masters, every slot served, `cluster_state:ok` on every node. */
+export interface RedisCluster {
+  /** The masters, in the order of their slot ranges (the first serves slot 0). */
+  readonly nodes: RedisServer[];
+  /** `redis://127.0.0.1:<port>` of the first node; any node's URL works for a cluster client. */
+  readonly url: string;
+  /**
+   * Move one slot, with its keys, from master `from` to master `to` while
+   * the cluster serves (the steps of the Redis Cluster specification:
+   * IMPORTING and MIGRATING, MIGRATE of its keys, then SETSLOT NODE on every master).
+   */
+  moveSlot(slot: number, from: RedisServer, to: RedisServer): Promise<void>;
+  /** Stop every node for good and remove their directories. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Start `masters` (at least 3, as `redis-cli --cluster create` requires)
+ * cluster-enabled redis-servers on free ports (see `cluster`), create a cluster
+ * of them with no replicas, and resolve once every node says
+ * `cluster_state:ok`. Everything started is stopped again when it fails.
+ */
+export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
+  if (!Number.isInteger(masters) || masters < 3) throw new RangeError(`A Redis Cluster needs at least 3 masters, got ${masters}`);
+  const nodes: RedisServer[] = [];
+  const dispose = async () => {
+    await Promise.all(nodes.map((node) => node.dispose()));
+  };
+  try {
+    for (let i = 0; i < masters; i++) nodes.push(await startRedisServer({ cluster: true }));
+    const addresses = nodes.map((node) => `127.0.0.1:${node.port}`);
+    await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], CLUSTER_READY_TIMEOUT_MS);
+    const deadline = Date.now() + CLUSTER_READY_TIMEOUT_MS;
+    for (const node of nodes) {
+      for (;;) {
+        const info = await run('redis-cli', ['-p', String(node.port), 'CLUSTER', 'INFO'], 5_000);
+        if (/^cluster_state:ok\b/m.test(info)) break;
+        if (Date.now() > deadline) throw new Error(`Redis Cluster node 127.0.0.1:${node.port} not ok after ${CLUSTER_READY_TIMEOUT_MS} ms:\n${info}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    // redis-cli assigns the slot ranges in the order the addresses were given.
+    return { nodes, url: nodes[0]!.url, moveSlot: (slot, from, to) => moveSlot(nodes, slot, from, to), dispose };
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+}
+
+async function moveSlot(nodes: RedisServer[], slot: number, from: RedisServer, to: RedisServer): Promise<void> {
+  const cli = (node: RedisServer, ...args: string[]) => run('redis-cli', ['-p', String(node.port), ...args], 5_000);
+  const id = async (node: RedisServer) => (await cli(node, 'CLUSTER', 'MYID')).trim();
+  const [fromId, toId] = [await id(from), await id(to)];
+  await cli(to, 'CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', fromId);
+  await cli(from, 'CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', toId);
+  for (;;) {
+    const keys = (await cli(from, 'CLUSTER', 'GETKEYSINSLOT', String(slot), '100')).split('\n').filter(Boolean);
+    if (keys.length === 0) break;
+    await cli(from, 'MIGRATE', '127.0.0.1', String(to.port), '', '0', '5000', 'KEYS', ...keys);
+  }
+  for (const node of [to, from, ...nodes.filter((n) => n !== to && n !== from)]) await cli(node, 'CLUSTER', 'SETSLOT', String(slot), 'NODE', toId);
+}
+
+/** Runs a command to its end; resolves with its output, rejects with it when it fails or outlasts `timeoutMs`. */
+function run(command: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${command} ${args.join(' ')} failed (${err.message}):\n${stdout}${stderr}`));
+      else resolve(stdout);
     });
   });
 }

@@ -60,6 +60,8 @@ export interface ReadStats {
   batches: number;
   /** Messages those reads carried in all; divided by `batches`, the mean batch size. */
   messages: number;
+  /** The largest fan-out lag of a room now, in ms: the newest message id known minus the last delivered, by their time parts. */
+  lagMs?: number;
 }
 
 /** Listener for removal requests: disconnect `name`'s connections in `room` on this node. */
@@ -114,6 +116,12 @@ export interface Broker {
   removeMember(room: string, name: string): Promise<void>;
   /** Call `listener` for every removal request, from any node; the returned function ends it. */
   watchRemovals(listener: RemovalListener): () => void;
+  /**
+   * What the broker sees of its backing store, for `/healthz`: for Redis,
+   * standalone or cluster, each master with its slots and replicas, whether
+   * it is connected, and why the broker is degraded. Absent for the embedded broker.
+   */
+  topology?(): object;
   /** Counts of the fan-out reads, for a broker that reads messages in batches (Redis); absent otherwise. */
   readStats?(): ReadStats;
   /** Flush and release everything. */

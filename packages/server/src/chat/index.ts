@@ -338,6 +338,7 @@ class ChatServer implements ChatApp {
       broker: state,
       connections: this.#clients.size,
       rooms: this.#hub.roomCount,
+      ...(this.#broker.topology ? { redis: this.#broker.topology() } : {}),
     });
     res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
     res.end(body);

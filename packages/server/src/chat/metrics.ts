@@ -110,7 +110,7 @@ export class ChatMetrics {
     if (readStats) {
       // Counters that follow the broker's own totals: each scrape adds what they grew by.
       let seen = { batches: 0, messages: 0 };
-      const growth = (key: keyof ReadStats) => () => {
+      const growth = (key: 'batches' | 'messages') => () => {
         const now = readStats();
         const grown = now[key] - seen[key];
         seen = { ...seen, [key]: now[key] };
@@ -118,6 +118,14 @@ export class ChatMetrics {
       };
       scrapedCounter('wskit_chat_broker_read_batches_total', 'Broker fan-out reads (XREAD replies) that carried messages; messages_total divided by this is the mean batch size.', registers, growth('batches'));
       scrapedCounter('wskit_chat_broker_read_messages_total', 'Messages carried by the broker fan-out reads.', registers, growth('messages'));
+      new Gauge({
+        name: 'wskit_chat_broker_fanout_lag_ms',
+        help: 'Largest fan-out lag of a room on this node: the newest message id it knows of (its own publishes, its reads) minus the last id it delivered, in ms of the ids\' time parts; 0 when caught up.',
+        registers,
+        collect() {
+          this.set(readStats().lagMs ?? 0);
+        },
+      });
     }
   }
 

@@ -124,7 +124,7 @@ export const CHAT_FLAGS = {
   'allow-origin': { type: 'string', multiple: true, value: 'URL', help: 'an origin allowed besides the server\'s own; * allows any', unset: 'none' },
   'max-connections': { type: 'string', value: 'N', help: 'WebSocket connections on all routes; more get 503', unset: String(CHAT_DEFAULTS.maxConnections) },
   'max-rooms': { type: 'string', value: 'N', help: 'rooms with members; a new one beyond gets 503', unset: String(CHAT_DEFAULTS.maxRooms) },
-  redis: { type: 'string', value: 'URL', help: 'share rooms through Redis: redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]', unset: 'none, the embedded broker' },
+  redis: { type: 'string', value: 'URL', help: 'share rooms through Redis, or a Redis Cluster given by any node: redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]', unset: 'none, the embedded broker' },
   'redis-batch-wait': { type: 'string', value: 'D', help: 'with --redis, after a read that found messages, wait this long so the next read takes a batch (0: never); never after an idle read', unset: formatDuration(CHAT_DEFAULTS.redisBatchWaitMs) },
   'auth-secret-file': { type: 'string', value: 'PATH', help: '/ws needs a JWT signed with the HMAC key in this file (HS256/384/512)', unset: 'none, open to any name' },
   'auth-jwks-file': { type: 'string', value: 'PATH', help: '/ws needs a JWT signed by a key of this JWKS (RS256/ES256/EdDSA); re-read on SIGHUP', unset: 'none, open to any name' },

@@ -3,17 +3,18 @@
  * each room, on every node, with a join or leave costing one script call of
  * a constant number of Redis commands, whatever the size of the room.
  *
- * Data in Redis (`<p>` is the key prefix, `chat:` by default):
- * - `<p>pconn:<node>:<room>`: hash, connection id → name, one node's
+ * Data in Redis (names in redis-keys.ts; every key of a room in the room's
+ * hash slot, so each script touches one slot and declares all its keys):
+ * - `<p>{<room>}:pconn:<node>`: hash, connection id → name, one node's
  *   connections in a room (what a dead node's cleanup removes);
- * - `<p>prooms:<node>`: set of the rooms where the node has connections;
- * - `<p>pcount:<room>`: hash, name → its connections on all nodes;
- * - `<p>pnames:<room>`: sorted set of the names online, all with score 0, so
+ * - `<p>{<room>}:pcount`: hash, name → its connections on all nodes;
+ * - `<p>{<room>}:pnames`: sorted set of the names online, all with score 0, so
  *   `ZRANGEBYLEX` pages them in byte (code point) order and `ZCARD` counts them;
- * - `<p>pver:<room>`: the room's presence version, raised by each change
+ * - `<p>{<room>}:pver`: the room's presence version, raised by each change
  *   (kept for a day once the room is empty, so no room leaves keys behind);
- * - `<p>nodes`: set of node ids; `<p>node:<node>`: a node's liveness key,
- *   refreshed every heartbeat with a TTL;
+ * - `<p>nodes`: sorted set, node id → Redis time of its last heartbeat;
+ * - `<p>noderooms:{<node>}`: set of the rooms where a node may have
+ *   connections, written by the node before its first join in a room;
  * - Pub/Sub channel `<p>presence:<room>`: each change as it happens,
  *   `{"v":version,"j":[joined],"l":[left]}`.
  *
@@ -26,29 +27,34 @@
  * connection) or lags for a whole heartbeat makes it read the names again
  * and report the difference, so a lost message delays a change, never loses it.
  *
- * A node killed without a goodbye stops refreshing its key. At each
- * heartbeat every node runs the reaper: for each node whose key expired, it
- * removes that node's connections from each of its rooms and publishes the
- * names that went offline as one change per room. Its users are gone within
- * the TTL plus one heartbeat. A node that finds its own key gone (it was
- * presumed dead, or Redis lost its data) writes its connections back.
+ * A node killed without a goodbye stops its heartbeats. Each heartbeat
+ * script lists the nodes silent for longer than the TTL; for each, the
+ * heartbeating node runs the sync script with no connections on each room of
+ * the dead node's `noderooms` (one slot per script), which removes that
+ * node's connections and publishes the names that went offline as one change
+ * per room, then forgets the node. Its users are gone within the TTL plus one
+ * heartbeat. Two nodes reaping the same dead node at once do no harm: the
+ * second finds nothing left. A node that finds itself missing from `nodes`
+ * (it was presumed dead, or Redis lost its data) writes its connections back.
  */
 import type { PresenceChange, PresenceListener, PresenceWatch, UsersPage } from './broker.js';
 import { compareNames, type PageRequest } from './names.js';
+import type { RedisKeys } from './redis-keys.js';
+import { HEARTBEAT_SCRIPT, JOIN_SCRIPT, LEAVE_SCRIPT, PAGE_SCRIPT, SNAPSHOT_SCRIPT, SYNC_SCRIPT } from './redis-scripts.js';
 
 /** What {@link RedisPresence} needs from the broker's Redis connections. */
 export interface RedisPresenceLink {
-  /** Prefix of every key and channel. */
-  prefix: string;
+  /** The names of the keys and channels. */
+  keys: RedisKeys;
   /** This node's id. */
   nodeId: string;
   /** How long the node's liveness key lives after each heartbeat, in ms. */
   ttlMs: number;
   /** Whether Redis is reachable now. */
   ready(): boolean;
-  /** Runs one command; rejects when Redis fails or does not answer in time. */
-  call(command: string[]): Promise<unknown>;
-  /** Runs a Lua script (by hash, loading it when needed); rejects like `call`. */
+  /** Runs one command on `key` (which picks the server of a Redis Cluster); rejects when Redis fails or does not answer in time. */
+  call(key: string, command: string[]): Promise<unknown>;
+  /** Runs a Lua script (by hash, loading it when needed) on the server of its keys; rejects like `call`. */
   script(source: string, keys: string[], args: string[]): Promise<unknown>;
   /** Subscribes `listener` to a Pub/Sub channel; resolves once Redis confirmed it. */
   subscribe(channel: string, listener: (message: string) => void): Promise<void>;
@@ -57,127 +63,6 @@ export interface RedisPresenceLink {
   /** Where failures are reported. */
   log(line: string): void;
 }
-
-/**
- * How long the version of a room with no names online is kept. It must
- * outlive any node's watch of the empty room; a version that expires anyway
- * (or that Redis lost) restarts from 1, which watchers notice as a version
- * going backwards and read the names again.
- */
-const IDLE_VERSION_MS = 24 * 3_600_000;
-
-// KEYS: pconn, pcount, pnames, pver, prooms. ARGV: connection id, name, room, channel.
-const JOIN_SCRIPT = `
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('SADD', KEYS[5], ARGV[3])
-if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then
-  redis.call('ZADD', KEYS[3], 0, ARGV[2])
-  local v = redis.call('INCR', KEYS[4])
-  redis.call('PERSIST', KEYS[4])
-  redis.call('PUBLISH', ARGV[4], cjson.encode({v = v, j = {ARGV[2]}}))
-end
-return 1`;
-
-// KEYS as JOIN_SCRIPT. ARGV: connection id, room, channel.
-const LEAVE_SCRIPT = `
-local name = redis.call('HGET', KEYS[1], ARGV[1])
-if not name then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[5], ARGV[2]) end
-if redis.call('HINCRBY', KEYS[2], name, -1) <= 0 then
-  redis.call('HDEL', KEYS[2], name)
-  redis.call('ZREM', KEYS[3], name)
-  local v = redis.call('INCR', KEYS[4])
-  if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('PEXPIRE', KEYS[4], ${IDLE_VERSION_MS}) end
-  redis.call('PUBLISH', ARGV[3], cjson.encode({v = v, l = {name}}))
-end
-return 1`;
-
-// Make one node's connections in a room exactly the given id/name pairs,
-// publishing the names that came or went as one change.
-// KEYS as JOIN_SCRIPT. ARGV: room, channel, then id, name, id, name, ...
-const SYNC_SCRIPT = `
-local want = {}
-for i = 3, #ARGV, 2 do want[ARGV[i]] = ARGV[i + 1] end
-local stale = {}
-local have = redis.call('HGETALL', KEYS[1])
-for i = 1, #have, 2 do
-  if want[have[i]] == have[i + 1] then want[have[i]] = nil else stale[#stale + 1] = {have[i], have[i + 1]} end
-end
-local delta, order = {}, {}
-local function count(name, by)
-  if delta[name] == nil then delta[name] = 0; order[#order + 1] = name end
-  delta[name] = delta[name] + by
-end
-for id, name in pairs(want) do
-  redis.call('HSET', KEYS[1], id, name)
-  count(name, 1)
-end
-for _, entry in ipairs(stale) do
-  if want[entry[1]] == nil then redis.call('HDEL', KEYS[1], entry[1]) end
-  count(entry[2], -1)
-end
-local j, l = {}, {}
-for _, name in ipairs(order) do
-  local before = tonumber(redis.call('HGET', KEYS[2], name) or '0')
-  local after = before + delta[name]
-  if after > 0 then redis.call('HSET', KEYS[2], name, after) else redis.call('HDEL', KEYS[2], name) end
-  if before <= 0 and after > 0 then
-    redis.call('ZADD', KEYS[3], 0, name)
-    j[#j + 1] = name
-  elseif before > 0 and after <= 0 then
-    redis.call('ZREM', KEYS[3], name)
-    l[#l + 1] = name
-  end
-end
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SADD', KEYS[5], ARGV[1]) else redis.call('SREM', KEYS[5], ARGV[1]) end
-if #j + #l == 0 then return 0 end
-local change = {v = redis.call('INCR', KEYS[4])}
-if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('PEXPIRE', KEYS[4], ${IDLE_VERSION_MS}) else redis.call('PERSIST', KEYS[4]) end
-if #j > 0 then change.j = j end
-if #l > 0 then change.l = l end
-redis.call('PUBLISH', ARGV[2], cjson.encode(change))
-return #j + #l`;
-
-// Remove the connections of every node whose liveness key expired.
-// ARGV: key prefix. Returns the number of nodes removed.
-const REAP_SCRIPT = `
-local p = ARGV[1]
-local reaped = 0
-for _, node in ipairs(redis.call('SMEMBERS', p .. 'nodes')) do
-  if redis.call('EXISTS', p .. 'node:' .. node) == 0 then
-    for _, room in ipairs(redis.call('SMEMBERS', p .. 'prooms:' .. node)) do
-      local conn, counts = p .. 'pconn:' .. node .. ':' .. room, p .. 'pcount:' .. room
-      local have = redis.call('HGETALL', conn)
-      local left = {}
-      for i = 2, #have, 2 do
-        if redis.call('HINCRBY', counts, have[i], -1) <= 0 then
-          redis.call('HDEL', counts, have[i])
-          redis.call('ZREM', p .. 'pnames:' .. room, have[i])
-          left[#left + 1] = have[i]
-        end
-      end
-      redis.call('DEL', conn)
-      if #left > 0 then
-        local v = redis.call('INCR', p .. 'pver:' .. room)
-        if redis.call('EXISTS', p .. 'pnames:' .. room) == 0 then redis.call('PEXPIRE', p .. 'pver:' .. room, ${IDLE_VERSION_MS}) end
-        redis.call('PUBLISH', p .. 'presence:' .. room, cjson.encode({v = v, l = left}))
-      end
-    end
-    redis.call('DEL', p .. 'prooms:' .. node)
-    redis.call('SREM', p .. 'nodes', node)
-    reaped = reaped + 1
-  end
-end
-return reaped`;
-
-// KEYS: pver, pnames. The names online and the version they are at, read together.
-const SNAPSHOT_SCRIPT = `
-return {redis.call('GET', KEYS[1]) or '0', redis.call('ZRANGE', KEYS[2], 0, -1)}`;
-
-// KEYS: pnames. ARGV: ZRANGEBYLEX start, names to read. The count and one page, read together.
-const PAGE_SCRIPT = `
-return {redis.call('ZCARD', KEYS[1]), redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], '+', 'LIMIT', 0, ARGV[2])}`;
 
 /** One published change: its version, the names that came online and those that went. */
 interface ChangeMessage {
@@ -207,7 +92,7 @@ interface WatchedRoom {
 /** RedisPresence keeps presence in Redis for one node and reports every room's changes. */
 export class RedisPresence {
   readonly #link: RedisPresenceLink;
-  readonly #prefix: string;
+  readonly #names: RedisKeys;
   /** This node's connections: room → connection id → name. The truth its Redis entries are rewritten from. */
   readonly #members = new Map<string, Map<string, string>>();
   /** Rooms whose Redis entries may differ from `#members` (a write failed); rewritten at the next heartbeat. */
@@ -217,15 +102,19 @@ export class RedisPresence {
 
   constructor(link: RedisPresenceLink) {
     this.#link = link;
-    this.#prefix = link.prefix;
+    this.#names = link.keys;
   }
 
   /** join records a connection; while Redis is unreachable it is written at the next heartbeat after reconnecting. */
   async join(room: string, name: string, memberId: string): Promise<void> {
     let members = this.#members.get(room);
-    if (!members) this.#members.set(room, (members = new Map()));
+    if (!members) {
+      this.#members.set(room, (members = new Map()));
+      // Listed before the first connection is written, so a reaper always finds the room.
+      await this.#listRoom(room);
+    }
     members.set(memberId, name);
-    await this.#write(room, JOIN_SCRIPT, [memberId, name, room, this.#channel(room)]);
+    await this.#write(room, JOIN_SCRIPT, [memberId, name, this.#channel(room)]);
   }
 
   /** leave removes a connection, like {@link join}. */
@@ -233,7 +122,11 @@ export class RedisPresence {
     const members = this.#members.get(room);
     members?.delete(memberId);
     if (members?.size === 0) this.#members.delete(room);
-    await this.#write(room, LEAVE_SCRIPT, [memberId, room, this.#channel(room)]);
+    await this.#write(room, LEAVE_SCRIPT, [memberId, this.#channel(room)]);
+    // Unlisted only if no connection joined the room meanwhile.
+    if (members?.size === 0 && !this.#members.has(room) && this.#link.ready()) {
+      await this.#link.call(this.#names.nodeRooms(this.#link.nodeId), ['SREM', this.#names.nodeRooms(this.#link.nodeId), room]).catch(() => {});
+    }
   }
 
   /**
@@ -285,7 +178,7 @@ export class RedisPresence {
   async users(room: string, request: PageRequest): Promise<UsersPage> {
     if (!this.#link.ready()) throw new Error(`Cannot list the users of room "${room}": Redis is unreachable`);
     const start = request.after === undefined ? '-' : `(${request.after}`;
-    const reply = (await this.#link.script(PAGE_SCRIPT, [this.#key('pnames', room)], [start, String(request.limit + 1)])) as [number, unknown[]];
+    const reply = (await this.#link.script(PAGE_SCRIPT, [this.#names.presence('pnames', room)], [start, String(request.limit + 1)])) as [number, unknown[]];
     const names = reply[1].map(String);
     const users = names.slice(0, request.limit);
     return { users, next: names.length > request.limit && users.length > 0 ? users.at(-1)! : null, count: Number(reply[0]) };
@@ -294,30 +187,32 @@ export class RedisPresence {
   /** isOnline tells whether `name` has a connection in `room` on any node (one ZSCORE). */
   async isOnline(room: string, name: string): Promise<boolean> {
     if (!this.#link.ready()) throw new Error(`Cannot look up ${JSON.stringify(name)} in room "${room}": Redis is unreachable`);
-    return (await this.#link.call(['ZSCORE', this.#key('pnames', room), name])) !== null;
+    const key = this.#names.presence('pnames', room);
+    return (await this.#link.call(key, ['ZSCORE', key, name])) !== null;
   }
 
   /**
-   * beat refreshes this node's liveness key, rewrites its connections where
-   * needed (all of them after a reconnect or when its key was gone), removes
+   * beat records this node as alive, rewrites its connections where needed
+   * (all of them after a reconnect or when it was presumed dead), removes
    * dead nodes' connections and catches up rooms whose messages were lost.
    */
   async beat(afterReconnect: boolean): Promise<void> {
     if (this.#closed || !this.#link.ready()) return;
-    const [previous] = await Promise.all([
-      this.#link.call(['SET', this.#nodeKey(), String(Date.now()), 'PX', String(this.#link.ttlMs), 'GET']),
-      this.#link.call(['SADD', `${this.#prefix}nodes`, this.#link.nodeId]),
-    ]);
+    const nodeId = this.#link.nodeId;
+    const [added, dead] = (await this.#link.script(HEARTBEAT_SCRIPT, [this.#names.nodes], [nodeId, String(this.#link.ttlMs)])) as [unknown, unknown[]];
     const rooms = new Set(this.#unsynced);
     this.#unsynced.clear();
-    if (previous === null || afterReconnect) {
+    if (Number(added) === 1 || afterReconnect) {
       for (const room of this.#members.keys()) rooms.add(room);
-      const recorded = (await this.#link.call(['SMEMBERS', this.#roomsKey()])) as unknown[];
+      const listed = this.#names.nodeRooms(nodeId);
+      const recorded = (await this.#link.call(listed, ['SMEMBERS', listed])) as unknown[];
       for (const room of recorded) rooms.add(String(room));
+      if (this.#members.size > 0) await this.#link.call(listed, ['SADD', listed, ...this.#members.keys()]);
     }
     await Promise.all([...rooms].map((room) => this.#sync(room)));
-    const reaped = Number(await this.#link.script(REAP_SCRIPT, [], [this.#prefix]));
-    if (reaped > 0) this.#link.log(`redis broker: removed the presence of ${reaped} node(s) whose liveness key expired`);
+    const reaped = dead.map(String).filter((node) => node !== nodeId);
+    await Promise.all(reaped.map((node) => this.#reap(node)));
+    if (reaped.length > 0) this.#link.log(`redis broker: removed the presence of ${reaped.length} node(s) silent for more than ${this.#link.ttlMs} ms`);
     if (afterReconnect) {
       for (const [room, watched] of this.#watched) void this.#read(room, watched, false);
     } else {
@@ -335,11 +230,34 @@ export class RedisPresence {
     const rooms = [...this.#members.keys()];
     this.#members.clear();
     this.#watched.clear();
+    const nodeId = this.#link.nodeId;
+    const listed = this.#names.nodeRooms(nodeId);
     await Promise.all([
-      ...rooms.map((room) => this.#link.script(SYNC_SCRIPT, this.#keys(room), [room, this.#channel(room)])),
-      this.#link.call(['DEL', this.#nodeKey(), this.#roomsKey()]),
-      this.#link.call(['SREM', `${this.#prefix}nodes`, this.#link.nodeId]),
+      ...rooms.map((room) => this.#link.script(SYNC_SCRIPT, this.#keys(room), [this.#channel(room)])),
+      this.#link.call(listed, ['DEL', listed]),
+      this.#link.call(this.#names.nodes, ['ZREM', this.#names.nodes, nodeId]),
     ]);
+  }
+
+  /** Removes a dead node's connections, room by room, then the node itself. */
+  async #reap(node: string): Promise<void> {
+    const listed = this.#names.nodeRooms(node);
+    const rooms = ((await this.#link.call(listed, ['SMEMBERS', listed])) as unknown[]).map(String);
+    await Promise.all(rooms.map((room) => this.#link.script(SYNC_SCRIPT, this.#keys(room, node), [this.#channel(room)])));
+    await this.#link.call(listed, ['DEL', listed]);
+    await this.#link.call(this.#names.nodes, ['ZREM', this.#names.nodes, node]);
+  }
+
+  /** Lists `room` among this node's rooms; on failure the next heartbeat after a reconnect lists it. */
+  async #listRoom(room: string): Promise<void> {
+    if (!this.#link.ready()) return;
+    const listed = this.#names.nodeRooms(this.#link.nodeId);
+    try {
+      await this.#link.call(listed, ['SADD', listed, room]);
+    } catch (err) {
+      this.#unsynced.add(room);
+      this.#link.log(`redis broker: room "${room}" not listed for this node (${errorText(err)}); listed at the next heartbeat`);
+    }
   }
 
   async #write(room: string, script: string, args: string[]): Promise<void> {
@@ -359,7 +277,7 @@ export class RedisPresence {
   async #sync(room: string): Promise<void> {
     const pairs = [...(this.#members.get(room) ?? [])].flat();
     try {
-      await this.#link.script(SYNC_SCRIPT, this.#keys(room), [room, this.#channel(room), ...pairs]);
+      await this.#link.script(SYNC_SCRIPT, this.#keys(room), [this.#channel(room), ...pairs]);
     } catch (err) {
       this.#unsynced.add(room);
       this.#link.log(`redis broker: presence of room "${room}" not rewritten (${errorText(err)})`);
@@ -402,7 +320,7 @@ export class RedisPresence {
       do {
         watched.again = false;
         watched.buffer = [];
-        const reply = (await this.#link.script(SNAPSHOT_SCRIPT, [this.#key('pver', room), this.#key('pnames', room)], [])) as [unknown, unknown[]];
+        const reply = (await this.#link.script(SNAPSHOT_SCRIPT, [this.#names.presence('pver', room), this.#names.presence('pnames', room)], [])) as [unknown, unknown[]];
         const names = new Set(reply[1].map(String));
         let version = Number(reply[0]);
         for (const change of watched.buffer) {
@@ -437,7 +355,11 @@ export class RedisPresence {
   async #catchUp(): Promise<void> {
     const rooms = [...this.#watched.keys()];
     if (rooms.length === 0) return;
-    const versions = (await this.#link.call(['MGET', ...rooms.map((room) => this.#key('pver', room))])) as unknown[];
+    // One GET per room: on a Redis Cluster the rooms' versions live in different slots.
+    const versions = await Promise.all(rooms.map((room) => {
+      const key = this.#names.presence('pver', room);
+      return this.#link.call(key, ['GET', key]);
+    }));
     rooms.forEach((room, i) => {
       const watched = this.#watched.get(room);
       if (!watched || watched.syncing) return;
@@ -466,28 +388,14 @@ export class RedisPresence {
     }
   }
 
-  #keys(room: string): string[] {
-    return [this.#connKey(room), this.#key('pcount', room), this.#key('pnames', room), this.#key('pver', room), this.#roomsKey()];
-  }
-
-  #key(kind: 'pcount' | 'pnames' | 'pver', room: string): string {
-    return `${this.#prefix}${kind}:${room}`;
-  }
-
-  #connKey(room: string): string {
-    return `${this.#prefix}pconn:${this.#link.nodeId}:${room}`;
-  }
-
-  #roomsKey(): string {
-    return `${this.#prefix}prooms:${this.#link.nodeId}`;
-  }
-
-  #nodeKey(): string {
-    return `${this.#prefix}node:${this.#link.nodeId}`;
+  /** The keys of the presence scripts for `room`, with the connections of `node` (unset: this node). */
+  #keys(room: string, node = this.#link.nodeId): string[] {
+    const names = this.#names;
+    return [names.conns(room, node), names.presence('pcount', room), names.presence('pnames', room), names.presence('pver', room)];
   }
 
   #channel(room: string): string {
-    return `${this.#prefix}presence:${room}`;
+    return this.#names.presenceChannel(room);
   }
 }
 

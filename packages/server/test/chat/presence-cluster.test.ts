@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { redisSkip, startRedisServer, type RedisServer } from 'wskit-testing/redis-server';
+import { redisSkip, startRedisCluster, startRedisServer } from 'wskit-testing/redis-server';
 import { Peer } from './harness.js';
 import { SCENARIO_FLAGS, countsAndBack, snapshotChangesTabsAndCoalescing, whoPaging, type Nodes } from './presence-scenarios.js';
 
@@ -42,6 +42,15 @@ class ServeProcess {
     this.port = Number(/wskit listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(this.output)![1]);
   }
 
+  /** Resolves once /healthz says 200: the broker reached Redis (a cluster takes a moment to discover). */
+  async ready(): Promise<void> {
+    const deadline = Date.now() + 15_000;
+    while ((await fetch(`http://127.0.0.1:${this.port}/healthz`)).status !== 200) {
+      if (Date.now() > deadline) assert.fail(`wskit serve not ready after 15000 ms:\n${this.output}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
@@ -50,8 +59,19 @@ class ServeProcess {
   }
 }
 
-describe('presence on two wskit serve --redis nodes', { skip: redisSkip() }, () => {
-  let redis: RedisServer;
+/** Redis for one run of the scenarios: a standalone server or a cluster, and how to stop it. */
+interface PresenceRedis {
+  url: string;
+  dispose(): Promise<void>;
+}
+
+describePresence('presence on two wskit serve --redis nodes', () => startRedisServer(), true);
+// The same scenarios when each room's presence keys live on one of three masters.
+describePresence('presence on two wskit serve --redis nodes sharing a 3-master Redis Cluster', () => startRedisCluster(3), false);
+
+function describePresence(title: string, startRedis: () => Promise<PresenceRedis>, withKill: boolean): void {
+describe(title, { skip: redisSkip() }, () => {
+  let redis: PresenceRedis;
   let dataDir: string;
   const servers: ServeProcess[] = [];
   const peers: Peer[] = [];
@@ -62,10 +82,11 @@ describe('presence on two wskit serve --redis nodes', { skip: redisSkip() }, () 
   };
 
   before(async () => {
-    redis = await startRedisServer();
+    redis = await startRedis();
     dataDir = mkdtempSync(join(tmpdir(), 'wskit-presence-cluster-'));
     for (let i = 0; i < 2; i++) servers.push(new ServeProcess(redis.url, join(dataDir, `node${i}`)));
     await Promise.all(servers.map((server) => server.listening()));
+    await Promise.all(servers.map((server) => server.ready()));
   });
 
   after(async () => {
@@ -87,21 +108,25 @@ describe('presence on two wskit serve --redis nodes', { skip: redisSkip() }, () 
     await whoPaging(nodes, track);
   });
 
-  it('the users of a SIGKILLed node leave, in one change, within the TTL and one heartbeat', { timeout: 60_000 }, async () => {
-    const room = 'killed';
-    const watcher = track(await Peer.connect(nodes.url(0, room, 'watcher')));
-    const doomed = await Promise.all(['doomed a', 'doomed b', 'doomed c'].map(async (name) => track(await Peer.connect(nodes.url(1, room, name)))));
-    // One of the doomed names also has a tab on the surviving node: it stays.
-    const survivor = track(await Peer.connect(nodes.url(0, room, 'doomed c')));
-    await watcher.waitUsers(['doomed a', 'doomed b', 'doomed c', 'watcher'], 10_000);
-    const framesBefore = watcher.of('presence').length;
+  // On a cluster, redis-sharded.test.ts kills a node.
+  if (withKill) {
+    it('the users of a SIGKILLed node leave, in one change, within the TTL and one heartbeat', { timeout: 60_000 }, async () => {
+      const room = 'killed';
+      const watcher = track(await Peer.connect(nodes.url(0, room, 'watcher')));
+      const doomed = await Promise.all(['doomed a', 'doomed b', 'doomed c'].map(async (name) => track(await Peer.connect(nodes.url(1, room, name)))));
+      // One of the doomed names also has a tab on the surviving node: it stays.
+      const survivor = track(await Peer.connect(nodes.url(0, room, 'doomed c')));
+      await watcher.waitUsers(['doomed a', 'doomed b', 'doomed c', 'watcher'], 10_000);
+      const framesBefore = watcher.of('presence').length;
 
-    await servers[1]!.stop('SIGKILL');
-    await Promise.all(doomed.map((peer) => peer.ended));
-    await watcher.waitUsers(['doomed c', 'watcher'], KILLED_USERS_GONE_MS);
-    assert.deepEqual(watcher.of('presence').slice(framesBefore), [{ type: 'presence', room, joined: [], left: ['doomed a', 'doomed b'] }], 'one change for the whole node');
-    await survivor.waitUsers(['doomed c', 'watcher']);
-    assert.deepEqual(watcher.presence.errors, []);
-    assert.deepEqual((await watcher.who()).users, ['doomed c', 'watcher']);
-  });
+      await servers[1]!.stop('SIGKILL');
+      await Promise.all(doomed.map((peer) => peer.ended));
+      await watcher.waitUsers(['doomed c', 'watcher'], KILLED_USERS_GONE_MS);
+      assert.deepEqual(watcher.of('presence').slice(framesBefore), [{ type: 'presence', room, joined: [], left: ['doomed a', 'doomed b'] }], 'one change for the whole node');
+      await survivor.waitUsers(['doomed c', 'watcher']);
+      assert.deepEqual(watcher.presence.errors, []);
+      assert.deepEqual((await watcher.who()).users, ['doomed c', 'watcher']);
+    });
+  }
 });
+}

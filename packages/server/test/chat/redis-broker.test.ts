@@ -323,9 +323,9 @@ describe('RedisBroker on one Redis server', { skip: redisSkip() }, () => {
     try {
       // A name added and a version raised without a message: as if the message was lost.
       const silently = async (name: string) => {
-        await raw.sendCommand(['HINCRBY', `${prefix.keyPrefix}pcount:room`, name, '1']);
-        await raw.sendCommand(['ZADD', `${prefix.keyPrefix}pnames:room`, '0', name]);
-        await raw.sendCommand(['INCR', `${prefix.keyPrefix}pver:room`]);
+        await raw.sendCommand(['HINCRBY', `${prefix.keyPrefix}{room}:pcount`, name, '1']);
+        await raw.sendCommand(['ZADD', `${prefix.keyPrefix}{room}:pnames`, '0', name]);
+        await raw.sendCommand(['INCR', `${prefix.keyPrefix}{room}:pver`]);
       };
       await silently('ghost');
       await b.join('room', 'two', 'c2');
@@ -434,12 +434,20 @@ describe('RedisBroker on a Redis Cluster node', { skip: redisSkip() }, () => {
     await redis?.dispose();
   });
 
-  it('RedisBroker finds out that Redis is a cluster node, stays degraded and says why', async () => {
+  it('RedisBroker on a cluster node that serves no slots stays degraded, and says why in publish errors and its topology', async () => {
     const b = await broker(redis.url, { keyPrefix: `cluster${++prefixCount}:` }, false);
-    await waitFor('the log line about Redis Cluster', () => logs.some((line) => line.includes('Redis Cluster') && line.includes(String(redis.port))));
+    await waitFor('the log line about the unusable cluster', () => logs.some((line) => line.includes('cluster_state:fail') && line.includes(String(redis.port))));
     assert.equal(b.state, 'degraded');
-    await assert.rejects(b.publish('room', 'ann', 'hello'), (err: Error) => err.message.includes('Redis Cluster'));
+    await assert.rejects(b.publish('room', 'ann', 'hello'), (err: Error) => /cluster_state:fail, 0 of 16384 slots/.test(err.message));
     await assert.rejects(b.whenReady(300));
+    const topology = b.topology();
+    assert.equal(topology.mode, 'cluster');
+    assert.match(topology.reason ?? '', /cluster_state:fail/);
+    assert.deepEqual(topology.masters, []);
+  });
+
+  it('RedisBroker rejects a key prefix with a brace, which would break the rooms\' hash tags', () => {
+    assert.throws(() => new RedisBroker({ url: redis.url, keyPrefix: 'chat{x}:' }), RangeError);
   });
 });
 

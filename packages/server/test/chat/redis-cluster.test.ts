@@ -2,154 +2,25 @@
 // WebSocket clients spread over them: what a user of a cluster relies on.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import WebSocket from 'ws';
-import type { ChatMessage } from '../../src/chat/broker.js';
-import { compareNames } from '../../src/chat/names.js';
 import { redisSkip, startRedisServer, type RedisServer } from 'wskit-testing/redis-server';
-
-const root = new URL('../../../', import.meta.url).pathname;
-const wskit = join(root, 'bin/wskit');
-
-/** Poll `predicate` every 10 ms; fail with `what` after `timeoutMs`. */
-async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) assert.fail(`Timed out after ${timeoutMs} ms waiting for ${what}\n${describeClients()}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-const everyClient: Client[] = [];
-
-/** What each client has seen, for a failure message. */
-function describeClients(): string {
-  return everyClient
-    .map((c) => `  ${c.name}: ${c.messages.length} messages, last ${c.messages.at(-1)?.text ?? '-'}, users [${c.users.join(',')}], errors [${c.errors.join('; ')}]`)
-    .join('\n');
-}
-
-/** One `wskit serve` process. */
-class Node {
-  output = '';
-  url = '';
-  readonly child: ChildProcess;
-  readonly exited: Promise<void>;
-
-  constructor(redisUrl: string, dataDir: string) {
-    this.child = spawn(
-      process.execPath,
-      [wskit, 'serve', '--port', '0', '--host', '127.0.0.1', '--redis', redisUrl, '--data', dataDir],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    this.child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    this.child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
-  }
-
-  async listening(): Promise<void> {
-    await waitFor('wskit to listen', () => /wskit listening on (http:\/\/\S+)/.test(this.output), 15_000)
-      .catch((err: Error) => assert.fail(`${err.message}\n${this.output}`));
-    this.url = /wskit listening on (http:\/\/\S+)/.exec(this.output)![1]!;
-  }
-
-  async health(): Promise<{ status: number; broker: string }> {
-    const res = await fetch(`${this.url}/healthz`);
-    const body = (await res.json()) as { broker: string };
-    return { status: res.status, broker: body.broker };
-  }
-
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
-    await this.exited;
-    clearTimeout(timer);
-  }
-}
-
-/** A chat client recording every message it is shown, history included, in order. */
-class Client {
-  readonly ws: WebSocket;
-  readonly messages: ChatMessage[] = [];
-  readonly errors: string[] = [];
-  history: ChatMessage[] | undefined;
-  users: string[] = [];
-  readonly closed: Promise<void>;
-
-  constructor(node: Node, room: string, readonly name: string, since?: string) {
-    const query = new URLSearchParams({ room, name, ...(since ? { since } : {}) });
-    everyClient.push(this);
-    this.ws = new WebSocket(`${node.url.replace(/^http/, 'ws')}/ws?${query}`);
-    this.ws.on('error', () => {}); // a killed node resets the socket; `closed` reports it
-    this.closed = new Promise((resolve) => this.ws.once('close', () => resolve()));
-    this.ws.on('message', (data) => {
-      const frame = JSON.parse(String(data)) as { type: string } & Record<string, unknown>;
-      if (frame.type === 'history') {
-        this.history = frame.messages as ChatMessage[];
-        this.messages.push(...this.history);
-      } else if (frame.type === 'message') this.messages.push(frame as unknown as ChatMessage);
-      else if (frame.type === 'presence') this.#presence(frame);
-      else if (frame.type === 'error') this.errors.push(String(frame.error));
-    });
-  }
-
-  /** Follows presence: a snapshot of names, then changes to it. */
-  #presence(frame: Record<string, unknown>): void {
-    const names = new Set(Array.isArray(frame.users) ? (frame.users as string[]) : this.users);
-    for (const name of (frame.joined as string[] | undefined) ?? []) names.add(name);
-    for (const name of (frame.left as string[] | undefined) ?? []) names.delete(name);
-    this.users = [...names].sort(compareNames);
-  }
-
-  /** Resolves once the history frame has arrived: the client is in the room. */
-  joined(): Promise<void> {
-    return waitFor(`${this.name} to join`, () => this.history !== undefined);
-  }
-
-  send(text: string): void {
-    this.ws.send(JSON.stringify({ type: 'message', text }));
-  }
-
-  ids(): string[] {
-    return this.messages.map((m) => m.id);
-  }
-}
-
-function assertExactlyOnceInOrder(clients: Client[], expectedCount: number): void {
-  const reference = clients[0]!.ids();
-  assert.equal(reference.length, expectedCount, `${clients[0]!.name} got ${reference.length} messages, expected ${expectedCount}`);
-  assert.equal(new Set(reference).size, reference.length, 'a message arrived twice');
-  for (const client of clients) assert.deepEqual(client.ids(), reference, `${client.name} saw another order`);
-}
+import { Node, ServeNodes, assertExactlyOnceInOrder, resumeAfterKill, runClusterDemo, waitFor } from './serve-nodes.js';
 
 describe('wskit serve --redis cluster of three nodes', { skip: redisSkip() }, () => {
   let redis: RedisServer;
-  let dataDir: string;
-  const nodes: Node[] = [];
-  const clients: Client[] = [];
+  const serve = new ServeNodes();
+  const nodes = serve.nodes;
+  const connect = serve.connect.bind(serve);
 
   before(async () => {
     redis = await startRedisServer({ durable: true });
-    dataDir = mkdtempSync(join(tmpdir(), 'wskit-cluster-'));
-    for (let i = 0; i < 3; i++) nodes.push(new Node(redis.url, join(dataDir, `node${i}`)));
-    await Promise.all(nodes.map((node) => node.listening()));
+    await serve.start([redis.url, redis.url, redis.url]);
   });
 
   after(async () => {
-    for (const client of clients) client.ws.terminate();
-    await Promise.all(nodes.map((node) => node.stop()));
+    await serve.stop();
     await redis?.dispose();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
-
-  function connect(node: Node, room: string, name: string, since?: string): Client {
-    const client = new Client(node, room, name, since);
-    clients.push(client);
-    return client;
-  }
 
   it('delivers every message to every member on every node exactly once, in one order, with presence spanning nodes', async () => {
     const lobby = Array.from({ length: 9 }, (_, i) => connect(nodes[i % 3]!, 'lobby', `user${i}`));
@@ -188,40 +59,7 @@ describe('wskit serve --redis cluster of three nodes', { skip: redisSkip() }, ()
   });
 
   it('clients of a SIGKILLed node reconnect to another node with since and miss nothing', { timeout: 30_000 }, async () => {
-    const [a, b, doomed] = nodes as [Node, Node, Node];
-    const stayer = connect(a, 'resume', 'stayer');
-    const talker = connect(b, 'resume', 'talker');
-    const mover = connect(doomed, 'resume', 'mover');
-    await Promise.all([stayer, talker, mover].map((c) => c.joined()));
-    await waitFor('presence across the three nodes', () => stayer.users.length === 3);
-
-    for (let i = 0; i < 5; i++) talker.send(`before ${i}`);
-    await waitFor('the first messages on the doomed node', () => mover.messages.length === 5);
-
-    // Kill the node while messages are still being sent.
-    const sending = (async () => {
-      for (let i = 0; i < 20; i++) {
-        talker.send(`during ${i}`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-    })();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    await doomed.stop('SIGKILL');
-    await mover.closed;
-    await sending;
-    await waitFor('the messages sent during the kill', () => talker.messages.length === 25);
-
-    const lastSeen = mover.messages.at(-1)!.id;
-    const moved = connect(a, 'resume', 'mover', lastSeen);
-    await moved.joined();
-    talker.send('after');
-    await waitFor('the message after the move', () => moved.messages.at(-1)?.text === 'after' && stayer.messages.length === 26);
-
-    // What the client saw over its two connections is exactly what everyone saw.
-    assert.deepEqual([...mover.ids(), ...moved.ids()], stayer.ids());
-    assert.deepEqual(talker.ids(), stayer.ids());
-    assert.equal(new Set(stayer.ids()).size, 26);
-    assert.ok(moved.history!.length >= 1, 'the history frame carried the missed messages');
+    await resumeAfterKill(serve, 'resume');
   });
 
   it('reports degraded and answers with an error frame while Redis is down, then recovers without losing acknowledged messages', { timeout: 30_000 }, async () => {
@@ -260,12 +98,7 @@ describe('wskit serve --redis cluster of three nodes', { skip: redisSkip() }, ()
 
 describe('scripts/cluster-demo.sh', { skip: redisSkip() }, () => {
   it('starts Redis and two nodes, and a message sent on one node reaches the other', { timeout: 45_000 }, async () => {
-    const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = execFile('bash', [join(root, 'scripts/cluster-demo.sh'), '--check'], { cwd: root, timeout: 40_000 }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, output: stdout + stderr });
-      });
-      child.stdin?.end();
-    });
+    const { code, output } = await runClusterDemo(['--check']);
     assert.equal(code, 0, output);
     assert.match(output, /check passed: message \d+-\d+ from alice on node 1 reached bob on node 2/);
   });
