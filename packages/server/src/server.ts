@@ -16,9 +16,9 @@ import { createSecureContext } from 'node:tls';
 import { isIP, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { CloseCode, type Conn, rejectUpgrade, Upgrader, type UpgradeRequest } from 'wskit';
-import { serveAdd, ADD_IDLE_TIMEOUT_MS } from './add/handler.js';
+import { addService, ADD_IDLE_TIMEOUT_MS } from './add/handler.js';
 import { CHAT_DEFAULTS, type ChatApp, type ChatOptions, createChat } from './chat/index.js';
-import { ECHO_IDLE_TIMEOUT_MS, ECHO_MAX_FRAGMENTS, ECHO_MAX_MESSAGE_SIZE, serveEcho } from './echo/handler.js';
+import { ECHO_IDLE_TIMEOUT_MS, ECHO_MAX_FRAGMENTS, ECHO_MAX_MESSAGE_SIZE, echoService } from './echo/handler.js';
 import { IdleSweep } from './idle-sweep.js';
 import { clientAddressResolver } from './client-address.js';
 import { timestampedLog } from './log.js';
@@ -110,7 +110,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const clientAddress = clientAddressResolver(options.trustProxy);
   const tls = options.tls === undefined ? undefined : readTls(options.tls);
   // Made before the chat app opens its broker: a bad idle time throws with nothing to close.
-  const echoIdle = new IdleSweep(options.echoIdleTimeoutMs ?? ECHO_IDLE_TIMEOUT_MS, log, 'echo');
+  const serveEcho = echoService(new IdleSweep(options.echoIdleTimeoutMs ?? ECHO_IDLE_TIMEOUT_MS, log, 'echo'));
+  const serveAdd = addService(new IdleSweep(options.addIdleTimeoutMs ?? ADD_IDLE_TIMEOUT_MS, log, 'add'), log);
   const chat: ChatApp = await createChat({ log, ...options.chat });
   const handshakeTimeout = options.handshakeTimeoutMs ?? 10_000;
   const addUpgrader = new Upgrader({ handshakeTimeout, maxMessageSize: 64 * 1024 });
@@ -163,7 +164,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   // Apart from `accept`, so the closures an open connection keeps (until it
   // closes) hold only it and its path: a closure that named `req` would keep
   // the IncomingMessage and its headers alive for the connection's life.
-  const opened = (conn: Conn, path: string, serve: (conn: Conn) => Promise<void>) => {
+  const opened = (conn: Conn, path: string, serve: (conn: Conn) => void) => {
     open.add(conn);
     chat.countWebSocket(conn);
     log(`open ${path} ${conn.remoteAddress} http/${conn.httpVersion}`);
@@ -172,9 +173,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       chat.uncountWebSocket(conn);
       log(`close ${path} ${conn.remoteAddress} code=${result.closeCode}${result.reason ? ` reason=${JSON.stringify(result.reason)}` : ''}`);
     });
-    serve(conn).catch((err: Error) => log(`error ${path} ${conn.remoteAddress}: ${err.message}`));
+    serve(conn);
   };
-  const accept = (upgrader: Upgrader, req: UpgradeRequest, socket: Duplex, head: Buffer, serve: (conn: Conn) => Promise<void>) => {
+  const accept = (upgrader: Upgrader, req: UpgradeRequest, socket: Duplex, head: Buffer, serve: (conn: Conn) => void) => {
     const path = pathOf(req);
     const from = req.socket.remoteAddress ?? '';
     upgrader.upgrade(req, socket, head).then(
@@ -205,11 +206,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       else upgradesByAddress.set(address, left);
     });
     const path = pathOf(req);
-    if (path === '/add') {
-      const idle = options.addIdleTimeoutMs ?? ADD_IDLE_TIMEOUT_MS;
-      return accept(addUpgrader, req, socket, head, (conn) => serveAdd(conn, log, idle));
-    }
-    if (path === '/echo') return accept(echoUpgrader, req, socket, head, (conn) => serveEcho(conn, echoIdle));
+    if (path === '/add') return accept(addUpgrader, req, socket, head, serveAdd);
+    if (path === '/echo') return accept(echoUpgrader, req, socket, head, serveEcho);
     if (chat.handleUpgrade(req, socket, head, address)) return;
     rejectUpgrade(socket, 404, `No WebSocket endpoint at ${path}`);
   };

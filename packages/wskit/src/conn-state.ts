@@ -12,7 +12,7 @@
  */
 import type { Http2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { ConnSettings, Message } from './conn.js';
+import type { Conn, ConnSettings, EndHandler, Message, MessageHandler } from './conn.js';
 import type { Reader } from './conn-read.js';
 import type { Deadline } from './deadline.js';
 import type { MessageDeflater, MessageInflater } from './deflate.js';
@@ -72,6 +72,14 @@ export class ConnState {
   reader: Reader | null = null;
   /** Readers waiting after `reader`, in call order. */
   moreReaders: Reader[] | null = null;
+  /** The Conn this is the state of: handed to `handler` and `onEnd`, so one handler can serve every connection. */
+  readonly conn: Conn;
+  /** Set by `Conn.onMessage`: messages go to it instead of to readers. */
+  handler: MessageHandler | null = null;
+  /** Told once no more messages will go to `handler`. */
+  onEnd: EndHandler | null = null;
+  /** `handler` returned a promise not yet settled: later messages wait in `inbox`. */
+  handling = false;
   /** A compressed message is being inflated: later events wait so messages stay in order. */
   inflating = false;
   /** What broke the protocol; the connection fails with it once earlier events are handled. */
@@ -126,7 +134,8 @@ export class ConnState {
   /** As `readDeadline`. */
   writeDeadline: Deadline | null = null;
 
-  constructor(socket: Transport, settings: ConnSettings, deflate: DeflateParams | null, overStream: boolean) {
+  constructor(conn: Conn, socket: Transport, settings: ConnSettings, deflate: DeflateParams | null, overStream: boolean) {
+    this.conn = conn;
     this.socket = socket;
     this.overStream = overStream;
     this.settings = settings;
