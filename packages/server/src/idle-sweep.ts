@@ -58,6 +58,11 @@ export class IdleSweep {
     }
   }
 
+  /** watching lists the connections watched now: open ones whose closing has not begun. */
+  watching(): IterableIterator<Conn> {
+    return this.#seen.keys();
+  }
+
   #sweep(): void {
     this.#sweeps++;
     // Idle for SLICES whole slices at least: seen before the sweep that began them.
