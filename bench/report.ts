@@ -64,6 +64,8 @@ export function echoTable(results: EchoResult[], withTcp: boolean, workers: numb
   const header = ['row', 'wskit msg/s', 'ws msg/s', 'wskit ÷ ws', 'wskit MB/s', 'ws MB/s'];
   if (withCompat) header.push('wskit/ws msg/s', 'wskit/ws ÷ ws (target)', 'wskit/ws ÷ wskit');
   if (withTcp) header.push('TCP msg/s', 'wskit ÷ TCP', 'ws ÷ TCP');
+  header.push('srv CPU µs/msg wskit / ws');
+  if (withTcp) header.push('srv CPU µs/msg TCP', 'above TCP wskit ÷ ws (≤ 0.5)');
   header.push('p50 ms wskit / ws', 'p99 ms wskit / ws', 'CPU % srv/gen wskit', 'CPU % srv/gen ws');
   if (withCompat) header.push('CPU % srv/gen wskit/ws');
   header.push('other CPU %');
@@ -72,6 +74,9 @@ export function echoTable(results: EchoResult[], withTcp: boolean, workers: numb
     const cells = [row.id, fmt(rate('wskit')), fmt(rate('ws')), ratio(rate('wskit'), rate('ws')), fmt(m(samples.wskit, 'mbPerSec')), fmt(m(samples.ws, 'mbPerSec'))];
     if (withCompat) cells.push(fmt(rate('wskit/ws')), targetCell(rate('wskit/ws'), rate('ws'), compatTarget(row)), ratio(rate('wskit/ws'), rate('wskit')));
     if (withTcp) cells.push(fmt(rate('tcp')), ratio(rate('wskit'), rate('tcp')), ratio(rate('ws'), rate('tcp')));
+    const us = (impl: Impl) => m(samples[impl], 'cpuUsPerMsg');
+    cells.push(`${fmt(us('wskit'), 2)} / ${fmt(us('ws'), 2)}`);
+    if (withTcp) cells.push(fmt(us('tcp'), 2), ratio(us('wskit') - us('tcp'), us('ws') - us('tcp')));
     const lat = (key: keyof Sample) => (row.inflight === 1 ? `${ms(m(samples.wskit, key))} / ${ms(m(samples.ws, key))}` : '–');
     const all = Object.values(samples).flat();
     cells.push(lat('p50us'), lat('p99us'), cpu(samples.wskit, workers), cpu(samples.ws, workers));

@@ -13,7 +13,7 @@ import { HTTP2_ROW } from '../suites/http2.js';
 import { compatTarget, echoRows, type EchoResult, type EchoRow, type Impl, type Sample } from '../suites/echo.js';
 
 function sample(msgsPerSec: number): Sample {
-  return { msgsPerSec, mbPerSec: msgsPerSec / 1e6, p50us: 100, p99us: 200, serverCpu: 100, genCpu: 50, otherCpu: 0, errors: 0 };
+  return { msgsPerSec, mbPerSec: msgsPerSec / 1e6, p50us: 100, p99us: 200, serverCpu: 100, cpuUsPerMsg: 10, genCpu: 50, otherCpu: 0, errors: 0 };
 }
 
 function result(row: EchoRow, rates: Partial<Record<Impl, number>>): EchoResult {
