@@ -99,6 +99,7 @@ export function memoryTable(result: MemoryResult): string {
   const s = memoryMedians(result.samples.ws);
   const f = result.samples.floor.length > 0 ? memoryMedians(result.samples.floor) : undefined;
   const v = (result.samples.serve ?? []).length > 0 ? memoryMedians(result.samples.serve) : undefined;
+  const h = (result.samples['wskit-on-message'] ?? []).length > 0 ? memoryMedians(result.samples['wskit-on-message']) : undefined;
   const kib = (bytes: number) => (Number.isFinite(bytes) ? fmt(bytes / 1024) : '–');
   const floor = (key: keyof typeof w) => (f && Number.isFinite(f[key]) ? f[key] : undefined);
   // Issue 16's measure: what a server adds above the floor, as a fraction of what ws adds.
@@ -109,9 +110,10 @@ export function memoryTable(result: MemoryResult): string {
   const row = (label: string, key: keyof typeof w) => {
     const lowest = floor(key);
     const serve = v ? v[key] : Number.NaN;
-    return [label, kib(w[key]), kib(serve), kib(s[key]), lowest === undefined ? '–' : kib(lowest), ratio(w[key], s[key]), lowest === undefined ? '–' : ratio(lowest, s[key]), above(w[key], key), above(serve, key)];
+    const onMessage = h ? h[key] : Number.NaN;
+    return [label, kib(w[key]), kib(onMessage), kib(serve), kib(s[key]), lowest === undefined ? '–' : kib(lowest), ratio(w[key], s[key]), lowest === undefined ? '–' : ratio(lowest, s[key]), above(w[key], key), above(onMessage, key), above(serve, key)];
   };
-  return table(['per idle connection', 'wskit KiB', 'wskit serve /echo KiB', 'ws KiB', 'floor KiB', 'wskit ÷ ws', 'floor ÷ ws', 'wskit above floor ÷ ws above floor', 'serve above floor ÷ ws above floor'], [
+  return table(['per idle connection', 'wskit KiB', 'wskit onMessage KiB', 'wskit serve /echo KiB', 'ws KiB', 'floor KiB', 'wskit ÷ ws', 'floor ÷ ws', 'wskit above floor ÷ ws above floor', 'onMessage above floor ÷ ws above floor', 'serve above floor ÷ ws above floor'], [
       row('server RSS', 'rss'),
       row('server RSS without V8 young generation', 'keptRss'),
       row('JS heap', 'heap'),

@@ -79,9 +79,10 @@ function memory(kib: number, settledKib = kib): MemorySample {
 
 test('memoryTable shows what wskit and wskit serve add above the floor as a fraction of what ws adds, serve on the no-GC row only', () => {
   const nan = { ...memory(0), rssPerConn: NaN, keptRssPerConn: NaN, heapPerConn: NaN, externalPerConn: NaN, keptRssAfterEchoPerConn: NaN, heapAfterEchoPerConn: NaN };
-  const rows = cells(memoryTable({ conns: 1000, note: '', samples: { wskit: [memory(2)], ws: [memory(3)], floor: [memory(1)], serve: [{ ...nan, settledRssPerConn: 5 * 1024 }] } }));
+  const rows = cells(memoryTable({ conns: 1000, note: '', samples: { wskit: [memory(2)], 'wskit-on-message': [memory(1.5)], ws: [memory(3)], floor: [memory(1)], serve: [{ ...nan, settledRssPerConn: 5 * 1024 }] } }));
   const heap = rows.find((r) => r['per idle connection'] === 'JS heap')!;
   assert.equal(heap['wskit above floor ÷ ws above floor'], '0.50×');
+  assert.equal(heap['onMessage above floor ÷ ws above floor'], '0.25×');
   assert.equal(heap['wskit serve /echo KiB'], '–');
   const settled = rows.find((r) => r['per idle connection']!.startsWith('RSS 3 s after the storm'))!;
   assert.equal(settled['wskit serve /echo KiB'], '5');
