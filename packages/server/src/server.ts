@@ -170,6 +170,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
    */
   function upgradeClosed(this: Duplex): void {
     const upgrade = (this as UpgradeSocket)[UPGRADE];
+    sockets.delete(this as Socket);
     upgrades--;
     const left = (upgradesByAddress.get(upgrade.address) ?? 1) - 1;
     if (left === 0) upgradesByAddress.delete(upgrade.address);
@@ -216,6 +217,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     upgradesByAddress.set(address, fromAddress + 1);
     (socket as UpgradeSocket)[UPGRADE] = { address, conn: null, path: '' };
     // 'close' comes once: `on` spares the wrapper `once` would keep on every open connection.
+    // This listener forgets the socket too, so forgetSocket comes off: with the Conn's own
+    // listener a third would grow the socket's listener array to 19 slots (168 B).
+    socket.off('close', forgetSocket);
     socket.on('close', upgradeClosed);
     const path = pathOf(req);
     if (path === '/add') return accept(addUpgrader, req, socket, head, serveAdd);
