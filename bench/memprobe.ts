@@ -7,13 +7,14 @@
  *
  * Servers: `wskit serve`'s /echo (the real route: idle timer, log lines,
  * connection limits), the documented `for await` style
- * (bench/servers/echo-wskit.ts), ws (bench/servers/echo-ws.ts) and the
+ * (bench/servers/echo-wskit.ts), the documented `conn.onMessage` style (the
+ * same server with `--on-message`), ws (bench/servers/echo-ws.ts) and the
  * floor (bench/servers/idle-floor.ts). Snapshots come from
  * `--heapsnapshot-signal`, so each server runs unchanged; a snapshot forces
  * a full GC, which is why RSS is read before it.
  *
  * Flags: `--conns N` (default 2,000), `--top N` rows (default 14),
- * `--only a,b` (serve, for-await, ws, floor), `--no-echo`, `--keep` (leave
+ * `--only a,b` (serve, for-await, on-message, ws, floor), `--no-echo`, `--keep` (leave
  * the snapshots in their temp directory, to open in Chrome DevTools).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -26,9 +27,9 @@ import { Pool, sleep } from './pool.js';
 import { startWskitServe } from './targets.js';
 
 /** ProbeTarget names a probed server. */
-type ProbeTarget = 'serve' | 'for-await' | 'ws' | 'floor';
+type ProbeTarget = 'serve' | 'for-await' | 'on-message' | 'ws' | 'floor';
 
-const ALL: ProbeTarget[] = ['serve', 'for-await', 'ws', 'floor'];
+const ALL: ProbeTarget[] = ['serve', 'for-await', 'on-message', 'ws', 'floor'];
 const PER_WORKER = 2_500;
 
 function flag(name: string): string | undefined {
@@ -54,8 +55,9 @@ async function start(target: ProbeTarget, dir: string): Promise<Running> {
     const s = await startWskitServe([], nodeArgs);
     return { pid: s.pid, port: s.port, stop: () => s.stop() };
   }
-  const file = target === 'for-await' ? 'echo-wskit' : target === 'ws' ? 'echo-ws' : 'idle-floor';
-  const child = new Child(target, fileURLToPath(new URL(`./servers/${file}.js`, import.meta.url)), [], nodeArgs);
+  const file = target === 'for-await' || target === 'on-message' ? 'echo-wskit' : target === 'ws' ? 'echo-ws' : 'idle-floor';
+  const args = target === 'on-message' ? ['--on-message'] : [];
+  const child = new Child(target, fileURLToPath(new URL(`./servers/${file}.js`, import.meta.url)), args, nodeArgs);
   await child.nextEvent(15_000);
   const { port } = await child.request({ cmd: 'info' });
   return { pid: child.pid, port: port as number, stop: () => child.stop() };

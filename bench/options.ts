@@ -92,7 +92,8 @@ function positive(name: string, text: string, max: number): number {
  * --rows s1,s2 (BENCH_ROWS), --gen native|raw|ws (BENCH_GEN), --rounds N, --warmup MS, --measure MS, --workers N,
  * --sizes 32,1k,64k,1m, --conns 1,50, --inflight 1,16, --idle-conns N,
  * --fanout-clients N, --fanout-rounds N, --fanout-redis-rounds N,
- * --fanout-start-rate N (the fan-out searches' first rate; unset: 50), --redis-batch-wait D (passed to every `wskit serve --redis` node; unset: the server's default),
+ * --fanout-start-rate N (the fan-out searches' first rate; unset: 50), --fanout-trials N (trials per search;
+ * with --fanout-start-rate, `--fanout-trials 1` measures one fixed rate, e.g. CPU per delivery at 100 msg/s), --redis-batch-wait D (passed to every `wskit serve --redis` node; unset: the server's default),
  * --storm-users 1000,5000, --out DIR
  * (default bench/results, or bench/results/partial when anything else is set).
  * Sections: echo, deflate, http2 (the h2 row: 1 KiB × 50 WebSockets as streams of one
@@ -211,6 +212,9 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         break;
       case '--fanout-redis-rounds':
         o.fanoutRedisRounds = positive('fanout-redis-rounds', next(), 10);
+        break;
+      case '--fanout-trials':
+        o.fanoutMaxTrials = positive('fanout-trials', next(), 50);
         break;
       case '--fanout-start-rate':
         o.fanoutStartRate = positive('fanout-start-rate', next(), 20_000);

@@ -64,6 +64,8 @@ export function echoTable(results: EchoResult[], withTcp: boolean, workers: numb
   const header = ['row', 'wskit msg/s', 'ws msg/s', 'wskit ÷ ws', 'wskit MB/s', 'ws MB/s'];
   if (withCompat) header.push('wskit/ws msg/s', 'wskit/ws ÷ ws (target)', 'wskit/ws ÷ wskit');
   if (withTcp) header.push('TCP msg/s', 'wskit ÷ TCP', 'ws ÷ TCP');
+  header.push('srv CPU µs/msg wskit / ws');
+  if (withTcp) header.push('srv CPU µs/msg TCP', 'above TCP wskit ÷ ws (≤ 0.5)');
   header.push('p50 ms wskit / ws', 'p99 ms wskit / ws', 'CPU % srv/gen wskit', 'CPU % srv/gen ws');
   if (withCompat) header.push('CPU % srv/gen wskit/ws');
   header.push('other CPU %');
@@ -72,6 +74,9 @@ export function echoTable(results: EchoResult[], withTcp: boolean, workers: numb
     const cells = [row.id, fmt(rate('wskit')), fmt(rate('ws')), ratio(rate('wskit'), rate('ws')), fmt(m(samples.wskit, 'mbPerSec')), fmt(m(samples.ws, 'mbPerSec'))];
     if (withCompat) cells.push(fmt(rate('wskit/ws')), targetCell(rate('wskit/ws'), rate('ws'), compatTarget(row)), ratio(rate('wskit/ws'), rate('wskit')));
     if (withTcp) cells.push(fmt(rate('tcp')), ratio(rate('wskit'), rate('tcp')), ratio(rate('ws'), rate('tcp')));
+    const us = (impl: Impl) => m(samples[impl], 'cpuUsPerMsg');
+    cells.push(`${fmt(us('wskit'), 2)} / ${fmt(us('ws'), 2)}`);
+    if (withTcp) cells.push(fmt(us('tcp'), 2), ratio(us('wskit') - us('tcp'), us('ws') - us('tcp')));
     const lat = (key: keyof Sample) => (row.inflight === 1 ? `${ms(m(samples.wskit, key))} / ${ms(m(samples.ws, key))}` : '–');
     const all = Object.values(samples).flat();
     cells.push(lat('p50us'), lat('p99us'), cpu(samples.wskit, workers), cpu(samples.ws, workers));
@@ -94,6 +99,7 @@ export function memoryTable(result: MemoryResult): string {
   const s = memoryMedians(result.samples.ws);
   const f = result.samples.floor.length > 0 ? memoryMedians(result.samples.floor) : undefined;
   const v = (result.samples.serve ?? []).length > 0 ? memoryMedians(result.samples.serve) : undefined;
+  const h = (result.samples['wskit-on-message'] ?? []).length > 0 ? memoryMedians(result.samples['wskit-on-message']) : undefined;
   const kib = (bytes: number) => (Number.isFinite(bytes) ? fmt(bytes / 1024) : '–');
   const floor = (key: keyof typeof w) => (f && Number.isFinite(f[key]) ? f[key] : undefined);
   // Issue 16's measure: what a server adds above the floor, as a fraction of what ws adds.
@@ -104,9 +110,10 @@ export function memoryTable(result: MemoryResult): string {
   const row = (label: string, key: keyof typeof w) => {
     const lowest = floor(key);
     const serve = v ? v[key] : Number.NaN;
-    return [label, kib(w[key]), kib(serve), kib(s[key]), lowest === undefined ? '–' : kib(lowest), ratio(w[key], s[key]), lowest === undefined ? '–' : ratio(lowest, s[key]), above(w[key], key), above(serve, key)];
+    const onMessage = h ? h[key] : Number.NaN;
+    return [label, kib(w[key]), kib(onMessage), kib(serve), kib(s[key]), lowest === undefined ? '–' : kib(lowest), ratio(w[key], s[key]), lowest === undefined ? '–' : ratio(lowest, s[key]), above(w[key], key), above(onMessage, key), above(serve, key)];
   };
-  return table(['per idle connection', 'wskit KiB', 'wskit serve /echo KiB', 'ws KiB', 'floor KiB', 'wskit ÷ ws', 'floor ÷ ws', 'wskit above floor ÷ ws above floor', 'serve above floor ÷ ws above floor'], [
+  return table(['per idle connection', 'wskit KiB', 'wskit onMessage KiB', 'wskit serve /echo KiB', 'ws KiB', 'floor KiB', 'wskit ÷ ws', 'floor ÷ ws', 'wskit above floor ÷ ws above floor', 'onMessage above floor ÷ ws above floor', 'serve above floor ÷ ws above floor'], [
       row('server RSS', 'rss'),
       row('server RSS without V8 young generation', 'keptRss'),
       row('JS heap', 'heap'),

@@ -38,6 +38,8 @@ export interface Sample {
   p99us: number;
   /** serverCpu and genCpu are percentages of one core over the window. */
   serverCpu: number;
+  /** Server CPU per echoed message in µs, from /proc over the window (issue 16 compares what it adds above raw TCP). */
+  cpuUsPerMsg: number;
   genCpu: number;
   /** otherCpu is CPU used by everything else on the machine (other users' jobs, the kernel's softirqs), % of one core. */
   otherCpu: number;
@@ -147,6 +149,7 @@ export async function measureLoad(pool: Pool, server: Server, row: EchoRow, opts
       p50us: row.inflight === 1 ? histogram.percentile(50) : Number.NaN,
       p99us: row.inflight === 1 ? histogram.percentile(99) : Number.NaN,
       serverCpu: ((cpu1 - cpu0) / wallMs) * 100,
+      cpuUsPerMsg: echoes > 0 ? ((cpu1 - cpu0) * 1000) / echoes : Number.NaN,
       genCpu: (genCpuMs / elapsedMs) * 100,
       otherCpu: Math.max(0, ((busy1 - busy0 - (cpu1 - cpu0) - genCpuMs) / wallMs) * 100),
       errors,

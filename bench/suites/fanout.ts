@@ -41,6 +41,8 @@ export interface Trial {
   p99ms: number;
   deliveriesPerSec: number;
   serverCpu: number;
+  /** Server CPU per delivered message, in µs (CPU over the publishing window, as `serverCpu`). */
+  cpuUsPerDelivery: number;
   genCpu: number;
   otherCpu: number;
   pass: boolean;
@@ -149,6 +151,7 @@ async function runTrial(pool: Pool, server: Measured, publisher: WebSocket, id: 
     p99ms,
     deliveriesPerSec: (delivered * 1000) / publishMs,
     serverCpu: ((cpu1 - cpu0) / publishMs) * 100,
+    cpuUsPerDelivery: delivered > 0 ? ((cpu1 - cpu0) * 1000) / delivered : Number.NaN,
     // Subscribers report CPU up to the end of the drain; most of it falls in the publishing window.
     genCpu: (genCpuMs / publishMs) * 100,
     otherCpu: Math.max(0, ((busy1 - busy0 - (cpu1 - cpu0) - genCpuMs) / publishMs) * 100),
@@ -175,7 +178,7 @@ async function search(pool: Pool, server: Measured, publisher: WebSocket, opts: 
       for (const pid of server.pids) await settle(pid);
       trial = await runTrial(pool, server, publisher, nextTrialId++, rate, opts.fanoutClients, opts.fanoutTrialMs);
       trials.push(trial);
-      log(`    ${label} ${rate} msg/s: ${trial.delivered}/${trial.expected} delivered${trial.repeats ? ` (${trial.repeats} repeated)` : ''}, p99 ${trial.p99ms.toFixed(1)} ms, CPU srv ${Math.round(trial.serverCpu)}% gen ${Math.round(trial.genCpu)}% other ${Math.round(trial.otherCpu)}% → ${trial.pass ? 'pass' : 'fail'}`);
+      log(`    ${label} ${rate} msg/s: ${trial.delivered}/${trial.expected} delivered${trial.repeats ? ` (${trial.repeats} repeated)` : ''}, p99 ${trial.p99ms.toFixed(1)} ms, CPU srv ${Math.round(trial.serverCpu)}% (${trial.cpuUsPerDelivery.toFixed(2)} µs/delivery) gen ${Math.round(trial.genCpu)}% other ${Math.round(trial.otherCpu)}% → ${trial.pass ? 'pass' : 'fail'}`);
     }
     if (!trial) break;
     if (trial.pass) {

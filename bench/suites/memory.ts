@@ -32,12 +32,13 @@ export interface MemorySample {
 
 /**
  * MemoryImpl names a measured server: wskit (bench/servers/echo-wskit.ts, the
- * documented `for await` style), ws, the floor (bench/servers/idle-floor.ts:
+ * documented `for await` style), wskit-on-message (the same server with
+ * `--on-message`: the documented `conn.onMessage` style), ws, the floor (bench/servers/idle-floor.ts:
  * the handshake by hand, then only the socket), or serve: `wskit serve`'s
  * real /echo route (idle timer, log lines, limits, metrics), measured from
  * outside through /proc only, as it answers no stats requests.
  */
-export type MemoryImpl = 'wskit' | 'ws' | 'floor' | 'serve';
+export type MemoryImpl = 'wskit' | 'wskit-on-message' | 'ws' | 'floor' | 'serve';
 
 /** SETTLE_MS is how long after a storm the no-GC RSS is read, as an outside observer would. */
 const SETTLE_MS = 3_000;
@@ -105,7 +106,12 @@ async function measureServe(conns: number): Promise<MemorySample> {
 
 async function measure(impl: MemoryImpl, conns: number): Promise<MemorySample> {
   if (impl === 'serve') return measureServe(conns);
-  const server = impl === 'floor' ? await startBenchServer('floor', 'idle-floor', [], true) : await startEchoServer(impl, false, true);
+  const server =
+    impl === 'floor'
+      ? await startBenchServer('floor', 'idle-floor', [], true)
+      : impl === 'wskit-on-message'
+        ? await startBenchServer('wskit onMessage', 'echo-wskit', ['--on-message'], true)
+        : await startEchoServer(impl, false, true);
   const pool = new Pool('echo-worker', Math.max(1, Math.ceil(conns / PER_WORKER)));
   try {
     // A first connection warms up lazily-loaded code so it is not counted as per-connection cost.
@@ -145,7 +151,7 @@ async function measure(impl: MemoryImpl, conns: number): Promise<MemorySample> {
   }
 }
 
-/** runMemory measures wskit, ws and the floor in turn, `memoryRounds` times, at `idleConns` connections (capped by the fd limit). */
+/** runMemory measures wskit (both reading styles), ws, the floor and `wskit serve` in turn, `memoryRounds` times, at `idleConns` connections (capped by the fd limit). */
 export async function runMemory(opts: BenchOptions, log: (line: string) => void): Promise<MemoryResult> {
   const limit = fdLimit();
   let conns = opts.idleConns;
@@ -155,9 +161,9 @@ export async function runMemory(opts: BenchOptions, log: (line: string) => void)
     note = `open-file limit ${limit} (ulimit -n) allowed only ${conns} of the ${opts.idleConns} connections asked for; raise it with \`ulimit -n ${opts.idleConns + 1000}\` before npm run bench`;
     log(`memory: ${note}`);
   }
-  const result: MemoryResult = { conns, samples: { wskit: [], ws: [], floor: [], serve: [] }, note };
+  const result: MemoryResult = { conns, samples: { wskit: [], 'wskit-on-message': [], ws: [], floor: [], serve: [] }, note };
   for (let round = 0; round < opts.memoryRounds; round++) {
-    for (const impl of ['wskit', 'ws', 'floor', 'serve'] as const) {
+    for (const impl of ['wskit', 'wskit-on-message', 'ws', 'floor', 'serve'] as const) {
       const sample = await measure(impl, conns);
       result.samples[impl].push(sample);
       log(`  memory ${impl} ${sample.conns} conns: RSS ${Math.round(sample.rssPerConn)} B/conn (${Math.round(sample.keptRssPerConn)} without the young generation), heap ${Math.round(sample.heapPerConn)} B/conn, external ${Math.round(sample.externalPerConn)} B/conn, RSS ${SETTLE_MS / 1000} s after the storm with no forced GC ${Math.round(sample.settledRssPerConn)} B/conn`);

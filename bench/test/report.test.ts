@@ -13,7 +13,7 @@ import { HTTP2_ROW } from '../suites/http2.js';
 import { compatTarget, echoRows, type EchoResult, type EchoRow, type Impl, type Sample } from '../suites/echo.js';
 
 function sample(msgsPerSec: number): Sample {
-  return { msgsPerSec, mbPerSec: msgsPerSec / 1e6, p50us: 100, p99us: 200, serverCpu: 100, genCpu: 50, otherCpu: 0, errors: 0 };
+  return { msgsPerSec, mbPerSec: msgsPerSec / 1e6, p50us: 100, p99us: 200, serverCpu: 100, cpuUsPerMsg: 10, genCpu: 50, otherCpu: 0, errors: 0 };
 }
 
 function result(row: EchoRow, rates: Partial<Record<Impl, number>>): EchoResult {
@@ -79,9 +79,10 @@ function memory(kib: number, settledKib = kib): MemorySample {
 
 test('memoryTable shows what wskit and wskit serve add above the floor as a fraction of what ws adds, serve on the no-GC row only', () => {
   const nan = { ...memory(0), rssPerConn: NaN, keptRssPerConn: NaN, heapPerConn: NaN, externalPerConn: NaN, keptRssAfterEchoPerConn: NaN, heapAfterEchoPerConn: NaN };
-  const rows = cells(memoryTable({ conns: 1000, note: '', samples: { wskit: [memory(2)], ws: [memory(3)], floor: [memory(1)], serve: [{ ...nan, settledRssPerConn: 5 * 1024 }] } }));
+  const rows = cells(memoryTable({ conns: 1000, note: '', samples: { wskit: [memory(2)], 'wskit-on-message': [memory(1.5)], ws: [memory(3)], floor: [memory(1)], serve: [{ ...nan, settledRssPerConn: 5 * 1024 }] } }));
   const heap = rows.find((r) => r['per idle connection'] === 'JS heap')!;
   assert.equal(heap['wskit above floor ÷ ws above floor'], '0.50×');
+  assert.equal(heap['onMessage above floor ÷ ws above floor'], '0.25×');
   assert.equal(heap['wskit serve /echo KiB'], '–');
   const settled = rows.find((r) => r['per idle connection']!.startsWith('RSS 3 s after the storm'))!;
   assert.equal(settled['wskit serve /echo KiB'], '5');

@@ -16,9 +16,9 @@ import { createSecureContext } from 'node:tls';
 import { isIP, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { CloseCode, type Conn, rejectUpgrade, Upgrader, type UpgradeRequest } from 'wskit';
-import { serveAdd, ADD_IDLE_TIMEOUT_MS } from './add/handler.js';
+import { addService, ADD_IDLE_TIMEOUT_MS } from './add/handler.js';
 import { CHAT_DEFAULTS, type ChatApp, type ChatOptions, createChat } from './chat/index.js';
-import { ECHO_IDLE_TIMEOUT_MS, ECHO_MAX_FRAGMENTS, ECHO_MAX_MESSAGE_SIZE, serveEcho } from './echo/handler.js';
+import { ECHO_IDLE_TIMEOUT_MS, ECHO_MAX_FRAGMENTS, ECHO_MAX_MESSAGE_SIZE, echoService } from './echo/handler.js';
 import { IdleSweep } from './idle-sweep.js';
 import { clientAddressResolver } from './client-address.js';
 import { timestampedLog } from './log.js';
@@ -111,6 +111,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const tls = options.tls === undefined ? undefined : readTls(options.tls);
   // Made before the chat app opens its broker: a bad idle time throws with nothing to close.
   const echoIdle = new IdleSweep(options.echoIdleTimeoutMs ?? ECHO_IDLE_TIMEOUT_MS, log, 'echo');
+  const addIdle = new IdleSweep(options.addIdleTimeoutMs ?? ADD_IDLE_TIMEOUT_MS, log, 'add');
+  const serveEcho = echoService(echoIdle);
+  const serveAdd = addService(addIdle, log);
   const chat: ChatApp = await createChat({ log, ...options.chat });
   const handshakeTimeout = options.handshakeTimeoutMs ?? 10_000;
   const addUpgrader = new Upgrader({ handshakeTimeout, maxMessageSize: 64 * 1024 });
@@ -122,7 +125,6 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     writeBufferSize: 1024 * 1024,
     readBufferSize: 1024 * 1024,
   });
-  const open = new Set<Conn>();
   /** Upgrade sockets not yet closed: handshakes in progress and open WebSockets. */
   let upgrades = 0;
   /** The same, per client address. */
@@ -160,25 +162,41 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     socket.on('close', forgetSocket);
   });
 
-  // Apart from `accept`, so the closures an open connection keeps (until it
-  // closes) hold only it and its path: a closure that named `req` would keep
-  // the IncomingMessage and its headers alive for the connection's life.
-  const opened = (conn: Conn, path: string, serve: (conn: Conn) => Promise<void>) => {
-    open.add(conn);
-    chat.countWebSocket(conn);
-    log(`open ${path} ${conn.remoteAddress} http/${conn.httpVersion}`);
-    conn.closed.then((result) => {
-      open.delete(conn);
-      chat.uncountWebSocket(conn);
-      log(`close ${path} ${conn.remoteAddress} code=${result.closeCode}${result.reason ? ` reason=${JSON.stringify(result.reason)}` : ''}`);
-    });
-    serve(conn).catch((err: Error) => log(`error ${path} ${conn.remoteAddress}: ${err.message}`));
-  };
-  const accept = (upgrader: Upgrader, req: UpgradeRequest, socket: Duplex, head: Buffer, serve: (conn: Conn) => Promise<void>) => {
+  /**
+   * One 'close' listener shared by every upgrade socket, which finds what it
+   * needs on the socket (an {@link Upgrade}): a closure per connection, and
+   * the `conn.closed` reaction an open connection would otherwise carry
+   * until it ends, cost more than that record.
+   */
+  function upgradeClosed(this: Duplex): void {
+    const upgrade = (this as UpgradeSocket)[UPGRADE];
+    sockets.delete(this as Socket);
+    upgrades--;
+    const left = (upgradesByAddress.get(upgrade.address) ?? 1) - 1;
+    if (left === 0) upgradesByAddress.delete(upgrade.address);
+    else upgradesByAddress.set(upgrade.address, left);
+    const conn = upgrade.conn;
+    if (conn === null) return;
+    chat.uncountWebSocket(conn);
+    // Settled by wskit's own 'close' listener, which runs after this one.
+    conn.closed.then((result) =>
+      log(`close ${upgrade.path} ${conn.remoteAddress} code=${result.closeCode}${result.reason ? ` reason=${JSON.stringify(result.reason)}` : ''}`),
+    );
+  }
+  const accept = (upgrader: Upgrader, req: UpgradeRequest, socket: Duplex, head: Buffer, serve: (conn: Conn) => void) => {
     const path = pathOf(req);
     const from = req.socket.remoteAddress ?? '';
     upgrader.upgrade(req, socket, head).then(
-      (conn) => opened(conn, path, serve),
+      (conn) => {
+        const upgrade = (socket as UpgradeSocket)[UPGRADE];
+        upgrade.conn = conn;
+        upgrade.path = path;
+        // The Conn has an 'error' listener of its own: one fewer here spares the socket a listener array.
+        socket.off('error', ignoreError);
+        chat.countWebSocket(conn);
+        log(`open ${path} ${conn.remoteAddress} http/${conn.httpVersion}`);
+        serve(conn);
+      },
       (err: Error) => log(`refused ${path} ${from}: ${err.message}`),
     );
   };
@@ -197,19 +215,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     }
     upgrades++;
     upgradesByAddress.set(address, fromAddress + 1);
+    (socket as UpgradeSocket)[UPGRADE] = { address, conn: null, path: '' };
     // 'close' comes once: `on` spares the wrapper `once` would keep on every open connection.
-    socket.on('close', () => {
-      upgrades--;
-      const left = (upgradesByAddress.get(address) ?? 1) - 1;
-      if (left === 0) upgradesByAddress.delete(address);
-      else upgradesByAddress.set(address, left);
-    });
+    // This listener forgets the socket too, so forgetSocket comes off: with the Conn's own
+    // listener a third would grow the socket's listener array to 19 slots (168 B).
+    socket.off('close', forgetSocket);
+    socket.on('close', upgradeClosed);
     const path = pathOf(req);
-    if (path === '/add') {
-      const idle = options.addIdleTimeoutMs ?? ADD_IDLE_TIMEOUT_MS;
-      return accept(addUpgrader, req, socket, head, (conn) => serveAdd(conn, log, idle));
-    }
-    if (path === '/echo') return accept(echoUpgrader, req, socket, head, (conn) => serveEcho(conn, echoIdle));
+    if (path === '/add') return accept(addUpgrader, req, socket, head, serveAdd);
+    if (path === '/echo') return accept(echoUpgrader, req, socket, head, serveEcho);
     if (chat.handleUpgrade(req, socket, head, address)) return;
     rejectUpgrade(socket, 404, `No WebSocket endpoint at ${path}`);
   };
@@ -276,7 +290,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     shutdown() {
       stopping ??= (async () => {
         server.close();
-        const closing = [...open].map((conn) => conn.close(CloseCode.GoingAway, 'server shutting down').catch(() => {}));
+        // Every open /add and /echo connection is watched for idleness until its closing begins.
+        const closing = [...addIdle.watching(), ...echoIdle.watching()].map((conn) => conn.close(CloseCode.GoingAway, 'server shutting down').catch(() => {}));
         await Promise.all([chat.shutdown(), ...closing]);
         for (const socket of sockets) socket.destroy();
       })();
@@ -321,6 +336,16 @@ export function plainTextWarning(address: string): string | undefined {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Where an upgrade socket keeps its {@link Upgrade}. */
+const UPGRADE = Symbol('wskit-serve.upgrade');
+/** What the server keeps on an upgrade socket until it closes: the client address it counts under, and the /add or /echo connection once open. */
+interface Upgrade {
+  address: string;
+  conn: Conn | null;
+  path: string;
+}
+type UpgradeSocket = Duplex & { [UPGRADE]: Upgrade };
 
 /** A socket's errors end in its 'close'; one shared listener keeps them from crashing the process. */
 function ignoreError(): void {}

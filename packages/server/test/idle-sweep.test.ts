@@ -40,15 +40,24 @@ test('IdleSweep keeps a touched connection open and forgets a stopped one', asyn
   const sweep = new IdleSweep(200, () => {}, 'echo');
   const busy = fakeConn('127.0.0.1:2');
   const stopped = fakeConn('127.0.0.1:3');
-  const busyWatch = sweep.watch(busy);
-  sweep.watch(stopped).stop();
+  sweep.watch(busy);
+  sweep.watch(stopped);
+  sweep.stop(stopped);
   for (let i = 0; i < 8; i++) {
     await wait(50);
-    busyWatch.touch();
+    sweep.touch(busy);
   }
   assert.equal(busy.closedAt, null);
   assert.equal(stopped.closedAt, null);
-  busyWatch.stop();
+  sweep.stop(busy);
+});
+
+test('IdleSweep does not start watching a connection on touch', async () => {
+  const sweep = new IdleSweep(100, () => {}, 'add');
+  const stranger = fakeConn('127.0.0.1:4');
+  sweep.touch(stranger);
+  await wait(250);
+  assert.equal(stranger.closedAt, null);
 });
 
 test('IdleSweep rejects an idle time that is not positive with RangeError', () => {

@@ -14,7 +14,8 @@ import type { PreparedMessage } from './prepared-message.js';
 import { encodeFrame } from './protocol/frame.js';
 import type { WriteCallback } from './conn-push.js';
 
-const RESOLVED = Promise.resolve();
+/** What a write taken at once returns: one shared promise, so `Conn.onMessage` can tell it needs no wait. */
+export const RESOLVED: Promise<void> = Promise.resolve();
 
 /** writeMessage is `Conn.write`: checks, then compresses or writes now, or queues behind earlier sends. */
 export function writeMessage(c: ConnState, type: MessageType, data: string | Uint8Array): Promise<void> {

@@ -15,7 +15,7 @@ import type { Http2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { CloseCode, Defaults, MessageType, Opcode } from './constants.js';
 import { closePayload, onSocketEnd, startClose } from './conn-close.js';
-import { MessageIterator, read } from './conn-read.js';
+import { listen, MessageIterator, read } from './conn-read.js';
 import { onSocketData, receive } from './conn-receive.js';
 import { ConnState, OWNER, type OwnedSocket, remoteAddress, type Transport } from './conn-state.js';
 import { closedPromise, ignoreError, onSocketClosed, readDeadline, terminate, writeDeadline } from './conn-teardown.js';
@@ -35,6 +35,25 @@ export interface Message {
   /** The payload. For text, `data.toString()` gives the string. */
   data: Buffer;
 }
+
+/**
+ * MessageHandler is what {@link Conn.onMessage} calls with each message, in
+ * order, and the Conn it came on (so one function can serve every
+ * connection). Return nothing to take the next message as soon as it
+ * arrives, or a promise to hold later messages back until it settles, as an
+ * `await` in a `for await` loop does: they queue up to the read buffer, then
+ * the socket is paused.
+ */
+export type MessageHandler = (message: Message, conn: Conn) => void | PromiseLike<void>;
+
+/**
+ * EndHandler is told, once, that no more messages will reach the handler:
+ * `error` is null after a normal close (1000, 1001 or no code), where a
+ * `for await` loop ends; otherwise it is what that loop would throw
+ * (CloseError, ProtocolError, TimeoutError), or what the handler threw or
+ * its promise rejected with.
+ */
+export type EndHandler = (error: Error | null, conn: Conn) => void;
 
 /** Settings a Conn is built with; `Upgrader` and `dial` fill them in. */
 export interface ConnOptions {
@@ -129,7 +148,7 @@ export class Conn {
    */
   constructor(socket: Transport, settings: ConnSettings, agreed: Agreement, head?: Buffer) {
     const overStream = agreed.http2 === true;
-    const state = new ConnState(socket, settings, agreed.deflate, overStream);
+    const state = new ConnState(this, socket, settings, agreed.deflate, overStream);
     this.#state = state;
     this.subprotocol = agreed.subprotocol;
     this.extensions = agreed.extensions;
@@ -218,6 +237,32 @@ export class Conn {
   async readJSON<T = unknown>(): Promise<T> {
     const message = await this.read();
     return parseJSON<T>(message.data.toString('utf8'));
+  }
+
+  /**
+   * onMessage hands every message to `handler` as it arrives, instead of to
+   * `read()` and `for await`: messages already queued first, never inside
+   * this call. It reads as a `for await` loop does (same messages, same
+   * order, same backpressure when `handler` returns a promise) but keeps
+   * nothing suspended while the connection is idle, so it costs less memory
+   * per connection. `onEnd` is told, once, when no more messages will come
+   * (see {@link EndHandler}); if `handler` throws or its promise rejects, it
+   * gets no more messages and `onEnd` gets the error (with no `onEnd`, the
+   * error is thrown as an uncaught exception, as an unhandled rejection
+   * would be). Throws TypeError when `handler` or `onEnd` is not a
+   * function, and Error when a handler is already set or a read waits;
+   * `read()` rejects while a handler is set.
+   *
+   * @example
+   * ```ts
+   * const echo = (message: Message, conn: Conn) => conn.write(message.type, message.data);
+   * conn.onMessage(echo, (err) => err && console.error(err.message));
+   * ```
+   */
+  onMessage(handler: MessageHandler, onEnd?: EndHandler): void {
+    if (typeof handler !== 'function') throw new TypeError(`Invalid handler: expected a function, got ${typeof handler}`);
+    if (onEnd !== undefined && typeof onEnd !== 'function') throw new TypeError(`Invalid onEnd: expected a function, got ${typeof onEnd}`);
+    listen(this.#state, handler, onEnd ?? null);
   }
 
   /**

@@ -4,8 +4,11 @@
  * ## Overview
  * A server upgrades HTTP requests with an {@link Upgrader}; a client opens a
  * connection with {@link dial}. Both give a {@link Conn}: read messages with
- * `read()`, `readJSON()` or `for await`, send with `write()`, `writeJSON()` or
- * `writePrepared()`, close with `close(code, reason)`.
+ * `read()`, `readJSON()` or `for await`, or have each handed to a callback
+ * with `onMessage(handler, onEnd)` (the same messages and backpressure, and
+ * less memory per idle connection: nothing stays suspended between
+ * messages); send with `write()`, `writeJSON()` or `writePrepared()`, close
+ * with `close(code, reason)`.
  *
  * ## Data messages
  * A message is `{ type: 'text' | 'binary', data: Buffer }`. Text is checked as
@@ -62,7 +65,7 @@ export {
   TimeoutError,
   WebSocketError,
 } from './errors.js';
-export { Conn, type ConnOptions, type Message } from './conn.js';
+export { Conn, type ConnOptions, type EndHandler, type Message, type MessageHandler } from './conn.js';
 export { PreparedMessage } from './prepared-message.js';
 export { rejectUpgrade, sameOrigin, Upgrader, type UpgraderOptions, type UpgradeRequest } from './upgrader.js';
 export { dial, type DialOptions, type DialResult, type HandshakeResponse } from './dial.js';

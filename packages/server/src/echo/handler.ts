@@ -2,7 +2,7 @@
  * The echo service: every message is sent back with its type. Used for
  * conformance runs (Autobahn) and benchmarks.
  */
-import type { Conn } from 'wskit';
+import type { Conn, Message } from 'wskit';
 import type { IdleSweep } from '../idle-sweep.js';
 
 /** Largest message /echo accepts by default: 16 MiB. */
@@ -19,21 +19,22 @@ export const ECHO_MAX_FRAGMENTS = ECHO_MAX_MESSAGE_SIZE / 64;
 export const ECHO_IDLE_TIMEOUT_MS = 60_000;
 
 /**
- * serveEcho echoes until the connection closes; `idle` (one timer for every
- * /echo connection) closes it (1000, "idle timeout") once it goes its idle
- * time without a message. Errors end it quietly: the server logs every close
- * with its code.
+ * echoService makes the /echo route: each connection it is given echoes
+ * until it closes, through one `onMessage` handler shared by every
+ * connection (nothing per connection but its entry in `idle`, so an idle
+ * one costs no suspended function). `idle` closes a connection (1000, "idle
+ * timeout") once it goes its idle time without a message. Errors end it
+ * quietly: the server logs every close with its code.
  */
-export async function serveEcho(conn: Conn, idleSweep: IdleSweep): Promise<void> {
-  const idle = idleSweep.watch(conn);
-  try {
-    for await (const message of conn) {
-      idle.touch();
-      await conn.write(message.type, message.data);
-    }
-  } catch {
-    // Closed abnormally or by a protocol error: the connection has already answered it.
-  } finally {
-    idle.stop();
-  }
+export function echoService(idle: IdleSweep): (conn: Conn) => void {
+  // A write's promise holds the next message back while the peer is slow to read, as `await` would.
+  const echo = (message: Message, conn: Conn) => {
+    idle.touch(conn);
+    return conn.write(message.type, message.data);
+  };
+  const ended = (_err: Error | null, conn: Conn) => idle.stop(conn);
+  return (conn) => {
+    idle.watch(conn);
+    conn.onMessage(echo, ended);
+  };
 }

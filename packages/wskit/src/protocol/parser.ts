@@ -32,8 +32,13 @@ const MAX_LENGTH = Number.MAX_SAFE_INTEGER;
 /** FrameParser splits a byte stream into frames for its {@link FrameHandler}. */
 export class FrameParser {
   readonly #handler: FrameHandler;
-  /** Input not yet consumed: whole chunks, the first possibly partly consumed. */
-  #chunks: Buffer[] = [];
+  /**
+   * Input not yet consumed: `#first` (possibly partly consumed), then
+   * `#rest` in order. Nearly always one chunk or none is waiting, so the
+   * usual case needs no array (an idle connection holds none).
+   */
+  #first: Buffer | null = null;
+  #rest: Buffer[] | null = null;
   #offset = 0;
   #buffered = 0;
   /** Payload bytes left in the current frame, or -1 while reading a header. */
@@ -56,7 +61,8 @@ export class FrameParser {
   /** Stop parsing: after a close frame or an error nothing more is read (RFC 6455 §5.5.1). */
   stop(): void {
     this.#stopped = true;
-    this.#chunks = [];
+    this.#first = null;
+    this.#rest = null;
     this.#buffered = 0;
     this.#frame = null;
   }
@@ -67,7 +73,8 @@ export class FrameParser {
    */
   push(chunk: Buffer): void {
     if (this.#stopped || chunk.length === 0) return;
-    this.#chunks.push(chunk);
+    if (this.#first === null) this.#first = chunk;
+    else (this.#rest ??= []).push(chunk);
     this.#buffered += chunk.length;
     try {
       this.#run();
@@ -137,7 +144,7 @@ export class FrameParser {
   }
 
   #readPayload(): void {
-    const first = this.#chunks[0]!;
+    const first = this.#first!;
     const available = first.length - this.#offset;
     const size = Math.min(available, this.#remaining);
     let piece = first.subarray(this.#offset, this.#offset + size);
@@ -170,7 +177,10 @@ export class FrameParser {
 
   #peek(index: number): number {
     let i = this.#offset + index;
-    for (const chunk of this.#chunks) {
+    const first = this.#first!;
+    if (i < first.length) return first[i]!;
+    i -= first.length;
+    for (const chunk of this.#rest ?? []) {
       if (i < chunk.length) return chunk[i]!;
       i -= chunk.length;
     }
@@ -179,7 +189,7 @@ export class FrameParser {
 
   /** Consume `size` bytes (a header: at most 14) as one buffer, copying only across chunks. */
   #take(size: number): Buffer {
-    const first = this.#chunks[0]!;
+    const first = this.#first!;
     if (first.length - this.#offset >= size) {
       const out = first.subarray(this.#offset, this.#offset + size);
       this.#advance(size);
@@ -188,7 +198,7 @@ export class FrameParser {
     const out = Buffer.allocUnsafe(size);
     let filled = 0;
     while (filled < size) {
-      const chunk = this.#chunks[0]!;
+      const chunk = this.#first!;
       const n = Math.min(chunk.length - this.#offset, size - filled);
       chunk.copy(out, filled, this.#offset, this.#offset + n);
       filled += n;
@@ -200,10 +210,11 @@ export class FrameParser {
   #advance(n: number): void {
     this.#offset += n;
     this.#buffered -= n;
-    if (this.#offset === this.#chunks[0]!.length) {
-      this.#chunks.shift();
-      // The list is empty between reads: length 0 gives V8's spare room back (shift keeps it), so an idle connection does not hold it.
-      if (this.#chunks.length === 0) this.#chunks.length = 0;
+    if (this.#offset === this.#first!.length) {
+      const rest = this.#rest;
+      this.#first = rest === null ? null : rest.shift()!;
+      // Dropped once empty, so an idle connection holds no array.
+      if (rest !== null && rest.length === 0) this.#rest = null;
       this.#offset = 0;
     }
   }
