@@ -45,10 +45,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
-import { compareIds } from './broker.js';
+import { compareIds, PublishRefusedError } from './broker.js';
 import type { Broker, BrokerState, ChatMessage, ReadStats, MessageListener, PresenceListener, PresenceWatch, RemovalListener, UsersPage } from './broker.js';
 import type { PageRequest } from './names.js';
 import { RedisPresence } from './redis-presence.js';
+import { DEFAULT_REPLICAS_TIMEOUT_MS, RedisDurability, checkReplicas, checkReplicasTimeout } from './redis-durability.js';
 
 /** Options for `RedisBroker`. */
 export interface RedisBrokerOptions {
@@ -78,6 +79,15 @@ export interface RedisBrokerOptions {
    * off. Unset: 2 ms; at most {@link MAX_READ_BATCH_WAIT_MS}.
    */
   readBatchWaitMs?: number;
+  /**
+   * Replicas that must have each message (Redis `WAIT`) before it is
+   * acknowledged or shown to anyone; see redis-durability.ts for what that
+   * guarantees. Every node of a cluster must use the same value. Unset: 0,
+   * no waiting and no extra round trip.
+   */
+  replicas?: number;
+  /** With `replicas`: how long WAIT waits for them before the message is refused. Unset: 1000 ms, at most 10 000. */
+  replicasTimeoutMs?: number;
   /** Where state changes and errors are reported. Unset: standard error. */
   log?: (line: string) => void;
 }
@@ -157,6 +167,8 @@ export class RedisBroker implements Broker {
   #closed = false;
   #outageLogged = false;
   #stateWaiters = new Set<() => void>();
+  /** HOOK (durability, --redis-replicas): set when replicas > 0; every use below is marked HOOK. */
+  readonly #durability: RedisDurability | undefined;
 
   readonly #streams = new Map<string, RoomStream>();
   #roomsVersion = 0;
@@ -186,6 +198,8 @@ export class RedisBroker implements Broker {
       throw new RangeError(`readBatchWaitMs must be a whole number of ms from 0 to ${MAX_READ_BATCH_WAIT_MS}, got ${this.#batchWaitMs}`);
     }
     this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    // HOOK (durability): bad replica settings fail before anything connects.
+    if (checkReplicas(options.replicas ?? 0) > 0) checkReplicasTimeout(options.replicasTimeoutMs ?? DEFAULT_REPLICAS_TIMEOUT_MS);
 
     // Commands fail at once while disconnected instead of queueing: a publish
     // must be answered, not held until some later reconnect.
@@ -211,6 +225,11 @@ export class RedisBroker implements Broker {
     });
     this.#reader.on('reconnecting', () => {
       this.#readerId = undefined;
+      // HOOK (durability): messages still held are read again from whichever server the reader reaches next.
+      for (const [room, stream] of this.#durability ? this.#streams : []) {
+        const from = this.#durability!.rewind(room);
+        if (from !== undefined && compareIds(from, stream.lastId) < 0) stream.lastId = from;
+      }
     });
     this.#log(`redis broker: node ${this.nodeId} connecting to ${this.#where}`);
     for (const client of [this.#cmd, this.#reader, this.#sub]) {
@@ -235,6 +254,18 @@ export class RedisBroker implements Broker {
       });
 
     this.#heartbeat = setInterval(() => void this.#beat(false), this.#heartbeatMs);
+    // HOOK (durability): publishes WAIT on a connection of their own; streams keep room for the markers.
+    this.#durability = !options.replicas ? undefined : new RedisDurability({
+      replicas: options.replicas!,
+      ...(options.replicasTimeoutMs !== undefined ? { timeoutMs: options.replicasTimeoutMs } : {}),
+      client: createClient(base),
+      readScript: (source, keys, args) => this.#script(source, keys, args),
+      streamKey: (room) => this.#streamKey(room),
+      commitKey: (room) => `${this.#prefix}commit:${room}`,
+      maxLen: 2 * (this.#historySize + STREAM_SLACK),
+      where: this.#where,
+      log: this.#log,
+    });
     this.#readLoop = this.#runReader();
   }
 
@@ -256,6 +287,11 @@ export class RedisBroker implements Broker {
   /** The fan-out reads' counts, for `/metrics`. */
   readStats(): ReadStats {
     return { batches: this.#batches, messages: this.#batchEntries };
+  }
+
+  /** HOOK (durability): replica waits (`WAIT`) that timed out, since start; 0 without `replicas`. */
+  replicaWaitTimeouts(): number {
+    return this.#durability?.waitTimeouts ?? 0;
   }
 
   /** `ready` while all three Redis connections are up, `degraded` otherwise, `closed` after close(). */
@@ -296,11 +332,14 @@ export class RedisBroker implements Broker {
     }
     let id: unknown;
     try {
+      // HOOK (durability): with replicas, the id comes after WAIT and the commit.
+      if (this.#durability) return toMessage(room, await this.#durability.publish(room, from, text), from, text);
       id = await withTimeout(
         this.#script(PUBLISH_SCRIPT, [this.#streamKey(room)], [String(this.#historySize + STREAM_SLACK), from, text]),
         `Redis at ${this.#where} did not answer within ${REPLY_TIMEOUT_MS} ms; the message may or may not be stored`,
       );
     } catch (err) {
+      if (err instanceof PublishRefusedError) throw err; // HOOK (durability): its reason goes to the sender as is
       throw new Error(`Cannot publish to room "${room}": ${errorText(err)}; the message was not acknowledged`, { cause: err });
     }
     return toMessage(room, String(id), from, text);
@@ -310,7 +349,8 @@ export class RedisBroker implements Broker {
     if (this.#closed) throw new Error(`Cannot subscribe to room "${room}": the Redis broker is closed`);
     // The listener gets exactly the messages after the stream's current top.
     // While Redis is unreachable the local clock stands in for it.
-    const exactTop = await this.#topId(room);
+    // HOOK (durability): a new reader starts before the room's first undecided message.
+    const exactTop = this.#durability ? await this.#durability.startId(room).catch(() => undefined) : await this.#topId(room);
     const top = exactTop ?? this.#streams.get(room)?.lastId ?? `${Date.now()}-0`;
     let stream = this.#streams.get(room);
     if (!stream) {
@@ -319,12 +359,15 @@ export class RedisBroker implements Broker {
       this.#roomsVersion++;
       this.#interruptRead();
     }
-    stream.listeners.set(listener, compareIds(top, stream.lastId) > 0 ? top : stream.lastId);
+    const after = compareIds(top, stream.lastId) > 0 ? top : stream.lastId;
+    // HOOK (durability): a new listener also gets the messages this node still holds.
+    stream.listeners.set(listener, this.#durability ? this.#durability.listenFrom(room, after) : after);
     return () => {
       const current = this.#streams.get(room);
       if (!current?.listeners.delete(listener) || current.listeners.size > 0) return;
       // The blocked XREAD may still name this room; its entries are then ignored.
       this.#streams.delete(room);
+      this.#durability?.forget(room); // HOOK (durability)
       this.#roomsVersion++;
     };
   }
@@ -340,7 +383,8 @@ export class RedisBroker implements Broker {
     }
     const key = this.#streamKey(room);
     const reply = await withTimeout(
-      options.since === undefined
+      // HOOK (durability): only confirmed messages, never markers.
+      this.#durability ? this.#durability.range(room, options.since, limit) : options.since === undefined
         ? this.#cmd.sendCommand(['XREVRANGE', key, '+', '-', 'COUNT', String(limit)])
         : this.#cmd.sendCommand(['XRANGE', key, `(${options.since}`, '+', 'COUNT', String(limit)]),
       `Cannot read history of room "${room}": Redis at ${this.#where} did not answer within ${REPLY_TIMEOUT_MS} ms`,
@@ -414,6 +458,7 @@ export class RedisBroker implements Broker {
     }
     this.#streams.clear();
     this.#removals.clear();
+    await this.#durability?.close(); // HOOK (durability)
     await this.#readLoop;
     await Promise.all([quit(this.#cmd), quit(this.#sub)]);
   }
@@ -524,13 +569,11 @@ export class RedisBroker implements Broker {
         stream.lastId = id;
         stream.exact = true;
         const message = entryMessage(room, id, fields);
-        for (const [listener, after] of stream.listeners) {
-          if (compareIds(id, after) <= 0) continue;
-          try {
-            listener(message);
-          } catch (err) {
-            this.#log(`redis broker: message listener of room "${room}" threw: ${errorText(err)}`);
-          }
+        // HOOK (durability): held messages wait for their commit; markers deliver nothing.
+        if (this.#durability) {
+          for (const released of this.#durability.accept(room, id, fields, message)) this.#toListeners(stream, released);
+        } else {
+          this.#toListeners(stream, message);
         }
       }
     }
@@ -539,6 +582,17 @@ export class RedisBroker implements Broker {
       this.#batchEntries += count;
     }
     return count;
+  }
+
+  #toListeners(stream: RoomStream, message: ChatMessage): void {
+    for (const [listener, after] of stream.listeners) {
+      if (compareIds(message.id, after) <= 0) continue;
+      try {
+        listener(message);
+      } catch (err) {
+        this.#log(`redis broker: message listener of room "${message.room}" threw: ${errorText(err)}`);
+      }
+    }
   }
 
   /**
