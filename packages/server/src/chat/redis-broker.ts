@@ -37,6 +37,10 @@
  * A read that found nothing is never followed by a wait, so an idle node
  * delivers a message as soon as Redis has it.
  *
+ * Replicas (`replicas` > 0, redis-durability.ts): a message is acknowledged
+ * and shown only after `WAIT` confirmed that many replicas have it; the
+ * publish, fan-out, subscribe and history steps it changes are marked HOOK.
+ *
  * Needs one Redis server (or primary) of version 6.2 or later. Redis Cluster
  * is not supported yet: the presence scripts touch node keys in other hash
  * slots. A cluster node is recognised by `INFO cluster` on every

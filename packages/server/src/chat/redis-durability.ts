@@ -73,6 +73,12 @@ const MAX_GROUP = 256;
 const REPLY_TIMEOUT_MS = 5_000;
 /** How often held messages are checked for orphans. */
 const ORPHAN_CHECK_MS = 1_000;
+/**
+ * Longest pause between two resolver attempts in one room; each failed
+ * attempt doubles the pause from ORPHAN_CHECK_MS, so that a long replica
+ * outage does not fill the stream with probes (and trim history away).
+ */
+const MAX_RESOLVE_PAUSE_MS = 60_000;
 
 /** Settings of a {@link RedisDurability}. */
 export interface RedisDurabilityOptions {
@@ -122,6 +128,8 @@ export class RedisDurability {
   readonly #queues = new Map<string, HoldQueue<unknown>>();
   readonly #jobs: (PublishJob | ResolveJob)[] = [];
   readonly #resolving = new Set<string>();
+  /** Per room with a failed resolver attempt: when the next may run, and the pause after it. */
+  readonly #resolvePause = new Map<string, { at: number; pauseMs: number }>();
   readonly #orphanTimer: NodeJS.Timeout;
   #running = false;
   #closed = false;
@@ -209,6 +217,7 @@ export class RedisDurability {
   /** forget drops the hold queue of a room this node no longer reads. */
   forget(room: string): void {
     this.#queues.delete(room);
+    this.#resolvePause.delete(room);
   }
 
   /** startId returns where a new reader of `room` starts: before its first undecided message. */
@@ -359,6 +368,7 @@ export class RedisDurability {
 
   #queueResolve(room: string): void {
     if (this.#closed || this.#resolving.has(room)) return;
+    if ((this.#resolvePause.get(room)?.at ?? 0) > Date.now()) return;
     this.#resolving.add(room);
     this.#jobs.push({ kind: 'resolve', room });
     void this.#run();
@@ -370,6 +380,7 @@ export class RedisDurability {
    * replication). When they do not, it tries again at the next check.
    */
   async #resolve(room: string): Promise<void> {
+    let resolved = false;
     try {
       if (!this.#client.isReady) return;
       const maxLen = String(this.#options.maxLen);
@@ -385,10 +396,17 @@ export class RedisDurability {
       }
       await this.#call(evalScript(this.#client, COMMIT_SCRIPT, this.#keys(room), [maxLen, probe]), `no answer to a commit within ${REPLY_TIMEOUT_MS} ms`);
       this.#options.log(`redis durability: committed the undecided messages of room "${room}" up to ${probe} (their publisher never did)`);
+      resolved = true;
     } catch (err) {
       this.#options.log(`redis durability: cannot resolve the undecided messages of room "${room}": ${errorText(err)}`);
     } finally {
       this.#resolving.delete(room);
+      if (resolved) {
+        this.#resolvePause.delete(room);
+      } else {
+        const pauseMs = Math.min(2 * (this.#resolvePause.get(room)?.pauseMs ?? ORPHAN_CHECK_MS / 2), MAX_RESOLVE_PAUSE_MS);
+        this.#resolvePause.set(room, { at: Date.now() + pauseMs, pauseMs });
+      }
     }
   }
 

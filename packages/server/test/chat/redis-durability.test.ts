@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { createClient } from 'redis';
 import { PublishRefusedError, compareIds, type ChatMessage } from '../../src/chat/broker.js';
 import { idBefore } from '../../src/chat/hold-queue.js';
+import { RESOLVE_GRACE_MS } from '../../src/chat/redis-durability.js';
+import { ABORT_SCRIPT, COMMIT_SCRIPT, HOLD_PUBLISH_SCRIPT } from '../../src/chat/redis-durability-scripts.js';
 import { RedisBroker, type RedisBrokerOptions } from '../../src/chat/redis-broker.js';
 import { redisCommand, redisSkip, startRedisServer, type RedisServer } from 'wskit-testing/redis-server';
 import { startRelay } from 'wskit-testing/tcp-relay';
@@ -103,6 +105,51 @@ describe('RedisBroker with replicas', { skip: redisSkip() }, () => {
     const stream = await entries(primary.url, `${prefix}room:room`);
     assert.ok(![...stream.values()].some((fields) => fields.includes('lost')));
     assert.ok(stream.has(kept.id));
+  });
+
+  it('RedisBroker with replicas 1 does not hold a dead publisher\'s message forever: a later commit or the resolver releases it', async () => {
+    const b = await broker(primary.url);
+    const prefix = `d${prefixes}:`;
+    const busy: ChatMessage[] = [];
+    const quiet: ChatMessage[] = [];
+    await b.subscribe('busy', (m) => busy.push(m));
+    await b.subscribe('quiet', (m) => quiet.push(m));
+    // A publisher that appended and died before its WAIT and commit.
+    const raw = createClient({ url: primary.url });
+    await raw.connect();
+    closers.push(() => raw.close());
+    for (const room of ['busy', 'quiet']) {
+      await raw.sendCommand(['EVAL', HOLD_PUBLISH_SCRIPT, '1', `${prefix}room:${room}`, '2200', 'ghost', `orphan in ${room}`, '1']);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual([busy.length, quiet.length], [0, 0], 'an undecided message was shown');
+    assert.deepEqual(await b.history('busy', { limit: 10 }), []);
+    // Busy room: the next message's commit covers the orphan too (replication is in order).
+    await b.publish('busy', 'ann', 'next');
+    await until(() => busy.length === 2, 'the orphan and the next message');
+    assert.deepEqual(busy.map((m) => m.text), ['orphan in busy', 'next']);
+    // Quiet room: after the replica wait plus the grace, a node probes, WAITs and commits.
+    await until(() => quiet.length === 1, 'the resolver to release the orphan', WAIT_MS + RESOLVE_GRACE_MS + 3_000);
+    assert.deepEqual((await b.history('quiet', { limit: 10 })).map((m) => m.text), ['orphan in quiet']);
+  });
+
+  it('the abort script refuses to drop a message a commit already covers, and drops one none does', async () => {
+    const raw = createClient({ url: primary.url });
+    await raw.connect();
+    closers.push(() => raw.close());
+    const keys = ['2', `scripts${++prefixes}:room`, `scripts${prefixes}:commit`];
+    const hold = async (text: string) => String(await raw.sendCommand(['EVAL', HOLD_PUBLISH_SCRIPT, '1', keys[1]!, '100', 'ann', text, '1']));
+    const [first, second, third] = [await hold('a'), await hold('b'), await hold('c')];
+    // Another publisher's WAIT confirmed `second`, so `first` (earlier, same primary) is confirmed too.
+    assert.deepEqual(await raw.sendCommand(['EVAL', COMMIT_SCRIPT, ...keys, '100', second, second]), []);
+    assert.equal(await raw.sendCommand(['EVAL', ABORT_SCRIPT, ...keys, '100', first]), 'committed');
+    assert.equal(await raw.sendCommand(['EVAL', ABORT_SCRIPT, ...keys, '100', third]), 'aborted');
+    assert.equal(await raw.sendCommand(['EVAL', ABORT_SCRIPT, ...keys, '100', third]), 'gone');
+    // A commit reports which of its own ids are gone, and raises the frontier.
+    assert.deepEqual(await raw.sendCommand(['EVAL', COMMIT_SCRIPT, ...keys, '100', third, third]), [third]);
+    assert.equal(await raw.sendCommand(['GET', keys[2]!]), third);
+    const stream = [...(await entries(primary.url, keys[1]!)).values()].map((fields) => `${fields[0]} ${fields[0] === 'hold' ? fields[5] : fields[1]}`);
+    assert.deepEqual(stream, ['hold a', 'hold b', `commit ${second}`, `abort ${third}`, `commit ${third}`]);
   });
 
   it('RedisBroker rejects replica settings out of range', () => {
