@@ -47,13 +47,23 @@
  * after `timeoutMs`. A failover to a replica that lacked a message loses
  * only messages no one was shown. N = 0 uses none of this.
  */
-import type { createClient } from 'redis';
 import { createHash } from 'node:crypto';
 import { PublishRefusedError, compareIds } from './broker.js';
 import { HoldQueue, holdEntry, idBefore } from './hold-queue.js';
 import { ABORT_SCRIPT, COMMIT_SCRIPT, CONFIRMED_READ_SCRIPT, HOLD_PUBLISH_SCRIPT } from './redis-durability-scripts.js';
 
-type Client = ReturnType<typeof createClient>;
+/**
+ * The part of a Redis client connection this file uses; the broker passes
+ * one of its own kind (only redis-broker.ts imports the client).
+ */
+export interface WaitConnection {
+  readonly isReady: boolean;
+  connect(): Promise<unknown>;
+  sendCommand(args: string[]): Promise<unknown>;
+  on(event: 'ready' | 'error', listener: (err: Error) => void): unknown;
+  close(): Promise<unknown>;
+  destroy(): void;
+}
 
 /** Longest allowed replica wait: beyond it a publish would keep its sender waiting too long. */
 export const MAX_REPLICAS_TIMEOUT_MS = 10_000;
@@ -87,7 +97,7 @@ export interface RedisDurabilityOptions {
   /** How long WAIT waits for them, 1 to {@link MAX_REPLICAS_TIMEOUT_MS} ms. Unset: 1000. */
   timeoutMs?: number;
   /** A connection of its own, not yet connected (its WAIT blocks it). */
-  client: Client;
+  client: WaitConnection;
   /** Runs a read-only script on the broker's command connection. */
   readScript: (source: string, keys: string[], args: string[]) => Promise<unknown>;
   /** The key of a room's stream. */
@@ -123,7 +133,7 @@ export type ConfirmedRange = [cut: string | null, entries: unknown];
 export class RedisDurability {
   readonly #replicas: number;
   readonly #timeoutMs: number;
-  readonly #client: Client;
+  readonly #client: WaitConnection;
   readonly #options: RedisDurabilityOptions;
   readonly #queues = new Map<string, HoldQueue<unknown>>();
   readonly #jobs: (PublishJob | ResolveJob)[] = [];
@@ -457,7 +467,7 @@ function byRoom<E extends { job: PublishJob }>(entries: E[]): Map<string, E[]> {
 }
 
 /** Runs a script by its hash on `client`, loading it on first use and after a restart emptied the cache. */
-async function evalScript(client: Client, script: string, keys: string[], args: string[]): Promise<unknown> {
+async function evalScript(client: WaitConnection, script: string, keys: string[], args: string[]): Promise<unknown> {
   const tail = [String(keys.length), ...keys, ...args];
   try {
     return await client.sendCommand(['EVALSHA', sha1(script), ...tail]);
