@@ -259,10 +259,12 @@ export class RedisBroker implements Broker {
 
     this.#heartbeat = setInterval(() => void this.#beat(false), this.#heartbeatMs);
     // HOOK (durability): publishes WAIT on a connection of their own; streams keep room for the markers.
-    this.#durability = !options.replicas ? undefined : new RedisDurability({
+    const waitClient = options.replicas ? createClient(base) : undefined;
+    this.#durability = !waitClient ? undefined : new RedisDurability({
       replicas: options.replicas!,
       ...(options.replicasTimeoutMs !== undefined ? { timeoutMs: options.replicasTimeoutMs } : {}),
-      client: createClient(base),
+      client: waitClient,
+      waitScript: (source, keys, args) => this.#script(source, keys, args, waitClient),
       readScript: (source, keys, args) => this.#script(source, keys, args),
       streamKey: (room) => this.#streamKey(room),
       commitKey: (room) => `${this.#prefix}commit:${room}`,
@@ -687,15 +689,19 @@ export class RedisBroker implements Broker {
     }
   }
 
-  /** Run a Lua script by its hash, loading it on first use and after a Redis restart emptied the cache. */
-  async #script(script: string, keys: string[], args: string[]): Promise<unknown> {
+  /**
+   * Run a Lua script by its hash, loading it on first use and after a Redis
+   * restart emptied the cache; on the command connection unless `client` is
+   * given (HOOK (durability): its WAIT connection).
+   */
+  async #script(script: string, keys: string[], args: string[], client: Client = this.#cmd): Promise<unknown> {
     const sha = scriptHash(script);
     const tail = [String(keys.length), ...keys, ...args];
     try {
-      return await this.#cmd.sendCommand(['EVALSHA', sha, ...tail]);
+      return await client.sendCommand(['EVALSHA', sha, ...tail]);
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return await this.#cmd.sendCommand(['EVAL', script, ...tail]);
+      return await client.sendCommand(['EVAL', script, ...tail]);
     }
   }
 

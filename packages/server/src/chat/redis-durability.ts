@@ -47,7 +47,6 @@
  * after `timeoutMs`. A failover to a replica that lacked a message loses
  * only messages no one was shown. N = 0 uses none of this.
  */
-import { createHash } from 'node:crypto';
 import { PublishRefusedError, compareIds } from './broker.js';
 import { HoldQueue, holdEntry, idBefore } from './hold-queue.js';
 import { ABORT_SCRIPT, COMMIT_SCRIPT, CONFIRMED_READ_SCRIPT, HOLD_PUBLISH_SCRIPT } from './redis-durability-scripts.js';
@@ -98,6 +97,8 @@ export interface RedisDurabilityOptions {
   timeoutMs?: number;
   /** A connection of its own, not yet connected (its WAIT blocks it). */
   client: WaitConnection;
+  /** Runs a script on `client` (EVALSHA, loading it when missing): the appends, commits and aborts. */
+  waitScript: (source: string, keys: string[], args: string[]) => Promise<unknown>;
   /** Runs a read-only script on the broker's command connection. */
   readScript: (source: string, keys: string[], args: string[]) => Promise<unknown>;
   /** The key of a room's stream. */
@@ -289,7 +290,7 @@ export class RedisDurability {
     const maxLen = String(this.#options.maxLen);
     // 1. Append every message of the group (pipelined on the one connection).
     const appended = await Promise.allSettled(jobs.map((job) => this.#call(
-      evalScript(this.#client, HOLD_PUBLISH_SCRIPT, [this.#options.streamKey(job.room)], [maxLen, job.from, job.text, String(this.#replicas)]),
+      this.#options.waitScript(HOLD_PUBLISH_SCRIPT, [this.#options.streamKey(job.room)], [maxLen, job.from, job.text, String(this.#replicas)]),
       `Redis at ${where} did not answer within ${REPLY_TIMEOUT_MS} ms; the message may or may not be stored`,
     )));
     const held: { job: PublishJob; id: string }[] = [];
@@ -318,7 +319,7 @@ export class RedisDurability {
       let missing: Set<string>;
       try {
         const reply = await this.#call(
-          evalScript(this.#client, COMMIT_SCRIPT, this.#keys(room), [String(this.#options.maxLen), ids.at(-1)!, ...ids]),
+          this.#options.waitScript(COMMIT_SCRIPT, this.#keys(room), [String(this.#options.maxLen), ids.at(-1)!, ...ids]),
           `Redis at ${this.#options.where} did not answer a commit within ${REPLY_TIMEOUT_MS} ms`,
         );
         missing = new Set((reply as unknown[]).map(String));
@@ -347,7 +348,7 @@ export class RedisDurability {
       let outcome: string;
       try {
         outcome = String(await this.#call(
-          evalScript(this.#client, ABORT_SCRIPT, this.#keys(job.room), [String(this.#options.maxLen), id]),
+          this.#options.waitScript(ABORT_SCRIPT, this.#keys(job.room), [String(this.#options.maxLen), id]),
           `Redis at ${this.#options.where} did not answer an abort within ${REPLY_TIMEOUT_MS} ms; the message may or may not be delivered`,
         ));
       } catch (err) {
@@ -404,7 +405,7 @@ export class RedisDurability {
         this.#options.log(`redis durability: room "${room}" has an undecided message, and only ${acked} of ${this.#replicas} replicas confirmed a probe; trying again`);
         return;
       }
-      await this.#call(evalScript(this.#client, COMMIT_SCRIPT, this.#keys(room), [maxLen, probe]), `no answer to a commit within ${REPLY_TIMEOUT_MS} ms`);
+      await this.#call(this.#options.waitScript(COMMIT_SCRIPT, this.#keys(room), [maxLen, probe]), `no answer to a commit within ${REPLY_TIMEOUT_MS} ms`);
       this.#options.log(`redis durability: committed the undecided messages of room "${room}" up to ${probe} (their publisher never did)`);
       resolved = true;
     } catch (err) {
@@ -464,24 +465,6 @@ function byRoom<E extends { job: PublishJob }>(entries: E[]): Map<string, E[]> {
     else rooms.set(entry.job.room, [entry]);
   }
   return rooms;
-}
-
-/** Runs a script by its hash on `client`, loading it on first use and after a restart emptied the cache. */
-async function evalScript(client: WaitConnection, script: string, keys: string[], args: string[]): Promise<unknown> {
-  const tail = [String(keys.length), ...keys, ...args];
-  try {
-    return await client.sendCommand(['EVALSHA', sha1(script), ...tail]);
-  } catch (err) {
-    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-    return await client.sendCommand(['EVAL', script, ...tail]);
-  }
-}
-
-const hashes = new Map<string, string>();
-function sha1(script: string): string {
-  let sha = hashes.get(script);
-  if (sha === undefined) hashes.set(script, (sha = createHash('sha1').update(script).digest('hex')));
-  return sha;
 }
 
 function asError(err: unknown): Error {
