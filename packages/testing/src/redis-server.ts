@@ -14,7 +14,7 @@
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -59,6 +59,12 @@ export interface RedisServerOptions {
    * The node owns no slots until a cluster is created. Unset: standalone.
    */
   cluster?: boolean;
+  /**
+   * Start it as a replica of the server on this 127.0.0.1 port
+   * (`--replicaof 127.0.0.1 PORT`); `startRedisServer` resolves once the
+   * link to the primary is up (`master_link_status:up`). Unset: a primary.
+   */
+  replicaOf?: number;
 }
 
 /**
@@ -67,6 +73,9 @@ export interface RedisServerOptions {
  * the many client sockets of a parallel test run would collide with them.
  */
 const CLUSTER_PORTS = { first: 10_000, last: 22_767, bus: 10_000 } as const;
+
+/** How long a replica may take to sync with its primary. */
+const LINK_TIMEOUT_MS = 10_000;
 
 /** A running test Redis server. */
 export interface RedisServer {
@@ -102,7 +111,12 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     const port = options.cluster ? await freeClusterPort() : await freePort();
     try {
       const child = await spawnRedis(port, dir, options);
-      return makeHandle(port, dir, options, child);
+      const handle = makeHandle(port, dir, options, child);
+      if (options.replicaOf !== undefined) await waitForLink(handle).catch(async (err: unknown) => {
+        await handle.dispose();
+        throw err;
+      });
+      return handle;
     } catch (err) {
       lastError = err;
     }
@@ -165,6 +179,9 @@ function spawnRedis(port: number, dir: string, options: RedisServerOptions): Pro
     '--save', '',
     ...persistence,
     ...(options.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`] : []),
+    // A replica's first sync starts at once, not after the default 5 s wait for more replicas.
+    '--repl-diskless-sync-delay', '0',
+    ...(options.replicaOf !== undefined ? ['--replicaof', '127.0.0.1', String(options.replicaOf)] : []),
     '--daemonize', 'no',
     '--loglevel', 'notice',
   ];
@@ -202,6 +219,54 @@ function spawnRedis(port: number, dir: string, options: RedisServerOptions): Pro
       reject(new Error(`redis-server on port ${port} exited (${code ?? signal}) before it was ready:\n${output}`));
     });
   });
+}
+
+/**
+ * redisCommand sends one command to the server on 127.0.0.1:`port` and
+ * resolves with its reply as text (RESP, undecoded: enough for INFO and
+ * simple replies). For test setup only; tests use the redis client.
+ */
+export function redisCommand(port: number, args: readonly string[], timeoutMs = 5_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let reply = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`redis-server on port ${port} did not answer ${args[0]} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(reply);
+    };
+    socket.on('error', done);
+    socket.on('data', (chunk: Buffer) => {
+      reply += chunk.toString();
+      if (isCompleteReply(reply)) done();
+    });
+    socket.write(`*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`);
+  });
+}
+
+/** Whether `reply` holds one whole simple, error, integer or bulk reply. */
+function isCompleteReply(reply: string): boolean {
+  if (!reply.includes('\r\n')) return false;
+  if (reply[0] !== '$') return true;
+  const length = Number(reply.slice(1, reply.indexOf('\r\n')));
+  return length < 0 || Buffer.byteLength(reply) >= reply.indexOf('\r\n') + 2 + length + 2;
+}
+
+/** Waits until a replica reports `master_link_status:up`; fails after LINK_TIMEOUT_MS. */
+export async function waitForLink(server: RedisServer): Promise<void> {
+  const deadline = Date.now() + LINK_TIMEOUT_MS;
+  let info = '';
+  while (Date.now() < deadline) {
+    info = await redisCommand(server.port, ['INFO', 'replication']).catch((err: Error) => err.message);
+    if (/master_link_status:up/.test(info)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`replica on port ${server.port} did not link to its primary within ${LINK_TIMEOUT_MS} ms:\n${info}`);
 }
 
 /** The redis-server processes still running, killed when Node exits. */
