@@ -387,8 +387,9 @@ export class RedisConnection {
   /** Reads the cluster's slot map and state; connects to new masters and lets go of former ones. */
   async #refreshCluster(): Promise<void> {
     if (this.#closed) return;
+    // The given node while it answers: the cluster client would pick any node, a dead one included.
     const ask = (command: string[]) => withTimeout(
-      this.#cluster && this.#clusterConnected ? this.#cluster.sendCommand(undefined, true, command) : this.#cmd.sendCommand(command),
+      this.#cluster && this.#clusterConnected && !this.#cmd.isReady ? this.#cluster.sendCommand(undefined, true, command) : this.#cmd.sendCommand(command),
       `Redis at ${this.where} did not answer ${command.join(' ')} within ${REPLY_TIMEOUT_MS} ms`,
     );
     let shards: ClusterShard[];
@@ -421,6 +422,7 @@ export class RedisConnection {
         if (!this.#readers.has(address)) this.#readers.set(address, this.#client(this.#nodeUrl(address)));
         this.#addLane(address, this.#nodeUrl(address));
       }
+      await this.#rediscover();
     }
     if (served < SLOT_COUNT || state !== 'ok') {
       this.#setClusterProblem(`the Redis Cluster of ${this.where} is not usable: cluster_state:${state}, ${served} of ${SLOT_COUNT} slots served by ${shards.length} masters`);
@@ -429,6 +431,23 @@ export class RedisConnection {
       this.#setClusterProblem(undefined);
     }
     if (changed) this.#onSlots();
+  }
+
+  /**
+   * Makes the cluster client read the slot map again. It does so by itself
+   * only on a MOVED reply; after a failover, the commands and sharded
+   * subscriptions of a dead master's slots would fail until then. Started
+   * from a connection that is up (the given node, or a master's reader).
+   */
+  async #rediscover(): Promise<void> {
+    if (!this.#cluster || !this.#clusterConnected) return;
+    const from = [this.#cmd, ...this.#readers.values()].find((client) => client.isReady);
+    if (!from) return;
+    try {
+      await withTimeout(this.#cluster._slots.rediscover(from as never), `the Redis Cluster's slot map was not read again within ${REPLY_TIMEOUT_MS} ms`);
+    } catch (err) {
+      this.#log(`redis broker: cannot read the Redis Cluster's slot map again (${errorText(err)}); retrying at the next change`);
+    }
   }
 
   #connectCluster(): void {
