@@ -1,31 +1,31 @@
 /**
  * RedisBroker: the broker for a cluster of chat nodes sharing one Redis
- * server; the facade over the connections ({@link RedisConnection}), the
- * fan-out ({@link FanoutReader}), presence ({@link RedisPresence}) and the
+ * server or one Redis Cluster; the facade over the connections and the
+ * topology ({@link RedisConnection}), the fan-out ({@link FanoutReader}),
+ * presence ({@link RedisPresence}), the key names ({@link RedisKeys}) and the
  * scripts (redis-scripts.ts).
  *
- * Data in Redis (`<prefix>` defaults to `chat:`):
- * - `<prefix>room:<room>`: a stream per room. `XADD` assigns each message its
- *   id once for the whole cluster; history and `since` are `XRANGE`s of it.
- * - `<prefix>node:<nodeId>`: one key per live node, refreshed every
- *   `heartbeatMs` with a TTL of `presenceTtlMs`.
- * - presence keys and channels, described in redis-presence.ts.
+ * Data in Redis (names in redis-keys.ts; every key of a room carries the
+ * room as its hash tag, so on a cluster a room lives on one master):
+ * - `<prefix>{<room>}:stream`: a stream per room. `XADD` assigns each message
+ *   its id once for the whole cluster; history and `since` are `XRANGE`s of it.
+ * - presence keys and channels, and node liveness, described in redis-presence.ts.
  * - `<prefix>remove` (Pub/Sub channel): `{"node","room","name"}` when the
  *   server API removes a member, so every node closes that user's connections.
  *   The asking node acts on its own request at once and skips its echo.
  *
- * Fan-out ({@link FanoutReader}): a blocking `XREAD` over every subscribed
- * room from the last id this node delivered, so each node sees each message
- * once and in stream order. Each stream keeps historySize + 1000 entries:
- * history and resume serve the last historySize, and the rest is room for a
- * reader that fell behind.
+ * Fan-out ({@link FanoutReader}): every node reads every subscribed room
+ * from the last id it delivered, so each node sees each message once and in
+ * stream order. Each stream keeps historySize + 1000 entries: history and
+ * resume serve the last historySize, and the rest is room for a reader that
+ * fell behind.
  *
  * Presence ({@link RedisPresence}): a join or leave is one script of a
  * constant number of commands; changes travel to the other nodes as changes
  * over Pub/Sub, with versions so a lost one is noticed and repaired. A node
- * killed without a goodbye stops refreshing its key; within `presenceTtlMs`
- * the key expires, and within one more `heartbeatMs` a live node removes its
- * users, announced as one change per room.
+ * killed without a goodbye stops its heartbeats; within `presenceTtlMs` plus
+ * one `heartbeatMs` a live node removes its users, announced as one change
+ * per room.
  *
  * Replicas (`replicas` > 0, {@link RedisDurability}): a message is
  * acknowledged and shown only after `WAIT` confirmed that many replicas have
@@ -34,7 +34,10 @@
  * holds it until the commit.
  *
  * Needs a Redis server (or primary) of version 6.2 or later, or a Redis
- * Cluster (see redis-connection.ts).
+ * Cluster of version 7.0 or later (sharded Pub/Sub). Which one it is is
+ * found by `INFO cluster` on every (re)connection; a cluster that does not
+ * serve every slot keeps the broker degraded, saying why in the log, in
+ * publish errors and in {@link RedisBroker.topology}.
  */
 import { randomBytes } from 'node:crypto';
 import { PublishRefusedError } from './broker.js';

@@ -494,14 +494,15 @@ export class RedisConnection {
 
   #updateState(): void {
     if (this.#closed) return;
-    let ready = this.#cmd.isReady && this.#mode === this.#topology;
+    const readers = [...this.#readers.values()];
+    let ready = false;
     if (this.#mode === 'standalone') {
-      ready &&= (this.#sub?.isReady ?? false) && [...this.#readers.values()].every((reader) => reader.isReady) && this.#lanesReady();
+      ready = this.#cmd.isReady && this.#topology === 'standalone' && (this.#sub?.isReady ?? false) && readers.every((reader) => reader.isReady) && this.#lanesReady();
     } else if (this.#mode === 'cluster') {
-      ready &&= this.#clusterConnected && this.#clusterProblem === undefined && this.#readers.size > 0
-        && [...this.#readers.values()].every((reader) => reader.isReady) && this.#lanesReady();
-    } else {
-      ready = false;
+      // The given node is only the way in: once the cluster is known, the broker
+      // does not depend on it (it may be down, its replica promoted).
+      ready = this.#clusterConnected && this.#clusterProblem === undefined && this.#topology !== 'standalone'
+        && readers.length > 0 && readers.every((reader) => reader.isReady) && this.#lanesReady();
     }
     this.#setState(ready ? 'ready' : 'degraded');
   }
