@@ -30,7 +30,7 @@
  * Guarantees, with every node set to the same N (>= 1):
  * - An id a client sees (ack, delivery, history, resume) belongs to a
  *   message that N replicas had when it was shown. A failover to one of
- *   those replicas keeps it. A commit marker written after the WAIT may be
+ *   those replicas keeps it (the failover test checks this with N = 1). A commit marker written after the WAIT may be
  *   lost in that failover; the message then waits on the new primary until
  *   the next commit in its room (any publish) or the resolver (below) covers
  *   it again; it is neither lost nor shown twice.
@@ -46,10 +46,22 @@
  * it and, once confirmed, commits up to the probe. The resolver never
  * aborts, so a message that was already shown can never be taken back.
  *
+ * A failed probe is retried after a pause that doubles from 1 s to 60 s.
+ *
+ * Failover: a reader whose connection drops forgets what it held and reads
+ * it again, with the commits after it, from whichever server it reaches next
+ * (a promoted replica may lack both). A publisher whose WAIT connection
+ * reconnected between append and abort does not abort (the server may be
+ * another one, where a commit was lost): its sender hears the outcome is
+ * unknown.
+ *
  * What N cannot cover: writes acknowledged by fewer than N replicas are
  * refused, so while fewer than N replicas are connected every publish fails
- * after `timeoutMs`. A failover to a replica that lacked a message loses
- * only messages no one was shown. N = 0 uses none of this.
+ * after `timeoutMs`. A failover to a replica that was not among the N that
+ * confirmed (possible with more replicas than N) may lose shown messages;
+ * promote the most up-to-date replica. Every node must use the same N: a
+ * node with 0 neither holds entries nor hides markers. N = 0 uses none of
+ * this and costs nothing.
  */
 import { PublishRefusedError, compareIds } from './broker.js';
 import { HoldQueue, holdEntry, idBefore } from './hold-queue.js';
