@@ -312,7 +312,11 @@ export class FanoutReader {
         await this.#sleep(loop, READ_RETRY_MS * 4);
         continue;
       }
-      if (loop.broken || (loop.client !== undefined && loop.client !== client)) this.#rewindShard(loop);
+      if (loop.broken || (loop.client !== undefined && loop.client !== client)) {
+        // Then read with the rewound ids.
+        this.#rewindShard(loop, client);
+        continue;
+      }
       if (link.slotOf(rooms[0]!) !== undefined) {
         await this.#readSlots(loop, client);
         continue;
@@ -426,10 +430,14 @@ export class FanoutReader {
     }
   }
 
-  /** The shard's reader came back (or is another connection): its rooms' held messages are read again. */
-  #rewindShard(loop: ShardLoop): void {
+  /** The shard's reader came back (or is another connection, `client`): its rooms' held messages are read again. */
+  #rewindShard(loop: ShardLoop, client: RedisClient): void {
     loop.broken = false;
     loop.all = true;
+    if (loop.client !== client) {
+      loop.client = client;
+      loop.readerId = undefined;
+    }
     for (const [room, stream] of this.#streams) if (stream.shard === loop.shard) this.#rewind(room, stream);
   }
 
