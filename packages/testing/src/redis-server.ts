@@ -10,11 +10,13 @@
  *
  * `startRedisCluster` starts N cluster-enabled servers and joins them into a
  * Redis Cluster of N masters with `redis-cli --cluster create` (redis-cli
- * comes with the same Debian packages).
+ * comes with the same Debian packages), optionally each with replicas and
+ * a short `cluster-node-timeout`, so a test can kill a master and wait for
+ * the cluster to promote its replica.
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -59,6 +61,14 @@ export interface RedisServerOptions {
    * The node owns no slots until a cluster is created. Unset: standalone.
    */
   cluster?: boolean;
+  /** With `cluster`: `cluster-node-timeout` in ms, how long a master may be unreachable before its replica takes over. Unset: Redis's 15000. */
+  clusterNodeTimeoutMs?: number;
+  /**
+   * Start it as a replica of the server on this 127.0.0.1 port
+   * (`--replicaof 127.0.0.1 PORT`); `startRedisServer` resolves once the
+   * link to the primary is up (`master_link_status:up`). Unset: a primary.
+   */
+  replicaOf?: number;
 }
 
 /**
@@ -67,6 +77,9 @@ export interface RedisServerOptions {
  * the many client sockets of a parallel test run would collide with them.
  */
 const CLUSTER_PORTS = { first: 10_000, last: 22_767, bus: 10_000 } as const;
+
+/** How long a replica may take to sync with its primary. */
+const LINK_TIMEOUT_MS = 10_000;
 
 /** A running test Redis server. */
 export interface RedisServer {
@@ -102,7 +115,12 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     const port = options.cluster ? await freeClusterPort() : await freePort();
     try {
       const child = await spawnRedis(port, dir, options);
-      return makeHandle(port, dir, options, child);
+      const handle = makeHandle(port, dir, options, child);
+      if (options.replicaOf !== undefined) await waitForLink(handle).catch(async (err: unknown) => {
+        await handle.dispose();
+        throw err;
+      });
+      return handle;
     } catch (err) {
       lastError = err;
     }
@@ -165,6 +183,10 @@ function spawnRedis(port: number, dir: string, options: RedisServerOptions): Pro
     '--save', '',
     ...persistence,
     ...(options.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`] : []),
+    ...(options.cluster && options.clusterNodeTimeoutMs !== undefined ? ['--cluster-node-timeout', String(options.clusterNodeTimeoutMs)] : []),
+    // A replica's first sync starts at once, not after the default 5 s wait for more replicas.
+    '--repl-diskless-sync-delay', '0',
+    ...(options.replicaOf !== undefined ? ['--replicaof', '127.0.0.1', String(options.replicaOf)] : []),
     '--daemonize', 'no',
     '--loglevel', 'notice',
   ];
@@ -202,6 +224,54 @@ function spawnRedis(port: number, dir: string, options: RedisServerOptions): Pro
       reject(new Error(`redis-server on port ${port} exited (${code ?? signal}) before it was ready:\n${output}`));
     });
   });
+}
+
+/**
+ * redisCommand sends one command to the server on 127.0.0.1:`port` and
+ * resolves with its reply as text (RESP, undecoded: enough for INFO and
+ * simple replies). For test setup only; tests use the redis client.
+ */
+export function redisCommand(port: number, args: readonly string[], timeoutMs = 5_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let reply = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`redis-server on port ${port} did not answer ${args[0]} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(reply);
+    };
+    socket.on('error', done);
+    socket.on('data', (chunk: Buffer) => {
+      reply += chunk.toString();
+      if (isCompleteReply(reply)) done();
+    });
+    socket.write(`*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`);
+  });
+}
+
+/** Whether `reply` holds one whole simple, error, integer or bulk reply. */
+function isCompleteReply(reply: string): boolean {
+  if (!reply.includes('\r\n')) return false;
+  if (reply[0] !== '$') return true;
+  const length = Number(reply.slice(1, reply.indexOf('\r\n')));
+  return length < 0 || Buffer.byteLength(reply) >= reply.indexOf('\r\n') + 2 + length + 2;
+}
+
+/** Waits until a replica reports `master_link_status:up`; fails after LINK_TIMEOUT_MS. */
+export async function waitForLink(server: RedisServer): Promise<void> {
+  const deadline = Date.now() + LINK_TIMEOUT_MS;
+  let info = '';
+  while (Date.now() < deadline) {
+    info = await redisCommand(server.port, ['INFO', 'replication']).catch((err: Error) => err.message);
+    if (/master_link_status:up/.test(info)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`replica on port ${server.port} did not link to its primary within ${LINK_TIMEOUT_MS} ms:\n${info}`);
 }
 
 /** The redis-server processes still running, killed when Node exits. */
@@ -270,10 +340,28 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Options of {@link startRedisCluster}. */
+export interface RedisClusterOptions {
+  /** Masters, at least 3 (as `redis-cli --cluster create` requires). Unset: 3. */
+  masters?: number;
+  /** Give each master one replica (`--cluster-replicas 1`), linked before the cluster is handed over. Unset: none. */
+  replicas?: boolean;
+  /** `cluster-node-timeout` of every node in ms (see {@link RedisServerOptions.clusterNodeTimeoutMs}). Unset: 15000. */
+  nodeTimeoutMs?: number;
+}
+
 /** A running test Redis Cluster: N masters, every slot served, `cluster_state:ok` on every node. */
 export interface RedisCluster {
   /** The masters, in the order of their slot ranges (the first serves slot 0). */
   readonly nodes: RedisServer[];
+  /** With `replicas`: the replica of each master, in the order of `nodes`; empty otherwise. */
+  readonly replicas: RedisServer[];
+  /**
+   * After the test stopped master `dead`: waits until its replica is a
+   * master and every running node says `cluster_state:ok`; resolves with
+   * the replica, rejects after `timeoutMs` with what the nodes said.
+   */
+  failedOver(dead: RedisServer, timeoutMs: number): Promise<RedisServer>;
   /** `redis://127.0.0.1:<port>` of the first node; any node's URL works for a cluster client. */
   readonly url: string;
   /**
@@ -287,40 +375,88 @@ export interface RedisCluster {
 }
 
 /**
- * Start `masters` (at least 3, as `redis-cli --cluster create` requires)
- * cluster-enabled redis-servers on free ports (see `cluster`), create a cluster
- * of them with no replicas, and resolve once every node says
- * `cluster_state:ok`. Everything started is stopped again when it fails.
+ * Start a Redis Cluster of `masters` (or 3) cluster-enabled redis-servers on
+ * free ports (see `cluster`), with one replica each when `replicas`, made by
+ * `redis-cli --cluster create`; resolves once every node says
+ * `cluster_state:ok` and every replica is linked to its master. A number
+ * instead of options is the count of masters. Everything started is stopped
+ * again when it fails.
  */
-export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
+export async function startRedisCluster(options: number | RedisClusterOptions = {}): Promise<RedisCluster> {
+  const { masters = 3, replicas = false, nodeTimeoutMs } = typeof options === 'number' ? { masters: options } : options;
   if (!Number.isInteger(masters) || masters < 3) throw new RangeError(`A Redis Cluster needs at least 3 masters, got ${masters}`);
   const nodes: RedisServer[] = [];
+  const spares: RedisServer[] = [];
   const dispose = async () => {
-    await Promise.all(nodes.map((node) => node.dispose()));
+    await Promise.all([...nodes, ...spares].map((node) => node.dispose()));
   };
+  const server = { cluster: true, ...(nodeTimeoutMs !== undefined ? { clusterNodeTimeoutMs: nodeTimeoutMs } : {}) };
   try {
-    for (let i = 0; i < masters; i++) nodes.push(await startRedisServer({ cluster: true }));
-    const addresses = nodes.map((node) => `127.0.0.1:${node.port}`);
-    await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], CLUSTER_READY_TIMEOUT_MS);
+    for (let i = 0; i < masters; i++) nodes.push(await startRedisServer(server));
+    for (let i = 0; replicas && i < masters; i++) spares.push(await startRedisServer(server));
+    const addresses = [...nodes, ...spares].map((node) => `127.0.0.1:${node.port}`);
+    await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', replicas ? '1' : '0', '--cluster-yes'], CLUSTER_READY_TIMEOUT_MS);
     const deadline = Date.now() + CLUSTER_READY_TIMEOUT_MS;
-    for (const node of nodes) {
-      for (;;) {
-        const info = await run('redis-cli', ['-p', String(node.port), 'CLUSTER', 'INFO'], 5_000);
-        if (/^cluster_state:ok\b/m.test(info)) break;
-        if (Date.now() > deadline) throw new Error(`Redis Cluster node 127.0.0.1:${node.port} not ok after ${CLUSTER_READY_TIMEOUT_MS} ms:\n${info}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+    for (const node of [...nodes, ...spares]) {
+      await until(deadline, `Redis Cluster node 127.0.0.1:${node.port} to say cluster_state:ok`, async () => {
+        const info = await cli(node, 'CLUSTER', 'INFO');
+        return /^cluster_state:ok\b/m.test(info) ? true : info;
+      });
     }
-    // redis-cli assigns the slot ranges in the order the addresses were given.
-    return { nodes, url: nodes[0]!.url, moveSlot: (slot, from, to) => moveSlot(nodes, slot, from, to), dispose };
+    // redis-cli makes masters of the first addresses, with the slot ranges in their order; it picks each one's replica itself.
+    const ids = await Promise.all(nodes.map(async (node) => (await cli(node, 'CLUSTER', 'MYID')).trim()));
+    const ordered: RedisServer[] = [];
+    for (const spare of spares) {
+      await waitForLink(spare);
+      const master = /^\S+ \S+ myself,slave (\S+)/m.exec(await cli(spare, 'CLUSTER', 'NODES'))?.[1];
+      const index = ids.indexOf(master ?? '');
+      if (index < 0 || ordered[index]) throw new Error(`Redis Cluster node 127.0.0.1:${spare.port} is no replica of its own master (${master ?? 'no master'})`);
+      ordered[index] = spare;
+    }
+    return {
+      nodes,
+      replicas: ordered,
+      url: nodes[0]!.url,
+      moveSlot: (slot, from, to) => moveSlot(nodes, slot, from, to),
+      failedOver: (dead, timeoutMs) => failedOver([...nodes, ...spares], ordered[nodes.indexOf(dead)], timeoutMs),
+      dispose,
+    };
   } catch (err) {
     await dispose();
     throw err;
   }
 }
 
+async function failedOver(all: RedisServer[], replica: RedisServer | undefined, timeoutMs: number): Promise<RedisServer> {
+  if (!replica) throw new Error('failedOver: that master has no replica in this cluster (start it with replicas: true)');
+  await until(Date.now() + timeoutMs, `the replica 127.0.0.1:${replica.port} to take over`, async () => {
+    const role = (await cli(replica, 'ROLE')).split('\n')[0]!.trim();
+    if (role !== 'master') return `ROLE of the replica: ${role}`;
+    for (const node of all.filter((n) => n.running)) {
+      const info = await cli(node, 'CLUSTER', 'INFO');
+      if (!/^cluster_state:ok\b/m.test(info)) return `127.0.0.1:${node.port}: ${/^cluster_state:\w+/m.exec(info)?.[0] ?? info}`;
+    }
+    return true;
+  });
+  return replica;
+}
+
+/** redis-cli against one node, at most 5 s. */
+function cli(node: RedisServer, ...args: string[]): Promise<string> {
+  return run('redis-cli', ['-p', String(node.port), ...args], 5_000);
+}
+
+/** Polls `check` every 100 ms until it returns true; fails at `deadline` with `what` and its last answer. */
+async function until(deadline: number, what: string, check: () => Promise<true | string>): Promise<void> {
+  for (;;) {
+    const answer = await check().catch((err: Error) => err.message);
+    if (answer === true) return;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}:\n${answer}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 async function moveSlot(nodes: RedisServer[], slot: number, from: RedisServer, to: RedisServer): Promise<void> {
-  const cli = (node: RedisServer, ...args: string[]) => run('redis-cli', ['-p', String(node.port), ...args], 5_000);
   const id = async (node: RedisServer) => (await cli(node, 'CLUSTER', 'MYID')).trim();
   const [fromId, toId] = [await id(from), await id(to)];
   await cli(to, 'CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', fromId);

@@ -64,6 +64,22 @@ export interface ReadStats {
   lagMs?: number;
 }
 
+/**
+ * PublishRefusedError: the broker refused a message for a reason its sender
+ * should read (`reason`), and guarantees it was delivered to no one and is
+ * not in history (the Redis broker's replica wait timed out). Other publish
+ * failures are plain Errors, whose outcome may be unknown.
+ */
+export class PublishRefusedError extends Error {
+  override name = 'PublishRefusedError';
+  /** Why, in words meant for the sender: `only 0 of 1 Redis replicas confirmed it ...`. */
+  readonly reason: string;
+  constructor(reason: string) {
+    super(`Message refused: ${reason}`);
+    this.reason = reason;
+  }
+}
+
 /** Listener for removal requests: disconnect `name`'s connections in `room` on this node. */
 export type RemovalListener = (room: string, name: string) => void;
 
@@ -124,6 +140,8 @@ export interface Broker {
   topology?(): object;
   /** Counts of the fan-out reads, for a broker that reads messages in batches (Redis); absent otherwise. */
   readStats?(): ReadStats;
+  /** Replica waits (Redis `WAIT`) that timed out, for a broker that waits for replicas; absent otherwise. */
+  replicaWaitTimeouts?(): number;
   /** Flush and release everything. */
   close(): Promise<void>;
 }

@@ -18,6 +18,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { CloseCode, PreparedMessage, TimeoutError, isCloseError, type Conn } from 'wskit';
+import { PublishRefusedError } from './broker.js';
 import type { Hub, HubMember } from './hub.js';
 import { CLOSE_TOKEN_EXPIRED, errorFrame, parseClientFrame, refreshedFrame, type Checked, type JoinRequest } from './messages.js';
 import { whoFrame } from './presence-frames.js';
@@ -254,7 +255,8 @@ export class ChatClient implements HubMember<PreparedMessage> {
       this.#metrics.messagesIn.inc();
     } catch (err) {
       this.#options.log(`chat: publish from ${this.#describe()} failed: ${errorText(err)}`);
-      this.#reject('broker', 'Message not sent: the chat store is unavailable; try again');
+      if (err instanceof PublishRefusedError) this.#reject('broker', `Message not sent: ${err.reason}; try again`);
+      else this.#reject('broker', 'Message not sent: the chat store is unavailable; try again');
     }
   }
 

@@ -105,7 +105,14 @@ async function openBroker(options: ResolvedChatOptions): Promise<Broker> {
   } catch (err) {
     throw new Error(`Cannot use --redis: the Redis broker could not be loaded (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
-  return new module.RedisBroker({ url: options.redisUrl, historySize: options.historySize, readBatchWaitMs: options.redisBatchWaitMs, log: options.log });
+  return new module.RedisBroker({
+    url: options.redisUrl,
+    historySize: options.historySize,
+    readBatchWaitMs: options.redisBatchWaitMs,
+    replicas: options.redisReplicas,
+    replicasTimeoutMs: options.redisReplicasTimeoutMs,
+    log: options.log,
+  });
 }
 
 class ChatServer implements ChatApp {
@@ -147,6 +154,7 @@ class ChatServer implements ChatApp {
       rooms: () => this.#hub.roomCount,
       brokerState: () => broker.state,
       ...(broker.readStats ? { readStats: () => broker.readStats!() } : {}),
+      ...(broker.replicaWaitTimeouts ? { replicaWaitTimeouts: () => broker.replicaWaitTimeouts!() } : {}),
     });
     this.#upgrader = new Upgrader({
       maxMessageSize: options.maxMessageSize,

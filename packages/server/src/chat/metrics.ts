@@ -13,6 +13,8 @@ export interface MetricsSources {
   brokerState(): BrokerState;
   /** The broker's fan-out read counts; absent for a broker that does not read in batches (embedded). */
   readStats?(): ReadStats;
+  /** Replica waits that timed out (Redis broker); absent for a broker that never waits. */
+  replicaWaitTimeouts?(): number;
 }
 
 /** ChatMetrics holds the counters the app updates and renders `/metrics`. */
@@ -125,6 +127,16 @@ export class ChatMetrics {
         collect() {
           this.set(readStats().lagMs ?? 0);
         },
+      });
+    }
+    const waitTimeouts = sources.replicaWaitTimeouts;
+    if (waitTimeouts) {
+      let seen = 0;
+      scrapedCounter('wskit_chat_broker_replica_wait_timeouts_total', 'Replica waits (Redis WAIT, --redis-replicas) that returned fewer replicas than required; their messages were refused.', registers, () => {
+        const now = waitTimeouts();
+        const grown = now - seen;
+        seen = now;
+        return grown;
       });
     }
   }

@@ -2,6 +2,7 @@
  * The chat app's settings: the options object, its defaults, and the
  * command-line flags of `wskit serve` that fill it.
  */
+import { DEFAULT_REPLICAS_TIMEOUT_MS, checkReplicas, checkReplicasTimeout } from './redis-durability.js';
 
 /** Settings of the chat app; every one is optional and bounded by default. */
 export interface ChatOptions {
@@ -37,6 +38,14 @@ export interface ChatOptions {
    * that found nothing is never followed by a wait. Unset: 2 ms, at most 50.
    */
   redisBatchWaitMs?: number;
+  /**
+   * With `redisUrl`: replicas that must have each message (Redis `WAIT`)
+   * before it is acknowledged or shown; 0 waits for none. Every node must
+   * use the same value. Unset: 0, at most 16.
+   */
+  redisReplicas?: number;
+  /** With `redisReplicas`: how long to wait for them before refusing the message. Unset: 1000 ms, at most 10 000. */
+  redisReplicasTimeoutMs?: number;
   /** Directory of the browser page. Unset: `src/chat/page` in the package root. */
   pageDir?: string;
   /** Who may connect to `/ws` and as whom (JWT). Unset: anyone, under any name. */
@@ -92,10 +101,13 @@ export const CHAT_DEFAULTS = {
   presenceIntervalMs: 250,
   presenceMaxUsers: 1000,
   redisBatchWaitMs: 2,
+  redisReplicas: 0,
+  redisReplicasTimeoutMs: DEFAULT_REPLICAS_TIMEOUT_MS,
 } as const;
 
 /** Longest Redis batch wait: beyond it the wait costs more latency than batching saves. */
 export const MAX_REDIS_BATCH_WAIT_MS = 50;
+
 
 /** Longest presence interval: beyond a minute, presence would be stale rather than coalesced. */
 export const MAX_PRESENCE_INTERVAL_MS = 60_000;
@@ -126,6 +138,8 @@ export const CHAT_FLAGS = {
   'max-rooms': { type: 'string', value: 'N', help: 'rooms with members; a new one beyond gets 503', unset: String(CHAT_DEFAULTS.maxRooms) },
   redis: { type: 'string', value: 'URL', help: 'share rooms through Redis, or a Redis Cluster given by any node: redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]', unset: 'none, the embedded broker' },
   'redis-batch-wait': { type: 'string', value: 'D', help: 'with --redis, after a read that found messages, wait this long so the next read takes a batch (0: never); never after an idle read', unset: formatDuration(CHAT_DEFAULTS.redisBatchWaitMs) },
+  'redis-replicas': { type: 'string', value: 'N', help: 'with --redis, acknowledge and show a message only once N replicas have it (Redis WAIT); every node must use the same N', unset: String(CHAT_DEFAULTS.redisReplicas) },
+  'redis-replicas-timeout': { type: 'string', value: 'D', help: 'with --redis-replicas, how long to wait for the replicas before the message is refused (at most 10s)', unset: formatDuration(CHAT_DEFAULTS.redisReplicasTimeoutMs) },
   'auth-secret-file': { type: 'string', value: 'PATH', help: '/ws needs a JWT signed with the HMAC key in this file (HS256/384/512)', unset: 'none, open to any name' },
   'auth-jwks-file': { type: 'string', value: 'PATH', help: '/ws needs a JWT signed by a key of this JWKS (RS256/ES256/EdDSA); re-read on SIGHUP', unset: 'none, open to any name' },
   'auth-issuer': { type: 'string', value: 'ISS', help: 'the iss claim tokens must carry', unset: 'not checked' },
@@ -164,6 +178,11 @@ export function chatOptionsFromFlags(values: ChatFlagValues): ChatOptions {
   if (values['redis-batch-wait'] !== undefined) {
     const text = values['redis-batch-wait'];
     options.redisBatchWaitMs = text.trim() === '0' ? 0 : parseDuration('--redis-batch-wait', text);
+  }
+  if (values['redis-replicas'] !== undefined) options.redisReplicas = parseCount('--redis-replicas', values['redis-replicas'], 0);
+  if (values['redis-replicas'] !== undefined) checkReplicas(options.redisReplicas!, '--redis-replicas');
+  if (values['redis-replicas-timeout'] !== undefined) {
+    options.redisReplicasTimeoutMs = checkReplicasTimeout(parseDuration('--redis-replicas-timeout', values['redis-replicas-timeout']), '--redis-replicas-timeout');
   }
   const auth: ChatAuthOptions = {};
   if (values['auth-secret-file'] !== undefined) auth.secretFile = values['auth-secret-file'];
@@ -207,6 +226,11 @@ export function resolveChatOptions(options: ChatOptions): ResolvedChatOptions {
   }
   if (!Number.isInteger(resolved.redisBatchWaitMs) || resolved.redisBatchWaitMs < 0 || resolved.redisBatchWaitMs > MAX_REDIS_BATCH_WAIT_MS) {
     throw new RangeError(`Invalid chat option redisBatchWaitMs: ${resolved.redisBatchWaitMs}; use whole milliseconds from 0 to ${MAX_REDIS_BATCH_WAIT_MS}`);
+  }
+  checkReplicas(resolved.redisReplicas, 'chat option redisReplicas');
+  checkReplicasTimeout(resolved.redisReplicasTimeoutMs, 'chat option redisReplicasTimeoutMs');
+  if (resolved.redisReplicas > 0 && resolved.redisUrl === undefined) {
+    throw new RangeError(`Invalid chat option redisReplicas: ${resolved.redisReplicas} needs redisUrl (--redis); the embedded broker has no replicas`);
   }
   if (!Number.isFinite(resolved.rateLimit) || resolved.rateLimit < 0) {
     throw new RangeError(`Invalid chat option rateLimit: ${resolved.rateLimit}; use 0 (no limit) or more`);

@@ -27,6 +27,12 @@
  * one `heartbeatMs` a live node removes its users, announced as one change
  * per room.
  *
+ * Replicas (`replicas` > 0, {@link RedisDurability}): a message is
+ * acknowledged and shown only after `WAIT` confirmed that many replicas have
+ * it; it is appended, WAITed on and committed over a wait lane of its own to
+ * the room's master (one per master on a Redis Cluster), and the fan-out
+ * holds it until the commit.
+ *
  * Needs a Redis server (or primary) of version 6.2 or later, or a Redis
  * Cluster of version 7.0 or later (sharded Pub/Sub). Which one it is is
  * found by `INFO cluster` on every (re)connection; a cluster that does not
@@ -34,6 +40,7 @@
  * publish errors and in {@link RedisBroker.topology}.
  */
 import { randomBytes } from 'node:crypto';
+import { PublishRefusedError } from './broker.js';
 import type { Broker, BrokerState, ChatMessage, ReadStats, MessageListener, PresenceListener, PresenceWatch, RemovalListener, UsersPage } from './broker.js';
 import type { PageRequest } from './names.js';
 import { RedisConnection, REPLY_TIMEOUT_MS, errorText, withTimeout, type TopologyReport } from './redis-connection.js';
@@ -43,6 +50,7 @@ import { RedisKeys } from './redis-keys.js';
 import { keySlot } from './redis-slots.js';
 import { RedisPresence } from './redis-presence.js';
 import { PUBLISH_SCRIPT } from './redis-scripts.js';
+import { DEFAULT_REPLICAS_TIMEOUT_MS, RedisDurability, checkReplicas, checkReplicasTimeout } from './redis-durability.js';
 
 /** Options for `RedisBroker`. */
 export interface RedisBrokerOptions {
@@ -72,6 +80,15 @@ export interface RedisBrokerOptions {
    * off. Unset: 2 ms; at most {@link MAX_READ_BATCH_WAIT_MS}.
    */
   readBatchWaitMs?: number;
+  /**
+   * Replicas that must have each message (Redis `WAIT`) before it is
+   * acknowledged or shown to anyone; see redis-durability.ts for what that
+   * guarantees. Every node of a cluster must use the same value. Unset: 0,
+   * no waiting and no extra round trip.
+   */
+  replicas?: number;
+  /** With `replicas`: how long WAIT waits for them before the message is refused. Unset: 1000 ms, at most 10 000. */
+  replicasTimeoutMs?: number;
   /** Where state changes and errors are reported. Unset: standard error. */
   log?: (line: string) => void;
 }
@@ -104,6 +121,8 @@ export class RedisBroker implements Broker {
   readonly #log: (line: string) => void;
   readonly #redis: RedisConnection;
   readonly #fanout: FanoutReader;
+  /** With `replicas` > 0: the publishing and reading rules of replica-confirmed messages. */
+  readonly #durability: RedisDurability | undefined;
   #closed = false;
   #removalsWatched = false;
   #stateWaiters = new Set<() => void>();
@@ -126,9 +145,30 @@ export class RedisBroker implements Broker {
       throw new RangeError(`readBatchWaitMs must be a whole number of ms from 0 to ${MAX_READ_BATCH_WAIT_MS}, got ${batchWaitMs}`);
     }
     this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    // Bad replica settings fail before anything connects.
+    const replicas = checkReplicas(options.replicas ?? 0);
+    if (replicas > 0) checkReplicasTimeout(options.replicasTimeoutMs ?? DEFAULT_REPLICAS_TIMEOUT_MS);
 
-    this.#redis = new RedisConnection({ url: options.url, log: this.#log, onState: () => this.#onState(), onSlots: () => this.#fanout.regroup() });
+    this.#redis = new RedisConnection({
+      url: options.url,
+      log: this.#log,
+      onState: () => this.#onState(),
+      onSlots: () => this.#fanout.regroup(),
+      waitLanes: replicas > 0,
+    });
     this.#where = this.#redis.where;
+    this.#durability = replicas === 0 ? undefined : new RedisDurability({
+      replicas,
+      ...(options.replicasTimeoutMs !== undefined ? { timeoutMs: options.replicasTimeoutMs } : {}),
+      lane: (room) => this.#redis.waitLane(this.#keys.stream(room)),
+      readScript: (source, keys, args) => withTimeout(this.#redis.script(source, keys, args), `Redis at ${this.#where} did not answer a history read within ${REPLY_TIMEOUT_MS} ms`),
+      streamKey: (room) => this.#keys.stream(room),
+      commitKey: (room) => this.#keys.commit(room),
+      doorbell: (room) => (this.#redis.clustered ? this.#keys.doorbell(room) : undefined),
+      maxLen: 2 * (this.#historySize + STREAM_SLACK),
+      where: this.#where,
+      log: this.#log,
+    });
     this.#log(`redis broker: node ${this.nodeId} connecting to ${this.#where}`);
     this.#fanout = new FanoutReader({
       shardOf: (key) => this.#redis.shardOf(key),
@@ -147,6 +187,7 @@ export class RedisBroker implements Broker {
       batchWaitMs,
       log: this.#log,
       nodeId: this.nodeId,
+      ...(this.#durability ? { hold: this.#durability } : {}),
     });
     this.#presence = new RedisPresence({
       keys: this.#keys,
@@ -181,6 +222,11 @@ export class RedisBroker implements Broker {
   /** The fan-out reads' counts, for `/metrics`. */
   readStats(): ReadStats {
     return this.#fanout.readStats();
+  }
+
+  /** Replica waits (`WAIT`) that timed out, since start; 0 without `replicas`. */
+  replicaWaitTimeouts(): number {
+    return this.#durability?.waitTimeouts ?? 0;
   }
 
   /** `ready` while every Redis connection is up on a usable server or cluster, `degraded` otherwise, `closed` after close(). */
@@ -226,11 +272,13 @@ export class RedisBroker implements Broker {
     }
     let id: unknown;
     try {
-      id = await withTimeout(
+      // With replicas, the id comes after WAIT and the commit.
+      id = this.#durability ? await this.#durability.publish(room, from, text) : await withTimeout(
         this.#redis.script(PUBLISH_SCRIPT, [this.#keys.stream(room)], [String(this.#historySize + STREAM_SLACK), from, text, this.#redis.clustered ? this.#keys.doorbell(room) : '']),
         `Redis at ${this.#where} did not answer within ${REPLY_TIMEOUT_MS} ms; the message may or may not be stored`,
       );
     } catch (err) {
+      if (err instanceof PublishRefusedError) throw err; // its reason goes to the sender as is
       throw new Error(`Cannot publish to room "${room}": ${errorText(err)}; the message was not acknowledged`, { cause: err });
     }
     this.#fanout.seen(room, String(id));
@@ -241,7 +289,8 @@ export class RedisBroker implements Broker {
     if (this.#closed) throw new Error(`Cannot subscribe to room "${room}": the Redis broker is closed`);
     // The listener gets exactly the messages after the stream's current top.
     // While Redis is unreachable the local clock stands in for it.
-    const exactTop = await this.#topId(room);
+    // With replicas, a new reader starts before the room's first undecided message.
+    const exactTop = this.#durability ? await this.#startId(room) : await this.#topId(room);
     const top = exactTop ?? this.#fanout.lastId(room) ?? `${Date.now()}-0`;
     return this.#fanout.add(room, listener, top, exactTop !== undefined);
   }
@@ -256,7 +305,8 @@ export class RedisBroker implements Broker {
       throw new Error(`Cannot read history of room "${room}": Redis at ${this.#where} is unreachable`);
     }
     const key = this.#keys.stream(room);
-    const reply = await this.#redis.call(
+    // With replicas: only confirmed messages, never markers.
+    const reply = this.#durability ? await this.#durability.range(room, options.since, limit) : await this.#redis.call(
       key,
       options.since === undefined
         ? ['XREVRANGE', key, '+', '-', 'COUNT', String(limit)]
@@ -331,6 +381,7 @@ export class RedisBroker implements Broker {
       }
     }
     this.#removals.clear();
+    await this.#durability?.close();
     await this.#fanout.close();
     await this.#redis.end();
   }
@@ -357,6 +408,11 @@ export class RedisBroker implements Broker {
     } catch {
       return undefined;
     }
+  }
+
+  async #startId(room: string): Promise<string | undefined> {
+    if (this.state !== 'ready') return undefined;
+    return this.#durability!.startId(room).catch(() => undefined);
   }
 
   /** Refresh the liveness key and everything presence does each heartbeat (see RedisPresence.beat). */

@@ -22,6 +22,11 @@
  * cannot be published from a script whose keys are in another slot than the
  * channel; presence traffic is small, so the simpler broadcast was chosen.
  *
+ * With `waitLanes` (`--redis-replicas`), one more connection per master (the
+ * one server when standalone), a {@link WaitLane}: `WAIT` counts only the
+ * writes of the connection it runs on, on the server that got them, so each
+ * master's held entries, WAITs and commits go over its own lane.
+ *
  * Commands fail at once while disconnected instead of queueing, so a publish
  * is answered, not held until some later reconnect; every reply has a
  * deadline, so a Redis that stopped answering without closing TCP cannot hold
@@ -84,6 +89,30 @@ export interface RedisConnectionOptions {
   onState: (previous: BrokerState) => void;
   /** Called when the cluster's slot map changed: rooms may now be read from other masters. */
   onSlots: () => void;
+  /** Keep a {@link WaitLane} per master (for `--redis-replicas`). Unset: none. */
+  waitLanes?: boolean;
+}
+
+/**
+ * A connection of its own to one master (the one server when standalone),
+ * for `--redis-replicas`: its writes are the ones its `WAIT` counts.
+ */
+export interface WaitLane {
+  /** `host:port` of the master. */
+  readonly address: string;
+  /** Whether the connection is up. */
+  readonly isReady: boolean;
+  /** Counts its (re)connections: a WAIT of an earlier one says nothing about the server of a later one. */
+  readonly epoch: number;
+  /** Sends one command on this connection. */
+  send(command: string[]): Promise<unknown>;
+  /** Runs a Lua script on this connection (EVALSHA, loading it when missing). */
+  script(source: string, keys: string[], args: string[]): Promise<unknown>;
+}
+
+interface Lane extends WaitLane {
+  readonly client: RedisClient;
+  epoch: number;
 }
 
 /** The broker's connections to a standalone Redis or a Redis Cluster, with one state for all of them. */
@@ -98,6 +127,8 @@ export class RedisConnection {
   #clusterConnected = false;
   /** Blocking-read connections by `host:port` (the given address on a standalone server). */
   readonly #readers = new Map<string, RedisClient>();
+  /** Wait lanes by `host:port`, with `waitLanes`; undefined without. */
+  readonly #lanes: Map<string, Lane> | undefined;
   #shards: ClusterShard[] = [];
   /** Index in #shards of each slot's master; -1 when no master serves it. */
   #slotOwners = new Int16Array(SLOT_COUNT).fill(-1);
@@ -123,6 +154,8 @@ export class RedisConnection {
     // Most servers are standalone: their reader and Pub/Sub connect at once, alongside the probe,
     // and are dropped if the probe finds a cluster node.
     this.#readers.set(this.where, this.#client(options.url));
+    this.#lanes = options.waitLanes ? new Map() : undefined;
+    this.#addLane(this.where, options.url);
     this.#sub = this.#client(options.url, true);
     this.#cmd.on('ready', () => void this.#checkTopology());
     this.#cmd.on('reconnecting', () => {
@@ -151,15 +184,8 @@ export class RedisConnection {
   }
 
   /** Runs a Lua script by its hash on the server of its keys, loading it on first use and after a Redis restart emptied the cache. */
-  async script(script: string, keys: string[], args: string[]): Promise<unknown> {
-    const sha = scriptHash(script);
-    const tail = [String(keys.length), ...keys, ...args];
-    try {
-      return await this.#send(keys[0], ['EVALSHA', sha, ...tail]);
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return await this.#send(keys[0], ['EVAL', script, ...tail]);
-    }
+  script(script: string, keys: string[], args: string[]): Promise<unknown> {
+    return evalScript((command) => this.#send(keys[0], command), script, keys, args);
   }
 
   /** Subscribes `listener` to a channel (re-subscribed after reconnects); rejects while the topology is unknown. */
@@ -204,6 +230,12 @@ export class RedisConnection {
     return this.#readers.get(address);
   }
 
+  /** The wait lane to the master of `key`'s slot (the one server when standalone); undefined without lanes or while no master serves it. */
+  waitLane(key: string): WaitLane | undefined {
+    const address = this.shardOf(key);
+    return address === undefined ? undefined : this.#lanes?.get(address);
+  }
+
   /** Sends `CLIENT UNBLOCK <id>` to the server at `address`, on a connection other than its reader. */
   async unblock(address: string, id: string): Promise<unknown> {
     if (this.#mode === 'standalone') return this.#cmd.sendCommand(['CLIENT', 'UNBLOCK', id]);
@@ -217,7 +249,8 @@ export class RedisConnection {
   report(): TopologyReport {
     const reason = this.#state === 'ready' ? undefined : this.unavailable();
     if (this.#mode !== 'cluster') {
-      const connected = this.#cmd.isReady && (this.#readers.get(this.where)?.isReady ?? false) && (this.#sub?.isReady ?? false);
+      const connected = this.#cmd.isReady && (this.#readers.get(this.where)?.isReady ?? false) && (this.#sub?.isReady ?? false)
+        && (this.#lanes?.get(this.where)?.isReady ?? true);
       return { mode: this.#mode, ...(reason ? { reason } : {}), masters: [{ address: this.where, connected }] };
     }
     return {
@@ -227,7 +260,7 @@ export class RedisConnection {
         address: shard.address,
         slots: shard.slots.map(([from, to]) => (from === to ? String(from) : `${from}-${to}`)),
         replicas: shard.replicas,
-        connected: this.#readers.get(shard.address)?.isReady ?? false,
+        connected: (this.#readers.get(shard.address)?.isReady ?? false) && (this.#lanes?.get(shard.address)?.isReady ?? true),
       })),
     };
   }
@@ -246,10 +279,11 @@ export class RedisConnection {
     this.#readers.clear();
   }
 
-  /** Ends the command and Pub/Sub connections. */
+  /** Ends the command, Pub/Sub and wait-lane connections. */
   async end(): Promise<void> {
     const cluster = this.#cluster;
     await Promise.all([
+      ...[...(this.#lanes?.values() ?? [])].map((lane) => quit(lane.client)),
       quit(this.#cmd),
       this.#sub ? quit(this.#sub) : undefined,
       cluster ? cluster.close().catch(() => cluster.destroy()) : undefined,
@@ -259,6 +293,30 @@ export class RedisConnection {
   #send(key: string | undefined, command: string[]): Promise<unknown> {
     if (this.#cluster) return this.#cluster.sendCommand(key, false, command);
     return this.#cmd.sendCommand(command);
+  }
+
+  /** Opens the wait lane to the master at `address` (with `waitLanes`). */
+  #addLane(address: string, url: string): void {
+    if (!this.#lanes || this.#lanes.has(address)) return;
+    const client = this.#client(url);
+    const lane: Lane = {
+      address,
+      client,
+      epoch: 0,
+      get isReady() {
+        return client.isReady;
+      },
+      send: (command) => client.sendCommand(command),
+      script: (source, keys, args) => evalScript((command) => client.sendCommand(command), source, keys, args),
+    };
+    client.on('ready', () => lane.epoch++);
+    this.#lanes.set(address, lane);
+  }
+
+  /** Closes the wait lane to a server that is no master (any more). */
+  #dropLane(address: string): void {
+    this.#lanes?.get(address)?.client.destroy();
+    this.#lanes?.delete(address);
   }
 
   /** A client with the broker's settings: no offline queue (a command while disconnected fails at once), bounded connect, backoff. */
@@ -313,6 +371,7 @@ export class RedisConnection {
       } else {
         this.#readers.get(this.where)?.destroy();
         this.#readers.delete(this.where);
+        this.#dropLane(this.where);
         this.#sub?.destroy();
         this.#sub = undefined;
         this.#log(`redis broker: ${this.where} is a Redis Cluster node; discovering the cluster`);
@@ -328,8 +387,9 @@ export class RedisConnection {
   /** Reads the cluster's slot map and state; connects to new masters and lets go of former ones. */
   async #refreshCluster(): Promise<void> {
     if (this.#closed) return;
+    // The given node while it answers: the cluster client would pick any node, a dead one included.
     const ask = (command: string[]) => withTimeout(
-      this.#cluster && this.#clusterConnected ? this.#cluster.sendCommand(undefined, true, command) : this.#cmd.sendCommand(command),
+      this.#cluster && this.#clusterConnected && !this.#cmd.isReady ? this.#cluster.sendCommand(undefined, true, command) : this.#cmd.sendCommand(command),
       `Redis at ${this.where} did not answer ${command.join(' ')} within ${REPLY_TIMEOUT_MS} ms`,
     );
     let shards: ClusterShard[];
@@ -357,9 +417,12 @@ export class RedisConnection {
         reader.destroy();
         this.#readers.delete(address);
       }
+      for (const address of this.#lanes?.keys() ?? []) if (!masters.has(address)) this.#dropLane(address);
       for (const address of masters) {
         if (!this.#readers.has(address)) this.#readers.set(address, this.#client(this.#nodeUrl(address)));
+        this.#addLane(address, this.#nodeUrl(address));
       }
+      await this.#rediscover();
     }
     if (served < SLOT_COUNT || state !== 'ok') {
       this.#setClusterProblem(`the Redis Cluster of ${this.where} is not usable: cluster_state:${state}, ${served} of ${SLOT_COUNT} slots served by ${shards.length} masters`);
@@ -368,6 +431,23 @@ export class RedisConnection {
       this.#setClusterProblem(undefined);
     }
     if (changed) this.#onSlots();
+  }
+
+  /**
+   * Makes the cluster client read the slot map again. It does so by itself
+   * only on a MOVED reply; after a failover, the commands and sharded
+   * subscriptions of a dead master's slots would fail until then. Started
+   * from a connection that is up (the given node, or a master's reader).
+   */
+  async #rediscover(): Promise<void> {
+    if (!this.#cluster || !this.#clusterConnected) return;
+    const from = [this.#cmd, ...this.#readers.values()].find((client) => client.isReady);
+    if (!from) return;
+    try {
+      await withTimeout(this.#cluster._slots.rediscover(from as never), `the Redis Cluster's slot map was not read again within ${REPLY_TIMEOUT_MS} ms`);
+    } catch (err) {
+      this.#log(`redis broker: cannot read the Redis Cluster's slot map again (${errorText(err)}); retrying at the next change`);
+    }
   }
 
   #connectCluster(): void {
@@ -417,14 +497,18 @@ export class RedisConnection {
     const readers = [...this.#readers.values()];
     let ready = false;
     if (this.#mode === 'standalone') {
-      ready = this.#cmd.isReady && this.#topology === 'standalone' && (this.#sub?.isReady ?? false) && readers.every((reader) => reader.isReady);
+      ready = this.#cmd.isReady && this.#topology === 'standalone' && (this.#sub?.isReady ?? false) && readers.every((reader) => reader.isReady) && this.#lanesReady();
     } else if (this.#mode === 'cluster') {
       // The given node is only the way in: once the cluster is known, the broker
       // does not depend on it (it may be down, its replica promoted).
       ready = this.#clusterConnected && this.#clusterProblem === undefined && this.#topology !== 'standalone'
-        && readers.length > 0 && readers.every((reader) => reader.isReady);
+        && readers.length > 0 && readers.every((reader) => reader.isReady) && this.#lanesReady();
     }
     this.#setState(ready ? 'ready' : 'degraded');
+  }
+
+  #lanesReady(): boolean {
+    return [...(this.#lanes?.values() ?? [])].every((lane) => lane.isReady);
   }
 
   #setState(next: BrokerState): void {
@@ -457,6 +541,17 @@ export function parseClusterSlots(reply: unknown): ClusterShard[] {
     shard.replicas.sort();
   }
   return shards.sort((x, y) => x.slots[0]![0] - y.slots[0]![0]);
+}
+
+/** Runs a Lua script by its hash through `send`, loading it (EVAL) when the server's cache lacks it. */
+async function evalScript(send: (command: string[]) => Promise<unknown>, script: string, keys: string[], args: string[]): Promise<unknown> {
+  const tail = [String(keys.length), ...keys, ...args];
+  try {
+    return await send(['EVALSHA', scriptHash(script), ...tail]);
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+    return await send(['EVAL', script, ...tail]);
+  }
 }
 
 /** Reconnect delay: doubling from 100 ms to 2 s, with jitter so nodes do not retry in lockstep. */

@@ -35,12 +35,19 @@
  * nothing is never followed by a wait, so an idle node delivers a message as
  * soon as Redis has it.
  *
+ * Held messages (`--redis-replicas`, the optional `hold` hooks of
+ * {@link FanoutLink}): every entry read passes through `accept`, which
+ * returns the messages it releases; when a shard's reader lost its
+ * connection, or a room moved to another master (a failover), the room is
+ * read again from before its first held message (`rewind`), since the
+ * server now answering may lack what was held or the commits seen so far.
+ *
  * Lag: each room keeps the newest id this node knows of (from its own
  * publishes and from reads) beside the last id it delivered; the difference
  * of their millisecond parts is the room's fan-out lag.
  */
 import { compareIds } from './broker.js';
-import type { MessageListener, ReadStats } from './broker.js';
+import type { ChatMessage, MessageListener, ReadStats } from './broker.js';
 import { errorText, type RedisClient } from './redis-connection.js';
 import { entryMessage, fieldValue, parseEntries } from './redis-entries.js';
 
@@ -79,6 +86,20 @@ export interface FanoutLink {
   log(line: string): void;
   /** This node's id, for the log. */
   nodeId: string;
+  /** Messages held until committed (`--redis-replicas`); unset: every message is delivered as read. */
+  hold?: FanoutHold;
+}
+
+/** How a fan-out holds messages back until a commit covers them (redis-durability.ts). */
+export interface FanoutHold {
+  /** Takes one entry read from `room` (`message` is what it delivers if it is a message); returns the messages it releases, in order. */
+  accept(room: string, id: string, fields: unknown[], message: ChatMessage): ChatMessage[];
+  /** Where a new listener of `room` starts: `after`, or earlier to also get a message still held. */
+  listenFrom(room: string, after: string): string;
+  /** Forgets what is held in `room` and returns where to read again from; undefined when nothing was held. */
+  rewind(room: string): string | undefined;
+  /** The node stopped reading `room`. */
+  forget(room: string): void;
 }
 
 interface RoomStream {
@@ -113,6 +134,8 @@ interface ShardLoop {
   all: boolean;
   /** Cluster: waiting for a doorbell, so a ring wakes it (a ring during the batch wait does not). */
   idle: boolean;
+  /** A read failed or the connection was down: rewind its rooms' held messages before the next read. */
+  broken: boolean;
 }
 
 /** The fan-out of one node: reads every subscribed room's stream and calls the room's listeners. */
@@ -180,12 +203,14 @@ export class FanoutReader {
       this.#listen(room, stream);
       if (stream.shard !== undefined) this.#changed(stream.shard);
     }
-    stream.listeners.set(listener, compareIds(top, stream.lastId) > 0 ? top : stream.lastId);
+    const after = compareIds(top, stream.lastId) > 0 ? top : stream.lastId;
+    stream.listeners.set(listener, this.#link.hold ? this.#link.hold.listenFrom(room, after) : after);
     return () => {
       const current = this.#streams.get(room);
       if (!current?.listeners.delete(listener) || current.listeners.size > 0) return;
       // The blocked XREAD may still name this room; its entries are then ignored.
       this.#streams.delete(room);
+      this.#link.hold?.forget(room);
       current.unring?.();
       const loop = current.shard === undefined ? undefined : this.#loops.get(current.shard);
       if (loop) loop.version++;
@@ -201,6 +226,7 @@ export class FanoutReader {
         // The room's slot moved: subscribe to its doorbell again, on its new master.
         stream.unring?.();
         stream.unring = undefined;
+        this.#rewind(room, stream);
       }
       stream.shard = shard;
       if (shard !== undefined) shards.add(shard);
@@ -226,7 +252,7 @@ export class FanoutReader {
   #changed(shard: string): void {
     let loop = this.#loops.get(shard);
     if (!loop) {
-      loop = { shard, client: undefined, readerId: undefined, version: 0, readingVersion: -1, wake: undefined, due: new Set(), all: true, idle: false };
+      loop = { shard, client: undefined, readerId: undefined, version: 0, readingVersion: -1, wake: undefined, due: new Set(), all: true, idle: false, broken: false };
       this.#loops.set(shard, loop);
       const running = this.#run(loop);
       this.#running.add(running);
@@ -282,7 +308,13 @@ export class FanoutReader {
         ids.push(stream.lastId);
       }
       if (rooms.length === 0 || !client.isReady) {
+        if (!client.isReady) loop.broken = true;
         await this.#sleep(loop, READ_RETRY_MS * 4);
+        continue;
+      }
+      if (loop.broken || (loop.client !== undefined && loop.client !== client)) {
+        // Then read with the rewound ids.
+        this.#rewindShard(loop, client);
         continue;
       }
       if (link.slotOf(rooms[0]!) !== undefined) {
@@ -307,6 +339,7 @@ export class FanoutReader {
         if (this.#closed) break;
         // Disconnected, or MOVED while the cluster reshards: the next slot map regroups the rooms.
         loop.readerId = undefined;
+        loop.broken = true;
         await this.#sleep(loop, READ_RETRY_MS);
       }
     }
@@ -326,6 +359,7 @@ export class FanoutReader {
       if (!woken) loop.all = true;
       return;
     }
+    loop.client = client;
     const bySlot = new Map<number, [keys: string[], ids: string[]]>();
     for (const [room, stream] of this.#streams) {
       if (stream.shard !== loop.shard || !(loop.all || loop.due.has(room))) continue;
@@ -349,6 +383,7 @@ export class FanoutReader {
       if (this.#closed) return;
       // Disconnected, or MOVED while the cluster reshards: read everything again once the slot map regroups the rooms.
       loop.all = true;
+      loop.broken = true;
       await this.#sleep(loop, READ_RETRY_MS);
     }
   }
@@ -376,18 +411,40 @@ export class FanoutReader {
         stream.exact = true;
         if (compareIds(id, stream.newest) > 0) stream.newest = id;
         const message = entryMessage(room, id, fields);
-        for (const [listener, after] of stream.listeners) {
-          if (compareIds(id, after) <= 0) continue;
-          try {
-            listener(message);
-          } catch (err) {
-            this.#link.log(`redis broker: message listener of room "${room}" threw: ${errorText(err)}`);
-          }
-        }
+        if (!this.#link.hold) this.#toListeners(stream, message);
+        else for (const released of this.#link.hold.accept(room, id, fields, message)) this.#toListeners(stream, released);
       }
     }
     if (!loop) this.#count(count);
     return count;
+  }
+
+  #toListeners(stream: RoomStream, message: ChatMessage): void {
+    for (const [listener, after] of stream.listeners) {
+      if (compareIds(message.id, after) <= 0) continue;
+      try {
+        listener(message);
+      } catch (err) {
+        this.#link.log(`redis broker: message listener of room "${message.room}" threw: ${errorText(err)}`);
+      }
+    }
+  }
+
+  /** The shard's reader came back (or is another connection, `client`): its rooms' held messages are read again. */
+  #rewindShard(loop: ShardLoop, client: RedisClient): void {
+    loop.broken = false;
+    loop.all = true;
+    if (loop.client !== client) {
+      loop.client = client;
+      loop.readerId = undefined;
+    }
+    for (const [room, stream] of this.#streams) if (stream.shard === loop.shard) this.#rewind(room, stream);
+  }
+
+  /** Reads `room` again from before its first held message (nothing without held messages). */
+  #rewind(room: string, stream: RoomStream): void {
+    const from = this.#link.hold?.rewind(room);
+    if (from !== undefined && compareIds(from, stream.lastId) < 0) stream.lastId = from;
   }
 
   /** Counts one read (a standalone XREAD, or a cluster round of pipelined XREADs) that delivered `count` entries. */

@@ -10,6 +10,8 @@
  *
  * Per room:
  * - `<p>{<room>}:stream`: the messages, one stream entry each;
+ * - `<p>{<room>}:commit`: with `--redis-replicas`, the room's commit
+ *   frontier (redis-durability.ts);
  * - `<p>{<room>}:new`: on a Redis Cluster, the sharded Pub/Sub channel (in
  *   the room's slot) that rings when a message is added;
  * - `<p>{<room>}:pconn:<node>`, `:pcount`, `:pnames`, `:pver`: presence
@@ -50,6 +52,11 @@ export class RedisKeys {
   /** The sharded Pub/Sub channel that rings when a message is added to the room (Redis Cluster only). */
   doorbell(room: string): string {
     return `${this.prefix}{${room}}:new`;
+  }
+
+  /** A room's commit frontier (`--redis-replicas`): the highest id a replica-confirmed commit covers. */
+  commit(room: string): string {
+    return `${this.prefix}{${room}}:commit`;
   }
 
   /** One node's connections in a room: hash, connection id → name. */

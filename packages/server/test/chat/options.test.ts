@@ -105,3 +105,18 @@ test('--redis-batch-wait defaults to 2 ms, takes 0 for never waiting, and is bou
     assert.throws(() => resolveChatOptions(options), RangeError, JSON.stringify(options));
   }
 });
+
+test('--redis-replicas defaults to 0 and 1 s of waiting, needs --redis, and both are bounded', () => {
+  const resolved = resolveChatOptions(chatOptionsFromFlags({}));
+  assert.equal(resolved.redisReplicas, 0);
+  assert.equal(resolved.redisReplicasTimeoutMs, 1000);
+  assert.deepEqual(chatOptionsFromFlags({ 'redis-replicas': '2', 'redis-replicas-timeout': '250ms' }), { redisReplicas: 2, redisReplicasTimeoutMs: 250 });
+  for (const values of [{ 'redis-replicas': '-1' }, { 'redis-replicas': '17' }, { 'redis-replicas': 'one' }, { 'redis-replicas-timeout': '11s' }, { 'redis-replicas-timeout': '5' }]) {
+    assert.throws(() => chatOptionsFromFlags(values), RangeError, JSON.stringify(values));
+  }
+  assert.throws(() => chatOptionsFromFlags({ 'redis-replicas': '17' }), /--redis-replicas/);
+  const redisUrl = 'redis://127.0.0.1:6390';
+  for (const options of [{ redisUrl, redisReplicas: 1.5 }, { redisUrl, redisReplicasTimeoutMs: 0 }, { redisUrl, redisReplicasTimeoutMs: 10_001 }, { redisReplicas: 1 }]) {
+    assert.throws(() => resolveChatOptions(options), RangeError, JSON.stringify(options));
+  }
+});

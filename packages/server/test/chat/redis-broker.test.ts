@@ -1,12 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { connect, createServer, type Socket } from 'node:net';
 import { compareIds, type ChatMessage, type PresenceChange } from '../../src/chat/broker.js';
 import { compareNames } from '../../src/chat/names.js';
 import { RedisBroker, type RedisBrokerOptions } from '../../src/chat/redis-broker.js';
 import { createClient } from 'redis';
 import { redisSkip, startRedisServer, type RedisServer } from 'wskit-testing/redis-server';
+import { startRelay } from 'wskit-testing/tcp-relay';
 
 const brokerModule = new URL('../../src/chat/redis-broker.js', import.meta.url).href;
 
@@ -72,41 +72,6 @@ function assertIncreasing(ids: string[]): void {
 after(async () => {
   await Promise.all([...open].map((b) => b.close()));
 });
-
-/** A TCP relay on 127.0.0.1 to `port` that the test can cut and restore, to lose Redis for one node only. */
-async function relay(port: number) {
-  let cut = false;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    if (cut) return void client.destroy();
-    const upstream = connect(port, '127.0.0.1');
-    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
-      sockets.add(from);
-      from.on('error', () => to.destroy());
-      from.on('close', () => {
-        sockets.delete(from);
-        to.destroy();
-      });
-      from.pipe(to);
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  return {
-    url: `redis://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
-    cut() {
-      cut = true;
-      for (const socket of sockets) socket.destroy();
-    },
-    restore() {
-      cut = false;
-    },
-    close() {
-      this.cut();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 describe('RedisBroker on one Redis server', { skip: redisSkip() }, () => {
   let redis: RedisServer;
@@ -339,7 +304,7 @@ describe('RedisBroker on one Redis server', { skip: redisSkip() }, () => {
 
   it('RedisBroker that loses Redis while other nodes publish resumes from its last delivered id', async () => {
     const prefix = { keyPrefix: `resume${++prefixCount}:` };
-    const link = await relay(redis.port);
+    const link = await startRelay(redis.port);
     try {
       const a = await broker(redis.url, prefix);
       const b = await broker(link.url, prefix);
@@ -365,7 +330,7 @@ describe('RedisBroker on one Redis server', { skip: redisSkip() }, () => {
 
   it('RedisBroker reports messages trimmed before a node cut off from Redis could read them', async () => {
     const prefix = { keyPrefix: `gap${++prefixCount}:`, historySize: 1 };
-    const link = await relay(redis.port);
+    const link = await startRelay(redis.port);
     try {
       const a = await broker(redis.url, prefix);
       const b = await broker(link.url, prefix);

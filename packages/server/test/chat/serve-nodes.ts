@@ -137,13 +137,14 @@ export class ServeNodes {
   #dataDir: string | undefined;
 
   /**
-   * Starts one node per Redis URL, each with its own data directory;
+   * Starts one node per Redis URL, each with its own data directory and
+   * `flags` added to `wskit serve`;
    * resolves once all listen and have reached Redis (/healthz 200): a node
    * listens before it has, and turns joins away (1013) until then.
    */
-  async start(redisUrls: string[]): Promise<void> {
+  async start(redisUrls: string[], flags: string[] = []): Promise<void> {
     const dataDir = (this.#dataDir = mkdtempSync(join(tmpdir(), 'wskit-serve-nodes-')));
-    redisUrls.forEach((url, i) => this.nodes.push(new Node(url, join(dataDir, `node${i}`))));
+    redisUrls.forEach((url, i) => this.nodes.push(new Node(url, join(dataDir, `node${i}`), flags)));
     await Promise.all(this.nodes.map((node) => node.listening()));
     await waitFor('every node to reach Redis', async () => (await Promise.all(this.nodes.map((node) => node.health()))).every((h) => h.status === 200));
   }
