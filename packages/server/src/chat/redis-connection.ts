@@ -37,6 +37,7 @@ import { createClient, createCluster } from 'redis';
 import type { BrokerState } from './broker.js';
 import { keySlot, SLOT_COUNT } from './redis-slots.js';
 import { scriptHash } from './redis-scripts.js';
+import type { WaitLane } from './redis-durability.js';
 
 /** Reconnect backoff: doubling from the first to the last delay. */
 export const BACKOFF_FIRST_MS = 100;
@@ -91,23 +92,6 @@ export interface RedisConnectionOptions {
   onSlots: () => void;
   /** Keep a {@link WaitLane} per master (for `--redis-replicas`). Unset: none. */
   waitLanes?: boolean;
-}
-
-/**
- * A connection of its own to one master (the one server when standalone),
- * for `--redis-replicas`: its writes are the ones its `WAIT` counts.
- */
-export interface WaitLane {
-  /** `host:port` of the master. */
-  readonly address: string;
-  /** Whether the connection is up. */
-  readonly isReady: boolean;
-  /** Counts its (re)connections: a WAIT of an earlier one says nothing about the server of a later one. */
-  readonly epoch: number;
-  /** Sends one command on this connection. */
-  send(command: string[]): Promise<unknown>;
-  /** Runs a Lua script on this connection (EVALSHA, loading it when missing). */
-  script(source: string, keys: string[], args: string[]): Promise<unknown>;
 }
 
 interface Lane extends WaitLane {
