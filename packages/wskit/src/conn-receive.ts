@@ -10,10 +10,11 @@ import { CloseCode, MessageType, Opcode } from './constants.js';
 import { fail, onCloseFrame } from './conn-close.js';
 import { deliver } from './conn-read.js';
 import { type ConnState, OWNER, type OwnedSocket } from './conn-state.js';
-import { writeControl } from './conn-write.js';
+import { corkForBurst, writeControl } from './conn-write.js';
 import { MessageInflater } from './deflate.js';
 import { ProtocolError } from './errors.js';
 import type { ConnectionEvent } from './protocol/connection.js';
+import { invalidText } from './protocol/utf8.js';
 
 /** onSocketData is the 'data' listener every connection's socket shares. */
 export function onSocketData(this: OwnedSocket, chunk: Buffer): void {
@@ -28,6 +29,7 @@ export function receive(c: ConnState, chunk: Buffer): void {
   } catch (err) {
     c.pendingError = err as Error;
   }
+  if (c.core.events.length > 1) corkForBurst(c);
   drainEvents(c);
 }
 
@@ -100,7 +102,7 @@ function inflate(c: ConnState, type: MessageType, data: Buffer): void {
 
 function inflated(c: ConnState, type: MessageType, data: Buffer): void {
   if (type === MessageType.Text && !isUtf8(data)) {
-    inflateFailed(c, new ProtocolError('ERR_INVALID_UTF8', 'Invalid text message: not valid UTF-8', CloseCode.InvalidPayloadData));
+    inflateFailed(c, invalidText(false));
   } else {
     deliver(c, { type, data });
   }

@@ -48,6 +48,7 @@ const CORKED = 8;
 const CLOSE_SENT = 16;
 const HANDLING = 32;
 const OVER_STREAM = 64;
+const WROTE = 128;
 
 /**
  * @internal What most connections never need, or need only near their end:
@@ -196,6 +197,13 @@ export class ConnState {
   }
   set failScheduled(on: boolean) {
     this.#flag(FAIL_SCHEDULED, on);
+  }
+  /** A frame went to the socket in this tick (see conn-write.ts `beforeWrite`); cleared when the tick ends. */
+  get wrote(): boolean {
+    return (this.flags & WROTE) !== 0;
+  }
+  set wrote(on: boolean) {
+    this.#flag(WROTE, on);
   }
   /** The socket is corked until the end of the tick. */
   get corked(): boolean {

@@ -1,9 +1,10 @@
 /**
  * The writing side of a {@link Conn}: messages become frames (compressed
- * when permessage-deflate was agreed) written in call order; frames written
- * in one tick leave in one writev; a write's promise waits while more than
- * the write buffer size is queued, which is how a writer slows down for a
- * slow peer.
+ * when permessage-deflate was agreed) written in call order. The frames of
+ * one tick leave in at most two writes (the first at once, the rest
+ * together), and the answers to the messages of one read in one. A write's
+ * promise waits while more than the write buffer size is queued, which is
+ * how a writer slows down for a slow peer.
  */
 import { CloseCode, MAX_CONTROL_PAYLOAD, MessageType, Opcode } from './constants.js';
 import type { ConnState } from './conn-state.js';
@@ -11,7 +12,7 @@ import { abort } from './conn-teardown.js';
 import { MIN_RAW_WINDOW_BITS, MessageDeflater } from './deflate.js';
 import { CloseError, TimeoutError } from './errors.js';
 import type { PreparedMessage } from './prepared-message.js';
-import { encodeFrame } from './protocol/frame.js';
+import { COPY_PAYLOAD_MAX, encodeFrame, encodeWhole } from './protocol/frame.js';
 import type { WriteCallback } from './conn-push.js';
 
 /** What a write taken at once returns: one shared promise, so `Conn.onMessage` can tell it needs no wait. */
@@ -97,10 +98,17 @@ function writeBlocked(c: ConnState): Error | null {
  */
 function writeFrame(c: ConnState, opcode: number, payload: Uint8Array, compressed: boolean, size: number): void {
   if (!c.socket.writable) return;
-  const parts = encodeFrame(opcode, payload, { rsv1: compressed, mask: c.settings.role === 'client' });
   // ws writes a lone control frame at once, so its bufferedAmount is 0 right after close(); a batch already open takes it along.
   if (opcode < Opcode.Close || c.sink === null) batch(c);
   const unsent = c.unsent;
+  if (payload.length <= COPY_PAYLOAD_MAX && c.settings.role === 'server') {
+    // A server's usual frame: one buffer, header and payload.
+    const frame = encodeWhole(opcode, payload, true, compressed, null);
+    if (unsent === null || size === 0) c.socket.write(frame);
+    else c.socket.write(frame, unsent.track(size));
+    return;
+  }
+  const parts = encodeFrame(opcode, payload, { rsv1: compressed, mask: c.settings.role === 'client' });
   if (unsent === null || size === 0) {
     for (const part of parts) c.socket.write(part);
     return;
@@ -176,19 +184,73 @@ export function writeControl(c: ConnState, opcode: number, payload: Uint8Array):
 }
 
 /**
- * Cork the socket until the current tick's work is done, so every frame
- * written meanwhile (echoes of one read, a broadcast) leaves in one writev.
+ * Connections that wrote in this tick: `tickWriters[0 .. tickCount)`. Two
+ * arrays are used in turn, so a connection that writes while the list is
+ * being worked through lands in the next tick's; neither is ever shrunk, so
+ * registering costs no allocation. One `process.nextTick` serves every
+ * connection: a broadcast to 1,000 members schedules one, not 1,000.
+ */
+let tickWriters: (ConnState | null)[] = [];
+let spareWriters: (ConnState | null)[] = [];
+let tickCount = 0;
+
+/**
+ * The first frame a connection writes in a tick goes to the socket at once:
+ * most ticks write one frame to a connection (an echo, one broadcast), and
+ * corking would only add a buffered entry and an uncork. A second frame in
+ * the same tick corks the socket, so it and every later frame of the tick
+ * leave in one write when the tick ends.
  */
 function batch(c: ConnState): void {
   if (c.corked) return;
-  c.corked = true;
-  c.socket.cork();
-  process.nextTick(uncorkSocket, c);
+  if (c.wrote) {
+    c.corked = true;
+    c.socket.cork();
+    return;
+  }
+  c.wrote = true;
+  endTickFor(c);
 }
 
-function uncorkSocket(c: ConnState): void {
-  c.corked = false;
-  c.socket.uncork();
+/**
+ * corkForBurst is for a read that brought more than one message: the answers
+ * its readers write (at once, or from `for await` bodies in the microtasks
+ * that follow) leave in one write, after the microtasks are done.
+ */
+export function corkForBurst(c: ConnState): void {
+  if (c.corked) return;
+  c.corked = true;
+  c.wrote = true;
+  c.socket.cork();
+  // Ticks run before microtasks: registered from a microtask, the uncork waits for the readers.
+  queueMicrotask(() => endTickFor(c));
+}
+
+function endTickFor(c: ConnState): void {
+  if (tickCount === 0) process.nextTick(endTick);
+  tickWriters[tickCount++] = c;
+}
+
+function endTick(): void {
+  const writers = tickWriters;
+  const count = tickCount;
+  tickWriters = spareWriters;
+  spareWriters = writers;
+  tickCount = 0;
+  for (let i = 0; i < count; i++) {
+    const c = writers[i]!;
+    writers[i] = null;
+    c.wrote = false;
+    if (c.corked) {
+      c.corked = false;
+      try {
+        c.socket.uncork();
+      } catch (err) {
+        // Never expected (write errors reach the stream's callbacks), but the rest of the list must still be uncorked.
+        c.socket.destroy(err as Error);
+      }
+    }
+  }
 }
 
 /** enqueue runs `task` after every earlier queued send; keeps frames in call order while compressing. */

@@ -447,7 +447,7 @@ test('WebSocket bufferedAmount counts payload bytes only, never frame headers, a
   const sizes = [Buffer.byteLength(text), 125, 126, 70_000];
   ws.send(text);
   for (const data of small) ws.send(data);
-  // Frames written in one tick wait corked until the next: nothing can have left yet.
+  // A frame counts until its write callback runs, which is never within this tick: nothing has been counted out yet.
   assert.equal(sizes[0], 10, 'text counts as its UTF-8 length');
   assert.equal(ws.bufferedAmount, 70_261);
 

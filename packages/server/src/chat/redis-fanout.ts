@@ -30,8 +30,9 @@
  * Batching: after a read that found messages a loop waits `batchWaitMs`
  * before its next XREAD, so under load one read takes every message that
  * arrived meanwhile and hands them to the listeners in one synchronous pass;
- * the library corks each socket until the tick ends, so a connection gets the
- * batch in one write instead of one write per message. A read that found
+ * the library writes a connection's first frame of a tick at once and the
+ * rest of the tick's together, so a connection gets the batch in at most two
+ * writes instead of one write per message. A read that found
  * nothing is never followed by a wait, so an idle node delivers a message as
  * soon as Redis has it.
  *
@@ -390,8 +391,9 @@ export class FanoutReader {
 
   /**
    * Hands every entry of one XREAD reply to the listeners in one synchronous
-   * pass: the library corks each socket until the tick ends, so a connection
-   * gets the whole batch in one write. Returns the entries read.
+   * pass: the library sends a connection the first frame of a tick at once
+   * and the rest together, so it gets the batch in at most two writes.
+   * Returns the entries read.
    */
   #deliver(reply: unknown, loop?: ShardLoop): number {
     if (!Array.isArray(reply)) return 0;

@@ -14,7 +14,8 @@ import { ProtocolError } from '../errors.js';
 import { parseClosePayload } from './close.js';
 import type { FrameHeader } from './frame.js';
 import { type FrameHandler, FrameParser } from './parser.js';
-import { Utf8Validator } from './utf8.js';
+import { takeWholeFrames } from './whole-frames.js';
+import { invalidText, Utf8Validator } from './utf8.js';
 
 /** Something the peer sent that the shell must act on. */
 export type ConnectionEvent =
@@ -114,7 +115,19 @@ export class Connection implements FrameHandler {
 
   /** Parse bytes from the peer. Throws ProtocolError when they break the protocol. */
   receive(chunk: Buffer): void {
-    this.#parser.push(chunk);
+    let taken = 0;
+    if (this.#messageOpcode === NO_MESSAGE && this.#parser.idle) {
+      // Between messages and frames, whole one-frame messages are read in one pass (whole-frames.ts);
+      // whatever follows them goes through the parser.
+      try {
+        taken = takeWholeFrames(chunk, this.#role === 'server', this.#maxMessageSize, this.events);
+      } catch (err) {
+        this.#parser.stop();
+        throw err;
+      }
+      if (taken === chunk.length) return;
+    }
+    this.#parser.push(taken === 0 ? chunk : chunk.subarray(taken));
   }
 
   /** Stop parsing (the connection is closing for another reason). */
@@ -207,7 +220,7 @@ export class Connection implements FrameHandler {
       return;
     }
     if (this.#validateText && !this.#utf8!.feed(piece)) {
-      throw new ProtocolError('ERR_INVALID_UTF8', 'Invalid text message: not valid UTF-8', CloseCode.InvalidPayloadData);
+      throw invalidText(false);
     }
     if (this.#joined === null) {
       const single = this.#single;
@@ -242,7 +255,7 @@ export class Connection implements FrameHandler {
     }
     if (!this.#messageFin) return;
     if (this.#validateText && !this.#utf8!.complete) {
-      throw new ProtocolError('ERR_INVALID_UTF8', 'Invalid text message: ends inside a UTF-8 sequence', CloseCode.InvalidPayloadData);
+      throw invalidText(true);
     }
     let data: Buffer;
     if (this.#joined !== null) data = this.#joined.subarray(0, this.#joinedLength);

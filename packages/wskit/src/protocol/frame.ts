@@ -112,17 +112,26 @@ export function encodeFrame(opcode: number, payload: Uint8Array, options: Encode
     key = options.maskKey ?? nextMaskKey();
   }
   const length = payload.length;
-  const headLen = headerLength(length, masked);
-  if (masked || length <= COPY_PAYLOAD_MAX) {
-    const frame = Buffer.allocUnsafe(headLen + length);
-    const start = writeHeader(frame, 0, opcode, length, fin, rsv1, key);
-    if (key) maskInto(payload, frame.subarray(start), key, 0);
-    else frame.set(payload, start);
-    return [frame];
-  }
-  const header = Buffer.allocUnsafe(headLen);
+  if (masked || length <= COPY_PAYLOAD_MAX) return [encodeWhole(opcode, payload, fin, rsv1, key)];
+  const header = Buffer.allocUnsafe(headerLength(length, false));
   writeHeader(header, 0, opcode, length, fin, rsv1, null);
   return [header, Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, length)];
+}
+
+/**
+ * encodeWhole returns a frame as one buffer, its payload copied after the
+ * header (and masked with `key` when given): what {@link encodeFrame} does
+ * for every masked frame and every payload up to {@link COPY_PAYLOAD_MAX},
+ * without the options object and array, for a writer that knows it is in
+ * that case.
+ */
+export function encodeWhole(opcode: number, payload: Uint8Array, fin: boolean, rsv1: boolean, key: Uint8Array | null): Buffer {
+  const length = payload.length;
+  const frame = Buffer.allocUnsafe(headerLength(length, key !== null) + length);
+  const start = writeHeader(frame, 0, opcode, length, fin, rsv1, key);
+  if (key) maskInto(payload, frame.subarray(start), key, 0);
+  else frame.set(payload, start);
+  return frame;
 }
 
 /** encodeFrameBuffer is {@link encodeFrame} joined into one buffer (tests, prepared messages). */

@@ -27,6 +27,30 @@ export function applyMask(data: Uint8Array, key: Uint8Array, phase = 0): void {
 }
 
 /**
+ * applyMaskAt is {@link applyMask} from key byte 0 with the key read from
+ * `source` at `offset` (the header of the frame `data` came in), so a short
+ * payload is unmasked without a view of its key being made.
+ */
+export function applyMaskAt(data: Uint8Array, source: Uint8Array, offset: number): void {
+  const length = data.length;
+  if (length >= WORD_LOOP_MIN) return applyMask(data, source.subarray(offset, offset + 4));
+  const k0 = source[offset]!;
+  const k1 = source[offset + 1]!;
+  const k2 = source[offset + 2]!;
+  const k3 = source[offset + 3]!;
+  let i = 0;
+  for (; i + 4 <= length; i += 4) {
+    data[i]! ^= k0;
+    data[i + 1]! ^= k1;
+    data[i + 2]! ^= k2;
+    data[i + 3]! ^= k3;
+  }
+  if (i < length) data[i]! ^= k0;
+  if (i + 1 < length) data[i + 1]! ^= k1;
+  if (i + 2 < length) data[i + 2]! ^= k2;
+}
+
+/**
  * maskInto writes `source` XOR `key` (from key byte `phase`) into `target`,
  * which must be as long, leaving `source` as it was: for a payload that must
  * be copied anyway (a frame spanning reads, a client's outgoing frame), the

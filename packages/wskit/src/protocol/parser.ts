@@ -58,6 +58,11 @@ export class FrameParser {
     return this.#stopped;
   }
 
+  /** True between frames with no input waiting: the next byte given starts a frame header. */
+  get idle(): boolean {
+    return this.#remaining < 0 && this.#buffered === 0 && !this.#stopped;
+  }
+
   /** Stop parsing: after a close frame or an error nothing more is read (RFC 6455 §5.5.1). */
   stop(): void {
     this.#stopped = true;
@@ -106,13 +111,21 @@ export class FrameParser {
     const extra = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
     const size = 2 + extra + (masked ? 4 : 0);
     if (this.#buffered < size) return false;
-    const head = this.#take(size);
+    // A header that lies in one chunk (nearly all) is read where it is; one split across chunks is copied first.
+    const first = this.#first!;
+    let head = first;
+    let at = this.#offset;
+    if (first.length - at >= size) this.#advance(size);
+    else {
+      head = this.#take(size);
+      at = 0;
+    }
     let length = len7;
     if (len7 === 126) {
-      length = (head[2]! << 8) | head[3]!;
+      length = (head[at + 2]! << 8) | head[at + 3]!;
     } else if (len7 === 127) {
-      const high = head.readUInt32BE(2);
-      const low = head.readUInt32BE(6);
+      const high = head.readUInt32BE(at + 2);
+      const low = head.readUInt32BE(at + 6);
       if (high & 0x80000000) {
         // RFC 6455 §5.2: the most significant bit of a 64-bit length MUST be 0.
         throw new ProtocolError('ERR_INVALID_LENGTH', 'Invalid frame: the 64-bit payload length has its top bit set');
@@ -126,7 +139,7 @@ export class FrameParser {
         );
       }
     }
-    const mask = masked ? head.subarray(2 + extra, 6 + extra) : null;
+    const mask = masked ? head.subarray(at + 2 + extra, at + 6 + extra) : null;
     const header: FrameHeader = {
       fin: (b0 & 0x80) !== 0,
       rsv1: (b0 & 0x40) !== 0,
@@ -187,14 +200,8 @@ export class FrameParser {
     throw new RangeError('peek beyond buffered input');
   }
 
-  /** Consume `size` bytes (a header: at most 14) as one buffer, copying only across chunks. */
+  /** Consume `size` bytes (a header split across chunks: at most 14) as one buffer, copied. */
   #take(size: number): Buffer {
-    const first = this.#first!;
-    if (first.length - this.#offset >= size) {
-      const out = first.subarray(this.#offset, this.#offset + size);
-      this.#advance(size);
-      return out;
-    }
     const out = Buffer.allocUnsafe(size);
     let filled = 0;
     while (filled < size) {

@@ -5,6 +5,21 @@
  * once it is complete.
  */
 import { isUtf8 } from 'node:buffer';
+import { CloseCode } from '../constants.js';
+import { ProtocolError } from '../errors.js';
+
+/**
+ * invalidText is the error for a text message that is not UTF-8 (close
+ * code 1007): `truncated` when the bytes were valid but the message ended
+ * inside a code point.
+ */
+export function invalidText(truncated: boolean): ProtocolError {
+  return new ProtocolError(
+    'ERR_INVALID_UTF8',
+    truncated ? 'Invalid text message: ends inside a UTF-8 sequence' : 'Invalid text message: not valid UTF-8',
+    CloseCode.InvalidPayloadData,
+  );
+}
 
 /** Utf8Validator checks a byte stream fed to it in pieces. */
 export class Utf8Validator {
