@@ -29,6 +29,12 @@ export interface BenchOptions {
    * fan-out subscribers) or the npm `ws` client.
    */
   gen: 'ws' | 'raw' | 'native';
+  /**
+   * wskitStyle is how the echo rows' wskit server reads: `on-message` (one
+   * `conn.onMessage` handler for every connection, the callback style ws's
+   * server is written in; default) or `for-await` (a loop per connection).
+   */
+  wskitStyle: 'on-message' | 'for-await';
   /** load-generator processes for echo rows; default 1 (server and generator each get one of 2 cores). */
   workers: number;
   /** echo message sizes, bytes; default 32, 1 KiB, 64 KiB, 1 MiB. */
@@ -89,7 +95,7 @@ function positive(name: string, text: string, max: number): number {
 /**
  * parseOptions reads `argv` (after the script name) and the BENCH_* environment.
  * Flags: --quick, --core (core micro-benchmarks only), --only a,b, --skip a,b,
- * --rows s1,s2 (BENCH_ROWS), --gen native|raw|ws (BENCH_GEN), --rounds N, --warmup MS, --measure MS, --workers N,
+ * --rows s1,s2 (BENCH_ROWS), --gen native|raw|ws (BENCH_GEN), --wskit-style on-message|for-await, --rounds N, --warmup MS, --measure MS, --workers N,
  * --sizes 32,1k,64k,1m, --conns 1,50, --inflight 1,16, --idle-conns N,
  * --fanout-clients N, --fanout-rounds N, --fanout-redis-rounds N,
  * --fanout-start-rate N (the fan-out searches' first rate; unset: 50), --fanout-trials N (trials per search;
@@ -110,6 +116,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         warmupMs: 150,
         measureMs: 400,
         gen: 'native',
+        wskitStyle: 'on-message',
         workers: 1,
         sizes: [32, 64 * KiB],
         conns: [1, 50],
@@ -132,6 +139,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         warmupMs: 200,
         measureMs: 800,
         gen: 'native',
+        wskitStyle: 'on-message',
         workers: 1,
         sizes: [32, KiB, 64 * KiB, MiB],
         conns: [1, 50],
@@ -189,6 +197,12 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
       case '--gen':
         o.gen = pickGen(next());
         break;
+      case '--wskit-style': {
+        const style = next();
+        if (style !== 'on-message' && style !== 'for-await') throw new RangeError(`--wskit-style must be on-message or for-await, not ${style}`);
+        o.wskitStyle = style;
+        break;
+      }
       case '--workers':
         o.workers = positive('workers', next(), 16);
         break;

@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   if (opts.sections.includes('echo')) {
     const results = await timed('echo', () => runEcho(opts, false, log));
     raw.echo = results;
-    if (results.length) sections.push(`## Echo\n\nText frames, masked client frames. MB/s counts payload bytes echoed (10⁶ B). CPU is % of one core (server / all load workers); ⚠ marks a saturated load generator. wskit/ws is bench/servers/echo-ws.ts with its import changed to \`wskit/ws\` (ws's API on wskit); its target against ws (issue 12) is ≥ 1.3× on the pipelined rows of small messages and ≥ 1.5× on the rows of 64 KiB and up.\n\n${echoTable(results, true, opts.workers)}`);
+    if (results.length) sections.push(`## Echo\n\nText frames, masked client frames. wskit's echo server reads ${opts.wskitStyle === 'on-message' ? 'with one `conn.onMessage` handler for every connection, the callback style ws\'s server is written in (`--wskit-style for-await` measures a `for await` loop per connection instead)' : 'with a `for await` loop per connection (`--wskit-style for-await`; the default is one `conn.onMessage` handler)'}. MB/s counts payload bytes echoed (10⁶ B). CPU is % of one core (server / all load workers); ⚠ marks a saturated load generator. wskit/ws is bench/servers/echo-ws.ts with its import changed to \`wskit/ws\` (ws's API on wskit); its target against ws (issue 12) is ≥ 1.3× on the pipelined rows of small messages and ≥ 1.5× on the rows of 64 KiB and up.\n\n${echoTable(results, true, opts.workers)}`);
   }
   if (opts.sections.includes('deflate')) {
     const results = await timed('deflate', () => runEcho(opts, true, log));

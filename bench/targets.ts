@@ -79,17 +79,20 @@ export async function startBenchServer(label: string, file: string, args: string
 
 /**
  * startEchoServer starts the echo server of `impl` (wskit, wskit/ws — ws's
- * API on wskit, ws or tcp), with permessage-deflate when `deflate`. Until the
+ * API on wskit, ws or tcp), with permessage-deflate when `deflate`; wskit's
+ * reads in `style`, a `for await` loop or one `conn.onMessage` handler. Until the
  * wskit library is built, the wskit slot runs the ws server so the harness
  * can still be exercised, and its label says so; check {@link wskitWsMissing}
  * before asking for wskit/ws.
  */
-export function startEchoServer(impl: 'wskit' | 'wskit/ws' | 'ws' | 'tcp', deflate: boolean, exposeGc = false): Promise<Server> {
+export function startEchoServer(impl: 'wskit' | 'wskit/ws' | 'ws' | 'tcp', deflate: boolean, exposeGc = false, style: 'for-await' | 'on-message' = 'for-await'): Promise<Server> {
   const args = deflate ? ['--deflate'] : [];
   if (impl === 'tcp') return startBenchServer('tcp', 'echo-tcp', [], exposeGc);
   if (impl === 'ws') return startBenchServer('ws', 'echo-ws', args, exposeGc);
   if (impl === 'wskit/ws') return startBenchServer('wskit/ws', 'echo-ws', [...args, '--wskit-ws'], exposeGc);
-  if (wskitAvailable()) return startBenchServer('wskit', 'echo-wskit', args, exposeGc);
+  if (wskitAvailable()) {
+    return style === 'on-message' ? startBenchServer('wskit onMessage', 'echo-wskit', [...args, '--on-message'], exposeGc) : startBenchServer('wskit', 'echo-wskit', args, exposeGc);
+  }
   return startBenchServer('wskit(stand-in: ws)', 'echo-ws', args, exposeGc);
 }
 

@@ -1,7 +1,9 @@
 /**
  * The wskit side of the echo rows: an `Upgrader` on /echo that sends each
- * message back with its type, written the way wskit's documentation shows
- * (a `for await` loop per connection). `--deflate` accepts permessage-deflate
+ * message back with its type, written the way wskit's documentation shows:
+ * a `for await` loop per connection, or with `--on-message` one
+ * `conn.onMessage` handler for every connection (the echo rows' default,
+ * bench/options.ts `--wskit-style`). `--deflate` accepts permessage-deflate
  * with wskit's default settings.
  */
 import { createServer } from 'node:http';

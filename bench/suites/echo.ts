@@ -181,7 +181,7 @@ export async function runEcho(opts: BenchOptions, deflate: boolean, log: (line: 
   const servers = new Map<Impl, Server>();
   const pool = new Pool('echo-worker', opts.workers);
   try {
-    for (const impl of impls) servers.set(impl, await startEchoServer(impl, deflate));
+    for (const impl of impls) servers.set(impl, await startEchoServer(impl, deflate, false, opts.wskitStyle));
     log(`echo${deflate ? ' (permessage-deflate)' : ''}: ${rows.length} rows × ${opts.rounds} rounds × ${impls.join(' ')}; wskit is "${servers.get('wskit')!.label}"`);
     const results: EchoResult[] = [];
     for (const row of rows) {

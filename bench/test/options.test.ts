@@ -28,3 +28,9 @@ test('the C generator is the default, and an unknown one is refused', () => {
   assert.equal(parseOptions(['--gen', 'ws'], {}).gen, 'ws');
   assert.throws(() => parseOptions(['--gen', 'go'], {}), /Unknown generator "go": expected native, raw or ws/);
 });
+
+test('the echo rows read with onMessage unless --wskit-style says for-await, and an unknown style is refused', () => {
+  assert.equal(parseOptions([], {}).wskitStyle, 'on-message');
+  assert.equal(parseOptions(['--wskit-style', 'for-await'], {}).wskitStyle, 'for-await');
+  assert.throws(() => parseOptions(['--wskit-style', 'callbacks'], {}), /--wskit-style must be on-message or for-await, not callbacks/);
+});
