@@ -6,7 +6,9 @@
  * from /proc with no forced GC (3 s after the storm) beside it.
  *
  * Servers: `wskit serve`'s /echo (the real route: idle timer, log lines,
- * connection limits), the documented `for await` style
+ * connection limits), its chat socket /ws (`chat`: members spread evenly
+ * over `--rooms` rooms, default 4, each with a name of its own; idle only,
+ * since one message each would be a broadcast to every room), the documented `for await` style
  * (bench/servers/echo-wskit.ts), the documented `conn.onMessage` style (the
  * same server with `--on-message`), ws (bench/servers/echo-ws.ts) and the
  * floor (bench/servers/idle-floor.ts). Snapshots come from
@@ -14,7 +16,7 @@
  * a full GC, which is why RSS is read before it.
  *
  * Flags: `--conns N` (default 2,000), `--top N` rows (default 14),
- * `--only a,b` (serve, for-await, on-message, ws, floor), `--no-echo`, `--keep` (leave
+ * `--only a,b` (serve, chat, for-await, on-message, ws, floor), `--no-echo`, `--keep` (leave
  * the snapshots in their temp directory, to open in Chrome DevTools).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -27,9 +29,9 @@ import { Pool, sleep } from './pool.js';
 import { startWskitServe } from './targets.js';
 
 /** ProbeTarget names a probed server. */
-type ProbeTarget = 'serve' | 'for-await' | 'on-message' | 'ws' | 'floor';
+type ProbeTarget = 'serve' | 'chat' | 'for-await' | 'on-message' | 'ws' | 'floor';
 
-const ALL: ProbeTarget[] = ['serve', 'for-await', 'on-message', 'ws', 'floor'];
+const ALL: ProbeTarget[] = ['serve', 'chat', 'for-await', 'on-message', 'ws', 'floor'];
 const PER_WORKER = 2_500;
 
 function flag(name: string): string | undefined {
@@ -51,7 +53,7 @@ interface Running {
 
 async function start(target: ProbeTarget, dir: string): Promise<Running> {
   const nodeArgs = ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`];
-  if (target === 'serve') {
+  if (target === 'serve' || target === 'chat') {
     const s = await startWskitServe([], nodeArgs);
     return { pid: s.pid, port: s.port, stop: () => s.stop() };
   }
@@ -89,22 +91,25 @@ function kib(bytes: number): string {
   return `${(bytes / 1024).toFixed(2)} KiB`;
 }
 
-async function probe(target: ProbeTarget, conns: number, top: number, echo: boolean): Promise<void> {
+async function probe(target: ProbeTarget, conns: number, top: number, echo: boolean, rooms: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'wskit-memprobe-'));
   const server = await start(target, dir);
-  const pool = new Pool('echo-worker', Math.max(1, Math.ceil(conns / PER_WORKER)));
+  // Chat: one worker per room, so each worker's connections share one URL but for the name.
+  const workers = target === 'chat' ? rooms : Math.max(1, Math.ceil(conns / PER_WORKER));
+  const pool = new Pool('echo-worker', workers);
   try {
-    const url = `ws://127.0.0.1:${server.port}/echo`;
-    const load = (n: number) => ({ url, transport: 'ws', conns: n, size: 32, inflight: 1, deflate: false });
+    const base = `ws://127.0.0.1:${server.port}`;
+    const url = (worker: number) => (target === 'chat' ? `${base}/ws?room=mem${worker}&name=u${worker}-{i}` : `${base}/echo`);
+    const load = (worker: number, n: number) => ({ url: url(worker), transport: 'ws', conns: n, size: 32, inflight: 1, deflate: false });
     // One connection first, so lazily loaded code is not counted per connection.
-    await pool.all((i) => (i === 0 ? { cmd: 'open', load: load(1) } : undefined));
+    await pool.all((i) => (i === 0 ? { cmd: 'open', load: load(i, 1) } : undefined));
     if (target !== 'floor') await pool.all((i) => (i === 0 ? { cmd: 'once' } : undefined));
     await pool.all((i) => (i === 0 ? { cmd: 'close' } : undefined));
     await sleep(1_000);
     const rss0 = rssOf(server.pid);
     const before = await snapshot(server.pid, dir);
     const shares = pool.share(conns);
-    await pool.all((i) => (shares[i] ? { cmd: 'open', load: load(shares[i]!) } : undefined), 120_000);
+    await pool.all((i) => (shares[i] ? { cmd: 'open', load: load(i, shares[i]!) } : undefined), 120_000);
     await sleep(3_000);
     const rss1 = rssOf(server.pid);
     const idle = await snapshot(server.pid, dir);
@@ -115,7 +120,7 @@ async function probe(target: ProbeTarget, conns: number, top: number, echo: bool
       for (const r of rows.slice(0, top)) console.log(`${r.bytesPerConn.toFixed(0).padStart(9)}  ${r.countPerConn.toFixed(2).padStart(9)}  ${r.group}`);
     };
     report('idle', idle, rss1);
-    if (echo && target !== 'floor') {
+    if (echo && target !== 'floor' && target !== 'chat') {
       await pool.all((i) => (shares[i] ? { cmd: 'once' } : undefined), 60_000);
       await sleep(3_000);
       const rss2 = rssOf(server.pid);
@@ -131,7 +136,9 @@ async function probe(target: ProbeTarget, conns: number, top: number, echo: bool
 
 const conns = Number(flag('conns') ?? 2_000);
 const top = Number(flag('top') ?? 14);
+const rooms = Number(flag('rooms') ?? 4);
+if (!Number.isInteger(rooms) || rooms < 1) throw new RangeError(`Invalid --rooms: ${flag('rooms')}; expected a whole number of at least 1`);
 const only = (flag('only')?.split(',') ?? ALL) as ProbeTarget[];
 for (const t of only) if (!ALL.includes(t)) throw new RangeError(`Cannot probe ${t}: the servers are ${ALL.join(', ')}`);
-for (const target of only) await probe(target, conns, top, !process.argv.includes('--no-echo'));
+for (const target of only) await probe(target, conns, top, !process.argv.includes('--no-echo'), rooms);
 process.exit(0);

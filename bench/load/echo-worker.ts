@@ -18,6 +18,7 @@ import { NativeLoad } from './native.js';
 import { Histogram } from '../stats.js';
 
 interface Load {
+  /** Where each connection goes; `{i}` becomes the connection's index in this load (the memory probe names chat users with it). */
   url: string;
   /**
    * ws: the npm ws client; raw: pre-encoded frames over net (bench/load/raw-client.ts);
@@ -198,7 +199,8 @@ async function handle(req: Request): Promise<Reply> {
       // Connect in batches so thousands of SYNs do not overflow the server's accept backlog.
       for (let done = 0; done < load.conns; done += OPEN_BATCH) {
         const batch = Math.min(OPEN_BATCH, load.conns - done);
-        peers.push(...(await Promise.all(Array.from({ length: batch }, () => open(load!)))));
+        const at = done;
+        peers.push(...(await Promise.all(Array.from({ length: batch }, (_, j) => open({ ...load!, url: load!.url.replaceAll('{i}', String(at + j)) })))));
       }
       return { ok: true };
     }

@@ -1,7 +1,10 @@
 /**
- * One chat connection, after gorilla's chat example: a read loop that turns
- * the client's frames into published messages, and a write loop that drains
- * a bounded send queue onto the socket.
+ * One chat connection, after gorilla's chat example: a reader that turns
+ * the client's frames into published messages, and a writer that drains a
+ * bounded send queue onto the socket. Both are driven by callbacks, not
+ * loops: the reader is the connection's `onMessage` handler, and the writer
+ * runs when a frame is queued, a ping falls due or a write it started is
+ * taken. An idle connection so holds no suspended function.
  *
  * Liveness: the server pings every pingPeriod; each pong pushes the read
  * deadline pongWait further; a client that stays silent past it is dropped.
@@ -17,7 +20,7 @@
  * keeps the clock; checking tokens is the injected {@link ClientAuth}'s job.
  */
 import { randomUUID } from 'node:crypto';
-import { CloseCode, PreparedMessage, TimeoutError, isCloseError, type Conn } from 'wskit';
+import { CloseCode, PreparedMessage, TimeoutError, isCloseError, type Conn, type Message } from 'wskit';
 import { PublishRefusedError } from './broker.js';
 import type { Hub, HubMember } from './hub.js';
 import { CLOSE_TOKEN_EXPIRED, errorFrame, parseClientFrame, refreshedFrame, type Checked, type JoinRequest } from './messages.js';
@@ -95,7 +98,12 @@ export class ChatClient implements HubMember<PreparedMessage> {
   readonly #bucket: TokenBucket;
   #queue: PreparedMessage[] = [];
   #pingDue = false;
-  #wake: (() => void) | undefined;
+  /**
+   * A write the writer started has not been taken yet. While it is false,
+   * the queue is empty and no ping is due: the writer empties both before
+   * it rests.
+   */
+  #writing = false;
   #done = false;
   #pingTimer: NodeJS.Timeout | undefined;
   /** When the session's token expires (ms since the epoch); undefined: never. */
@@ -106,6 +114,7 @@ export class ChatClient implements HubMember<PreparedMessage> {
   /** The write deadline the fast path of `send` last set, 0 when none is set. */
   #writeDeadline = 0;
   #finished: Promise<void> | undefined;
+  #resolveFinished: (() => void) | undefined;
 
   constructor(conn: Conn, join: JoinRequest, hub: Hub<PreparedMessage>, metrics: ChatMetrics, options: ChatClientOptions) {
     this.#conn = conn;
@@ -125,15 +134,15 @@ export class ChatClient implements HubMember<PreparedMessage> {
   }
 
   /**
-   * send queues a frame for the write loop. A full queue evicts the client
+   * send queues a frame for the writer. A full queue evicts the client
    * instead of waiting, so a slow reader never slows the room.
    */
   send(frame: PreparedMessage): void {
     if (this.#done) return;
     const conn = this.#conn;
-    if (this.#wake !== undefined && this.#queue.length === 0 && !this.#pingDue && conn.writable && !conn.needsDrain) {
-      // The write loop is idle and the socket keeps up: write now, with no
-      // queue entry, wake-up or promise to wait for (a broadcast does this
+    if (!this.#writing && conn.writable && !conn.needsDrain) {
+      // The writer rests and the socket keeps up: write now, with no
+      // queue entry or promise to wait for (a broadcast does this
       // once per member). The deadline still bounds how long it may take;
       // it moves only once it lags by a slack (DEADLINE_SLACK_DIVISOR).
       this.#metrics.countOut(frame.data.length);
@@ -154,7 +163,7 @@ export class ChatClient implements HubMember<PreparedMessage> {
     }
     this.#queue.push(frame);
     this.#metrics.countOut(frame.data.length);
-    this.#wakeWriter();
+    this.#write();
   }
 
   /**
@@ -162,7 +171,10 @@ export class ChatClient implements HubMember<PreparedMessage> {
    * after the client has left the room. Never rejects.
    */
   run(): Promise<void> {
-    this.#finished ??= this.#run();
+    if (this.#finished === undefined) {
+      this.#finished = new Promise<void>((resolve) => (this.#resolveFinished = resolve));
+      this.#start();
+    }
     return this.#finished;
   }
 
@@ -185,7 +197,12 @@ export class ChatClient implements HubMember<PreparedMessage> {
     await this.run();
   }
 
-  async #run(): Promise<void> {
+  /**
+   * Starts the connection: deadlines, timers, then the join. Messages that
+   * arrive during the join wait in the connection's inbox (the socket is
+   * paused once they pass its read buffer) until the handler is set.
+   */
+  #start(): void {
     this.#options.log(`chat: open ${this.#describe()}`);
     const { pongWaitMs, pingPeriodMs } = this.#options;
     const extend = () => {
@@ -197,50 +214,62 @@ export class ChatClient implements HubMember<PreparedMessage> {
     this.#armExpiry();
     this.#pingTimer = setInterval(() => {
       this.#pingDue = true;
-      this.#wakeWriter();
+      this.#write();
     }, pingPeriodMs);
-    const writing = this.#writeLoop();
-    try {
-      await this.#hub.join(this, this.#since);
-      await this.#readLoop();
-    } catch (err) {
-      if (!this.#done) {
-        this.#options.log(`chat: cannot join ${this.#describe()}: ${errorText(err)}`);
-        void this.close(CloseCode.TryAgainLater, 'Cannot join the room right now; try again later');
+    this.#hub.join(this, this.#since).then(
+      () => {
+        if (this.#done) return void this.#finish();
+        this.#conn.onMessage(
+          (message) => this.#handle(message),
+          (err) => this.#readEnded(err),
+        );
+      },
+      (err: unknown) => {
+        if (!this.#done) {
+          this.#options.log(`chat: cannot join ${this.#describe()}: ${errorText(err)}`);
+          void this.close(CloseCode.TryAgainLater, 'Cannot join the room right now; try again later');
+        }
+        void this.#finish();
+      },
+    );
+  }
+
+  /** No more messages will come: say why when it is worth a line, then leave. */
+  #readEnded(err: Error | null): void {
+    if (err instanceof TimeoutError) {
+      // A passed write deadline fails reads too; the writer reports that one.
+      if (Date.now() >= this.#readDeadline) {
+        this.#options.log(`chat: dropping ${this.#describe()}: no pong within ${this.#options.pongWaitMs} ms`);
       }
-    } finally {
-      this.#stop();
+      this.#conn.terminate();
+    } else if (err !== null && !isCloseError(err)) {
+      // The library has already answered a protocol error with its close code.
+      this.#options.log(`chat: read from ${this.#describe()} failed: ${errorText(err)}`);
+    }
+    void this.#finish();
+  }
+
+  /** Leaves the room once the connection has ended, logs its close and settles run(). Runs once. */
+  async #finish(): Promise<void> {
+    this.#stop();
+    try {
       await this.#hub.leave(this);
-      await writing;
       const closed = await this.#conn.closed;
       this.#options.log(`chat: close ${this.#describe()} code=${closed.closeCode}${closed.reason ? ` reason=${JSON.stringify(closed.reason)}` : ''}`);
+    } finally {
+      this.#resolveFinished!();
     }
   }
 
-  async #readLoop(): Promise<void> {
-    while (!this.#done) {
-      let message: { type: string; data: Buffer };
-      try {
-        message = await this.#conn.read();
-      } catch (err) {
-        if (err instanceof TimeoutError) {
-          // A passed write deadline fails reads too; the write loop reports that one.
-          if (Date.now() >= this.#readDeadline) {
-            this.#options.log(`chat: dropping ${this.#describe()}: no pong within ${this.#options.pongWaitMs} ms`);
-          }
-          this.#conn.terminate();
-        } else if (!isCloseError(err)) {
-          // The library has already answered a protocol error with its close code.
-          this.#options.log(`chat: read from ${this.#describe()} failed: ${errorText(err)}`);
-        }
-        return;
-      }
-      this.#metrics.bytesIn.inc(message.data.length);
-      await this.#handle(message);
-    }
-  }
-
-  async #handle(message: { type: string; data: Buffer }): Promise<void> {
+  /**
+   * The message handler: one client frame. A frame that waits for the
+   * broker or the token check returns its promise, which holds the next
+   * frame back, so frames are handled strictly in order; the others return
+   * nothing. Frames that arrive after close() are ignored.
+   */
+  #handle(message: Message): Promise<void> | void {
+    if (this.#done) return;
+    this.#metrics.bytesIn.inc(message.data.length);
     if (message.type !== 'text') return this.#reject('invalid', 'Binary messages are not supported; send JSON text frames');
     if (!this.#bucket.take()) {
       const { rateLimit, rateBurst } = this.#options;
@@ -250,8 +279,12 @@ export class ChatClient implements HubMember<PreparedMessage> {
     if (!parsed.ok) return this.#reject('invalid', parsed.error);
     if (parsed.value.type === 'refresh') return this.#refresh(parsed.value.token);
     if (parsed.value.type === 'who') return this.#who(parsed.value);
+    return this.#publish(parsed.value.text);
+  }
+
+  async #publish(text: string): Promise<void> {
     try {
-      await this.#hub.publish(this, parsed.value.text);
+      await this.#hub.publish(this, text);
       this.#metrics.messagesIn.inc();
     } catch (err) {
       this.#options.log(`chat: publish from ${this.#describe()} failed: ${errorText(err)}`);
@@ -278,7 +311,7 @@ export class ChatClient implements HubMember<PreparedMessage> {
 
   /**
    * (Re)starts the expiry timer for #expiresAt. Always through a timer, even
-   * when the deadline has passed, so close() never runs inside #run's start.
+   * when the deadline has passed, so close() never runs inside #start.
    */
   #armExpiry(): void {
     clearTimeout(this.#expiryTimer);
@@ -311,47 +344,46 @@ export class ChatClient implements HubMember<PreparedMessage> {
     this.send(new PreparedMessage('text', JSON.stringify(errorFrame(error))));
   }
 
-  async #writeLoop(): Promise<void> {
-    const { writeWaitMs } = this.#options;
-    try {
-      while (!this.#done) {
-        if (this.#queue.length === 0 && !this.#pingDue) {
-          await new Promise<void>((resolve) => (this.#wake = resolve));
-          continue;
-        }
-        this.#conn.setWriteDeadline(Date.now() + writeWaitMs);
-        if (this.#pingDue) {
-          this.#pingDue = false;
-          await this.#conn.ping();
-        } else {
-          await this.#conn.writePrepared(this.#queue.shift()!);
-        }
+  /**
+   * The writer: writes the due ping, else the oldest queued frame, each
+   * within writeWait, one at a time; once a write is taken it runs again,
+   * until nothing is left. A write that fails drops the connection.
+   */
+  #write(): void {
+    if (this.#writing || this.#done || (this.#queue.length === 0 && !this.#pingDue)) return;
+    this.#writing = true;
+    this.#conn.setWriteDeadline(Date.now() + this.#options.writeWaitMs);
+    let written: Promise<void>;
+    if (this.#pingDue) {
+      this.#pingDue = false;
+      written = this.#conn.ping();
+    } else {
+      written = this.#conn.writePrepared(this.#queue.shift()!);
+    }
+    written.then(
+      () => {
+        this.#writing = false;
         this.#conn.setWriteDeadline(null);
         this.#writeDeadline = 0;
-      }
-    } catch (err) {
-      if (!this.#done) {
-        if (err instanceof TimeoutError) this.#options.log(`chat: dropping ${this.#describe()}: a write took over ${writeWaitMs} ms`);
+        this.#write();
+      },
+      (err: unknown) => {
+        this.#writing = false;
+        if (this.#done) return;
+        if (err instanceof TimeoutError) this.#options.log(`chat: dropping ${this.#describe()}: a write took over ${this.#options.writeWaitMs} ms`);
         this.#stop();
         this.#conn.terminate();
-      }
-    }
+      },
+    );
   }
 
-  #wakeWriter(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
-  }
-
-  /** Stops both loops and frees the queue; the connection itself is closed by the caller. */
+  /** Stops the reader and the writer and frees the queue; the connection itself is closed by the caller. */
   #stop(): void {
     if (this.#done) return;
     this.#done = true;
     this.#queue = [];
     clearInterval(this.#pingTimer);
     clearTimeout(this.#expiryTimer);
-    this.#wakeWriter();
   }
 
   #describe(): string {
