@@ -96,7 +96,7 @@ function positive(name: string, text: string, max: number): number {
  * parseOptions reads `argv` (after the script name) and the BENCH_* environment.
  * Flags: --quick, --core (core micro-benchmarks only), --only a,b, --skip a,b,
  * --rows s1,s2 (BENCH_ROWS), --gen native|raw|ws (BENCH_GEN), --wskit-style on-message|for-await, --rounds N, --warmup MS, --measure MS, --workers N,
- * --sizes 32,1k,64k,1m, --conns 1,50, --inflight 1,16, --idle-conns N,
+ * --sizes 32,1k,64k,1m, --conns 1,50, --inflight 1,16, --idle-conns N, --memory-rounds N,
  * --fanout-clients N, --fanout-rounds N, --fanout-redis-rounds N,
  * --fanout-start-rate N (the fan-out searches' first rate; unset: 50), --fanout-trials N (trials per search;
  * with --fanout-start-rate, `--fanout-trials 1` measures one fixed rate, e.g. CPU per delivery at 100 msg/s), --redis-batch-wait D (passed to every `wskit serve --redis` node; unset: the server's default),
@@ -217,6 +217,9 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
         break;
       case '--idle-conns':
         o.idleConns = positive('idle-conns', next(), 50_000);
+        break;
+      case '--memory-rounds':
+        o.memoryRounds = positive('memory-rounds', next(), 20);
         break;
       case '--fanout-clients':
         o.fanoutClients = positive('fanout-clients', next(), 10_000);

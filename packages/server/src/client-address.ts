@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
+import type { Conn } from 'wskit';
 
 /** Resolves the client address of requests; build one with {@link clientAddressResolver}. */
 export type ClientAddressResolver = (req: IncomingMessage) => string;
@@ -31,6 +32,21 @@ export function clientAddressResolver(trustProxy: readonly string[] = []): Clien
 /** The TCP peer's address, with an IPv4-mapped IPv6 address written as IPv4. */
 function peerAddress(req: IncomingMessage): string {
   return normalize(req.socket.remoteAddress ?? 'unknown');
+}
+
+/**
+ * peerAddressOf gives the address that {@link ClientAddressResolver} gives
+ * for a request from `conn`'s TCP peer, read back from
+ * `conn.remoteAddress` (`127.0.0.1:53412`, `[::1]:53412`): the host without
+ * port or brackets, IPv4-mapped IPv6 written as IPv4, `unknown` when the
+ * connection never had a peer address. The server counts an open WebSocket
+ * under it at close without keeping a string per connection.
+ */
+export function peerAddressOf(conn: Conn): string {
+  const remote = conn.remoteAddress;
+  if (remote === '') return 'unknown';
+  const host = remote.startsWith('[') ? remote.slice(1, remote.lastIndexOf(']')) : remote.slice(0, remote.lastIndexOf(':'));
+  return normalize(host);
 }
 
 function addTrusted(list: BlockList, entry: string): void {

@@ -67,11 +67,12 @@ export class IdleSweep {
     this.#sweeps++;
     // Idle for SLICES whole slices at least: seen before the sweep that began them.
     const oldest = this.#sweeps - SLICES - 1;
-    for (const [conn, seen] of this.#seen) {
-      if (seen > oldest) continue;
+    // forEach, not for-of: no [conn, seen] pair is made per watched connection on every sweep.
+    this.#seen.forEach((seen, conn) => {
+      if (seen > oldest) return;
       this.stop(conn);
       this.#log(`${this.#service}: ${conn.remoteAddress} idle for ${this.#idleMs} ms, closing`);
       conn.close(CloseCode.NormalClosure, 'idle timeout').catch(() => {});
-    }
+    });
   }
 }

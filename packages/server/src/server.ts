@@ -20,7 +20,7 @@ import { addService, ADD_IDLE_TIMEOUT_MS } from './add/handler.js';
 import { CHAT_DEFAULTS, type ChatApp, type ChatOptions, createChat } from './chat/index.js';
 import { ECHO_IDLE_TIMEOUT_MS, ECHO_MAX_FRAGMENTS, ECHO_MAX_MESSAGE_SIZE, echoService } from './echo/handler.js';
 import { IdleSweep } from './idle-sweep.js';
-import { clientAddressResolver } from './client-address.js';
+import { clientAddressResolver, peerAddressOf } from './client-address.js';
 import { timestampedLog } from './log.js';
 
 /** Default of {@link ServerOptions.maxConnectionsPerIp}. */
@@ -112,8 +112,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   // Made before the chat app opens its broker: a bad idle time throws with nothing to close.
   const echoIdle = new IdleSweep(options.echoIdleTimeoutMs ?? ECHO_IDLE_TIMEOUT_MS, log, 'echo');
   const addIdle = new IdleSweep(options.addIdleTimeoutMs ?? ADD_IDLE_TIMEOUT_MS, log, 'add');
-  const serveEcho = echoService(echoIdle);
-  const serveAdd = addService(addIdle, log);
+  // Each route tells when a connection ends (wsEnded): the socket needs no 'close' listener of ours.
+  const serveEcho = echoService(echoIdle, (conn) => wsEnded(conn, '/echo'));
+  const serveAdd = addService(addIdle, log, (conn) => wsEnded(conn, '/add'));
   const chat: ChatApp = await createChat({ log, ...options.chat });
   const handshakeTimeout = options.handshakeTimeoutMs ?? 10_000;
   const addUpgrader = new Upgrader({ handshakeTimeout, maxMessageSize: 64 * 1024 });
@@ -125,10 +126,25 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     writeBufferSize: 1024 * 1024,
     readBufferSize: 1024 * 1024,
   });
+  /** The shutdown under way, once it has begun. */
+  let stopping: Promise<void> | null = null;
   /** Upgrade sockets not yet closed: handshakes in progress and open WebSockets. */
   let upgrades = 0;
   /** The same, per client address. */
   const upgradesByAddress = new Map<string, number>();
+  /**
+   * The open /add and /echo connections counted under an address other than
+   * their TCP peer's (a trusted proxy's X-Forwarded-For). The rest are
+   * counted under {@link peerAddressOf}, read back at close, so the usual
+   * connection keeps no entry here.
+   */
+  const forwardedFor = new Map<Conn, string>();
+  const release = (address: string) => {
+    upgrades--;
+    const left = (upgradesByAddress.get(address) ?? 1) - 1;
+    if (left === 0) upgradesByAddress.delete(address);
+    else upgradesByAddress.set(address, left);
+  };
 
   const onRequest = (request: IncomingMessage | Http2ServerRequest, response: ServerResponse | Http2ServerResponse) => {
     // The HTTP/2 compatibility API gives the chat the request and response it knows; an HTTP/2 request carries no Host of its own.
@@ -151,7 +167,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   // The HTTP/1.1 side of an HTTP/2 server takes no connectionsCheckingInterval option; its property is read at listen.
   http1.connectionsCheckingInterval = 1000;
   addUpgrader.configureServer(http1);
-  /** TCP connections, for shutdown (an HTTP/2 server has no closeAllConnections). */
+  /**
+   * TCP connections, for shutdown (an HTTP/2 server has no
+   * closeAllConnections), less those carrying an open /add or /echo
+   * WebSocket: shutdown reaches those through the idle sweeps.
+   */
   const sockets = new Set<Socket>();
   // Listeners shared by every socket ('close' comes once), so an idle connection holds no closure for them.
   function forgetSocket(this: Socket): void {
@@ -163,41 +183,63 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   });
 
   /**
-   * One 'close' listener shared by every upgrade socket, which finds what it
-   * needs on the socket (an {@link Upgrade}): a closure per connection, and
-   * the `conn.closed` reaction an open connection would otherwise carry
-   * until it ends, cost more than that record.
+   * One 'close' listener shared by the upgrade sockets the server does not
+   * hand to /add or /echo (chat, 404, refused handshakes), which reads the
+   * address they count under from the socket.
    */
   function upgradeClosed(this: Duplex): void {
-    const upgrade = (this as UpgradeSocket)[UPGRADE];
     sockets.delete(this as Socket);
-    upgrades--;
-    const left = (upgradesByAddress.get(upgrade.address) ?? 1) - 1;
-    if (left === 0) upgradesByAddress.delete(upgrade.address);
-    else upgradesByAddress.set(upgrade.address, left);
-    const conn = upgrade.conn;
-    if (conn === null) return;
-    chat.uncountWebSocket(conn);
-    // Settled by wskit's own 'close' listener, which runs after this one.
-    conn.closed.then((result) =>
-      log(`close ${upgrade.path} ${conn.remoteAddress} code=${result.closeCode}${result.reason ? ` reason=${JSON.stringify(result.reason)}` : ''}`),
-    );
+    release((this as AddressedSocket)[COUNTED_AS]);
   }
-  const accept = (upgrader: Upgrader, req: UpgradeRequest, socket: Duplex, head: Buffer, serve: (conn: Conn) => void) => {
+  /** countUntilClosed keeps `socket` counted under `address` until it closes. */
+  const countUntilClosed = (socket: Duplex, address: string) => {
+    (socket as AddressedSocket)[COUNTED_AS] = address;
+    // 'close' comes once: `on` spares the wrapper `once` would keep. This listener forgets the socket too.
+    socket.off('close', forgetSocket);
+    socket.on('close', upgradeClosed);
+  };
+  /**
+   * wsEnded is told by /add and /echo that `conn` will take no more
+   * messages; the connection stops counting, and its close is logged, once
+   * its socket has closed (`conn.closed` settles then). The reaction is made
+   * here, at the end, so an open connection carries none.
+   */
+  function wsEnded(conn: Conn, path: string): void {
+    conn.closed.then((result) => {
+      const address = forwardedFor.get(conn) ?? peerAddressOf(conn);
+      forwardedFor.delete(conn);
+      release(address);
+      chat.uncountWebSocket(conn);
+      log(`close ${path} ${conn.remoteAddress} code=${result.closeCode}${result.reason ? ` reason=${JSON.stringify(result.reason)}` : ''}`);
+    });
+  }
+  /**
+   * accept completes an /add or /echo handshake. Once open, the connection
+   * is the route's: the socket leaves `sockets` and loses the server's
+   * listeners, so it carries nothing of the server's while idle.
+   */
+  const accept = (upgrader: Upgrader, req: UpgradeRequest, socket: Duplex, head: Buffer, address: string, serve: (conn: Conn) => void) => {
     const path = pathOf(req);
     const from = req.socket.remoteAddress ?? '';
     upgrader.upgrade(req, socket, head).then(
       (conn) => {
-        const upgrade = (socket as UpgradeSocket)[UPGRADE];
-        upgrade.conn = conn;
-        upgrade.path = path;
+        sockets.delete(socket as Socket);
+        socket.off('close', forgetSocket);
         // The Conn has an 'error' listener of its own: one fewer here spares the socket a listener array.
         socket.off('error', ignoreError);
+        if (peerAddressOf(conn) !== address) forwardedFor.set(conn, address);
         chat.countWebSocket(conn);
         log(`open ${path} ${conn.remoteAddress} http/${conn.httpVersion}`);
         serve(conn);
+        // Shutdown began during the handshake: the sweeps have been read already.
+        if (stopping !== null) conn.close(CloseCode.GoingAway, 'server shutting down').catch(() => {});
       },
-      (err: Error) => log(`refused ${path} ${from}: ${err.message}`),
+      (err: Error) => {
+        log(`refused ${path} ${from}: ${err.message}`);
+        // Counted until it closes, as a refused chat upgrade is; one destroyed already may have had its 'close'.
+        if (socket.destroyed) release(address);
+        else countUntilClosed(socket, address);
+      },
     );
   };
 
@@ -215,15 +257,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     }
     upgrades++;
     upgradesByAddress.set(address, fromAddress + 1);
-    (socket as UpgradeSocket)[UPGRADE] = { address, conn: null, path: '' };
-    // 'close' comes once: `on` spares the wrapper `once` would keep on every open connection.
-    // This listener forgets the socket too, so forgetSocket comes off: with the Conn's own
-    // listener a third would grow the socket's listener array to 19 slots (168 B).
-    socket.off('close', forgetSocket);
-    socket.on('close', upgradeClosed);
     const path = pathOf(req);
-    if (path === '/add') return accept(addUpgrader, req, socket, head, serveAdd);
-    if (path === '/echo') return accept(echoUpgrader, req, socket, head, serveEcho);
+    // upgrade() settles (at once) before the socket can close: accept takes the count over from here.
+    if (path === '/add') return accept(addUpgrader, req, socket, head, address, serveAdd);
+    if (path === '/echo') return accept(echoUpgrader, req, socket, head, address, serveEcho);
+    countUntilClosed(socket, address);
     if (chat.handleUpgrade(req, socket, head, address)) return;
     rejectUpgrade(socket, 404, `No WebSocket endpoint at ${path}`);
   };
@@ -260,7 +298,6 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const host = address.includes(':') ? `[${address}]` : address;
   const warning = tls === undefined ? plainTextWarning(address) : undefined;
   if (warning !== undefined) log(warning);
-  let stopping: Promise<void> | null = null;
   return {
     url: `${tls === undefined ? 'http' : 'https'}://${host}:${port}`,
     port,
@@ -337,15 +374,9 @@ export function plainTextWarning(address: string): string | undefined {
 
 const EMPTY = Buffer.alloc(0);
 
-/** Where an upgrade socket keeps its {@link Upgrade}. */
-const UPGRADE = Symbol('wskit-serve.upgrade');
-/** What the server keeps on an upgrade socket until it closes: the client address it counts under, and the /add or /echo connection once open. */
-interface Upgrade {
-  address: string;
-  conn: Conn | null;
-  path: string;
-}
-type UpgradeSocket = Duplex & { [UPGRADE]: Upgrade };
+/** Where a chat, 404 or refused upgrade socket keeps the client address it counts under until it closes. */
+const COUNTED_AS = Symbol('wskit-serve.counted-as');
+type AddressedSocket = Duplex & { [COUNTED_AS]: string };
 
 /** A socket's errors end in its 'close'; one shared listener keeps them from crashing the process. */
 function ignoreError(): void {}

@@ -25,15 +25,18 @@ function answer(message: Message): AddResponse {
  * requests answered until it closes, through one `onMessage` handler shared
  * by every connection. `idle` closes a connection (1000, reason "idle
  * timeout", logged) once it goes its idle time without a message; closes
- * other than 1000/1001 are logged as unexpected.
+ * other than 1000/1001 are logged as unexpected. `onEnd` (unset: nothing)
+ * is called once with each connection when its requests end: the server
+ * counts it as closing then, with no listener of its own on the socket.
  */
-export function addService(idle: IdleSweep, log: (line: string) => void): (conn: Conn) => void {
+export function addService(idle: IdleSweep, log: (line: string) => void, onEnd: (conn: Conn) => void = () => {}): (conn: Conn) => void {
   const request = (message: Message, conn: Conn) => {
     idle.touch(conn);
     return conn.writeJSON(answer(message));
   };
   const ended = (err: Error | null, conn: Conn) => {
     idle.stop(conn);
+    onEnd(conn);
     if (err instanceof TimeoutError) log(`add: ${conn.remoteAddress} ${err.message}`);
     else if (err !== null && isUnexpectedCloseError(err, CloseCode.NormalClosure, CloseCode.GoingAway)) {
       log(`add: unexpected close from ${conn.remoteAddress}: ${err.message}`);

@@ -24,15 +24,20 @@ export const ECHO_IDLE_TIMEOUT_MS = 60_000;
  * connection (nothing per connection but its entry in `idle`, so an idle
  * one costs no suspended function). `idle` closes a connection (1000, "idle
  * timeout") once it goes its idle time without a message. Errors end it
- * quietly: the server logs every close with its code.
+ * quietly: the server logs every close with its code. `onEnd` (unset:
+ * nothing) is called once with each connection when its echoing ends: the
+ * server counts it as closing then, with no listener of its own on the socket.
  */
-export function echoService(idle: IdleSweep): (conn: Conn) => void {
+export function echoService(idle: IdleSweep, onEnd: (conn: Conn) => void = () => {}): (conn: Conn) => void {
   // A write's promise holds the next message back while the peer is slow to read, as `await` would.
   const echo = (message: Message, conn: Conn) => {
     idle.touch(conn);
     return conn.write(message.type, message.data);
   };
-  const ended = (_err: Error | null, conn: Conn) => idle.stop(conn);
+  const ended = (_err: Error | null, conn: Conn) => {
+    idle.stop(conn);
+    onEnd(conn);
+  };
   return (conn) => {
     idle.watch(conn);
     conn.onMessage(echo, ended);

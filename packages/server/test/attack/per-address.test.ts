@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { dial, HandshakeError, type Conn } from 'wskit';
-import { clientAddressResolver } from '../../src/client-address.js';
+import { clientAddressResolver, peerAddressOf } from '../../src/client-address.js';
 import { MAX_CONNECTIONS_PER_IP } from '../../src/server.js';
 import { connectionsSettle, startTarget, until } from '../helpers/attack-server.js';
 
@@ -83,6 +83,20 @@ test('Attack: behind a trusted proxy each client (left-most X-Forwarded-For) has
   assert.match(err.body, /from 198\.51\.100\.1:/);
 });
 
+test('Attack: behind a trusted proxy a closed /add or /echo connection frees the slot of the client it was counted under', async (t) => {
+  const target = await startTarget(t, { maxConnectionsPerIp: 1, trustProxy: ['127.0.0.0/8'] });
+  const open: Conn[] = [];
+  t.after(() => open.forEach((c) => c.terminate()));
+  for (const [path, client] of [['/add', '198.51.100.1'], ['/echo', '198.51.100.2']] as const) {
+    const first = opened(await attempt(`${target.wsBase}${path}`, { 'x-forwarded-for': client }), `${path} from ${client}`);
+    refused(await attempt(`${target.wsBase}${path}`, { 'x-forwarded-for': client }), `a second ${path} from ${client}`);
+    await first.close();
+    await until(() => target.logLines.some((l) => l.startsWith(`close ${path}`)), `the ${path} close`);
+    open.push(opened(await attempt(`${target.wsBase}${path}`, { 'x-forwarded-for': client }), `${path} from ${client} after the first closed`));
+  }
+  await connectionsSettle(target, { tcp: 2, webSockets: 2 });
+});
+
 test('Attack: a proxy list that does not include the peer leaves X-Forwarded-For ignored', async (t) => {
   const target = await startTarget(t, { maxConnectionsPerIp: 1, trustProxy: ['10.0.0.0/8', '::1'] });
   const first = opened(await attempt(`${target.wsBase}/echo`, { 'x-forwarded-for': '198.51.100.1' }), 'the first connection');
@@ -113,4 +127,13 @@ test('clientAddressResolver: a malformed --trust-proxy entry throws RangeError n
   for (const entry of ['10.0.0.0/33', 'example.com', '10.0.0.0/8/1', '::1/129', '10.0.0.0/x']) {
     assert.throws(() => clientAddressResolver([entry]), (err: Error) => err instanceof RangeError && err.message.includes('--trust-proxy') && err.message.includes(JSON.stringify(entry)), entry);
   }
+});
+
+test('peerAddressOf reads the address a connection is counted under back from its remoteAddress', () => {
+  const conn = (remoteAddress: string) => ({ remoteAddress }) as Conn;
+  assert.equal(peerAddressOf(conn('127.0.0.1:53412')), '127.0.0.1');
+  assert.equal(peerAddressOf(conn('[::1]:53412')), '::1');
+  assert.equal(peerAddressOf(conn('[2001:db8::7]:1')), '2001:db8::7');
+  assert.equal(peerAddressOf(conn('[::ffff:192.0.2.9]:80')), '192.0.2.9', 'IPv4-mapped, as clientAddressResolver writes it');
+  assert.equal(peerAddressOf(conn('')), 'unknown', 'no peer address, as clientAddressResolver writes it');
 });
