@@ -37,9 +37,10 @@ function endsIteration(err: Error): boolean {
 
 /** Take the oldest queued message, resuming the socket once the inbox is down to half the read buffer. */
 function takeQueued(c: ConnState): Message | undefined {
-  const message = c.inbox.shift();
-  if (message === undefined) return undefined;
-  if (c.inbox.length === 0) c.inbox.length = 0; // Spare room back, as in conn-receive.ts drainEvents.
+  const inbox = c.inbox;
+  if (inbox === null) return undefined;
+  const message = inbox.shift()!;
+  if (inbox.length === 0) c.inbox = null;
   c.inboxBytes -= message.data.length;
   if (c.paused && c.inboxBytes <= c.settings.readBufferSize / 2) {
     c.paused = false;
@@ -77,7 +78,7 @@ export function deliver(c: ConnState, message: Message): void {
   if (c.handler !== null && !c.handling) return handle(c, message);
   const reader = takeReader(c);
   if (reader) return reader.resolve(reader.iterate ? { value: message, done: false } : message);
-  c.inbox.push(message);
+  (c.inbox ??= []).push(message);
   c.inboxBytes += message.data.length;
   if (!c.paused && c.inboxBytes > c.settings.readBufferSize) {
     // Nobody is reading fast enough: stop reading so TCP pushes back on the sender.
@@ -92,7 +93,7 @@ export function deliver(c: ConnState, message: Message): void {
  * remain, nobody waits.
  */
 export function rejectReaders(c: ConnState): void {
-  if (c.inbox.length > 0) return;
+  if (c.inbox !== null) return;
   const err = c.terminal!;
   const done = endsIteration(err);
   if (c.handler !== null && !c.handling) return endHandler(c, done ? null : err);
@@ -126,7 +127,7 @@ export function listen(c: ConnState, handler: MessageHandler, onEnd: EndHandler 
   if (c.reader !== null) throw new Error('Cannot set a message handler while a read is waiting');
   c.handler = handler;
   c.onEnd = onEnd;
-  if (c.inbox.length === 0 && c.terminal === null) return;
+  if (c.inbox === null && c.terminal === null) return;
   c.handling = true;
   queueMicrotask(() => handled(c));
 }
@@ -160,7 +161,7 @@ function handled(c: ConnState): void {
     if (message === undefined) break;
     handle(c, message);
   }
-  if (c.handler !== null && !c.handling && c.terminal !== null && c.inbox.length === 0) {
+  if (c.handler !== null && !c.handling && c.terminal !== null && c.inbox === null) {
     endHandler(c, endsIteration(c.terminal) ? null : c.terminal);
   }
 }

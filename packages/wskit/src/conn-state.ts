@@ -125,8 +125,8 @@ export class ConnState {
   rare: RareState | null = null;
 
   // Reading (conn-read.ts, conn-receive.ts).
-  /** Messages received and not yet read, oldest first. */
-  readonly inbox: Message[] = [];
+  /** Messages received and not yet read, oldest first; null while there are none (most of the time), so an idle connection holds no array. */
+  inbox: Message[] | null = null;
   /** The payload bytes in `inbox`. */
   inboxBytes = 0;
   /** The first waiting reader; more than one at a time is rare, so the rest queue in `moreReaders`. */

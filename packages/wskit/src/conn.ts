@@ -396,8 +396,10 @@ export type { PushSink, WriteCallback } from './conn-push.js';
 export function pushTo(conn: Conn, sink: PushSink): void {
   const state = stateOf(conn);
   state.sink = sink;
-  for (let message = state.inbox.shift(); message !== undefined; message = state.inbox.shift()) sink.message(message.type, message.data);
+  const queued = state.inbox;
+  state.inbox = null;
   state.inboxBytes = 0;
+  for (const message of queued ?? []) sink.message(message.type, message.data);
 }
 
 /** @internal sendFrame writes one frame for wskit/ws; see conn-write.ts. */
