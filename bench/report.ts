@@ -195,7 +195,7 @@ export function fanoutCpuTable(result: FanoutResult): string {
   return table(
     [`server CPU µs per delivery at ${CPU_RATE} msg/s`, 'wskit', 'ws', 'floor', `wskit ÷ ws (target ≤ ${CPU_TARGET}×)`, 'floor ÷ ws', '(wskit − floor) ÷ (ws − floor)', 'each round: wskit; ws; floor'],
     [[
-      `${result.clients.toLocaleString('en-US')} subscribers, 1 node${lost ? ` (floor trials failed: ${lost})` : ''}`,
+      `${result.clients.toLocaleString('en-US')} subscribers, 1 node${lost ? ` (${lost} of ${result.floor.length} floor trials missed a delivery or the p99 bound)` : ''}`,
       us(w),
       us(s),
       us(f),
