@@ -6,7 +6,7 @@
  */
 import type { CoreResult } from './core.js';
 import { compatTarget, sizeLabel, type EchoResult, type Impl, type Sample } from './suites/echo.js';
-import { bestRates, CLUSTER_MASTERS, medianOfBest, REDIS_NODES, type FanoutRedisResult, type FanoutResult, type FanoutSample } from './suites/fanout.js';
+import { bestRates, CLUSTER_MASTERS, CPU_RATE, CPU_TARGET, cpuAtRate, medianOfBest, REDIS_NODES, type FanoutRedisResult, type FanoutResult, type FanoutSample } from './suites/fanout.js';
 import type { Http2Result } from './suites/http2.js';
 import { memoryMedians, type MemoryResult } from './suites/memory.js';
 import { STORM_TARGETS, type StormRow } from './suites/storm.js';
@@ -173,6 +173,37 @@ export function fanoutTable(result: FanoutResult | undefined, redis: FanoutRedis
   return table(
     ['row', 'wskit publish msg/s', 'ws publish msg/s', 'wskit ÷ ws', 'wskit deliveries/s', 'ws deliveries/s', 'p99 ms wskit / ws', 'CPU % server / subscribers (wskit; ws)', 'rates tried (✓ pass, ✗ loss, repeat or p99 > 50 ms)'],
     rows,
+  );
+}
+
+/**
+ * fanoutCpuTable renders the server CPU per delivery at CPU_RATE of wskit, ws
+ * (their search trials at that rate) and the broadcast floor, medians of the
+ * rounds with every round's figure: wskit ÷ ws against issue 16's target,
+ * floor ÷ ws (the lowest wskit ÷ ws a server making one write per delivery
+ * could show) and (wskit − floor) ÷ (ws − floor), the share of ws's cost
+ * above the floor that wskit spends.
+ */
+export function fanoutCpuTable(result: FanoutResult): string {
+  const wskit = cpuAtRate(result.samples.wskit, CPU_RATE);
+  const ws = cpuAtRate(result.samples.ws, CPU_RATE);
+  const floor = result.floor.map((t) => t.cpuUsPerDelivery);
+  const [w, s, f] = [wskit, ws, floor].map((xs) => (xs.length > 0 ? median(xs) : Number.NaN)) as [number, number, number];
+  const us = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
+  const ratioMarked = ratio(w, s) === '–' ? '–' : `${ratio(w, s)} ${mark(w / s <= CPU_TARGET)}`;
+  const lost = result.floor.filter((t) => !t.pass).length;
+  return table(
+    [`server CPU µs per delivery at ${CPU_RATE} msg/s`, 'wskit', 'ws', 'floor', `wskit ÷ ws (target ≤ ${CPU_TARGET}×)`, 'floor ÷ ws', '(wskit − floor) ÷ (ws − floor)', 'each round: wskit; ws; floor'],
+    [[
+      `${result.clients.toLocaleString('en-US')} subscribers, 1 node${lost ? ` (${lost} of ${result.floor.length} floor trials missed a delivery or the p99 bound)` : ''}`,
+      us(w),
+      us(s),
+      us(f),
+      ratioMarked,
+      ratio(f, s),
+      ratio(w - f, s - f),
+      [wskit, ws, floor].map((xs) => xs.map(us).join(' ')).join('; '),
+    ]],
   );
 }
 

@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { parseOptions, type BenchOptions } from './options.js';
 import { runCore } from './core.js';
-import { coreTable, echoTable, fanoutTable, http2Table, memoryTable, stormTable } from './report.js';
+import { coreTable, echoTable, fanoutCpuTable, fanoutTable, http2Table, memoryTable, stormTable } from './report.js';
 import { runEcho, type EchoResult } from './suites/echo.js';
 import { runHttp2, type Http2Result } from './suites/http2.js';
-import { CLUSTER_MASTERS, P99_LIMIT_MS, REDIS_NODES, runFanout, runFanoutRedis } from './suites/fanout.js';
+import { CLUSTER_MASTERS, CPU_RATE, CPU_TARGET, P99_LIMIT_MS, REDIS_NODES, runFanout, runFanoutRedis } from './suites/fanout.js';
 import { median } from './stats.js';
 import { runMemory } from './suites/memory.js';
 import { runStorm } from './suites/storm.js';
@@ -100,7 +100,10 @@ async function main(): Promise<void> {
       fanout ? `The 1-node row runs \`wskit serve --rate-limit 0\` and the ws broadcast server of bench/servers/chat-ws.ts in turn; medians of ${opts.fanoutRounds} searches each.` : '',
       fanoutRedis ? `The Redis row runs ${REDIS_NODES} \`wskit serve --rate-limit 0 --redis\` nodes sharing one redis-server, ${half} subscribers on each node (one subscriber process per node), the publisher on node 1; server CPU sums both nodes and redis-server; median of ${opts.fanoutRedisRounds} search(es). ws has no clustered counterpart, so its cells are "—" (compare with the 1-node wskit row above it). The Redis Cluster row is the same load on the same two nodes through a Redis Cluster of ${CLUSTER_MASTERS} masters made by \`redis-cli --cluster create\` (server CPU sums the nodes and every master); the one room lives on one master, so the row shows the cost of the cluster path (a doorbell per message, then a non-blocking XREAD) rather than the spread of many rooms.` : '',
     ].filter(Boolean).join(' ');
-    sections.push(`## Chat fan-out\n\n${clients} subscribers in one room (${opts.gen === 'ws' ? 'npm \`ws\` clients' : 'raw clients'}, every one a distinct name) and one publisher; each trial publishes for ${opts.fanoutTrialMs} ms and passes when every subscriber gets every message exactly once and the delivery p99 is within ${P99_LIMIT_MS} ms (2 s drain allowed). Highest passing rate by doubling then bisection, a failing rate tried twice, at most ${opts.fanoutMaxTrials} trials per search. ${rows}\n\n${fanoutTable(fanout, fanoutRedis)}`);
+    const cpu = fanout
+      ? `\n\nServer CPU per delivery at ${CPU_RATE} msg/s (issue 16, target 3: wskit ≤ ${CPU_TARGET}× ws), CPU over the publishing window divided by deliveries. wskit's and ws's figures are their search trials at ${CPU_RATE} msg/s (the doubling from 50 reaches it; "–" when a search did not try it). The floor is bench/servers/broadcast-floor.ts: \`node:http\` completing the handshake by hand, then writing each published text, as one pre-built frame, to every other socket with one \`socket.write\`, with no ids, history, presence or queues; it runs only one trial at ${CPU_RATE} msg/s per round. Every server that makes one write per subscriber per message spends at least the floor, so floor ÷ ws is the lowest wskit ÷ ws reachable that way: above ${CPU_TARGET}×, the target needs fewer writes than deliveries. (wskit − floor) ÷ (ws − floor) is the share of ws's cost above the floor that wskit spends.\n\n${fanoutCpuTable(fanout)}`
+      : '';
+    sections.push(`## Chat fan-out\n\n${clients} subscribers in one room (${opts.gen === 'ws' ? 'npm \`ws\` clients' : 'raw clients'}, every one a distinct name) and one publisher; each trial publishes for ${opts.fanoutTrialMs} ms and passes when every subscriber gets every message exactly once and the delivery p99 is within ${P99_LIMIT_MS} ms (2 s drain allowed). Highest passing rate by doubling then bisection, a failing rate tried twice, at most ${opts.fanoutMaxTrials} trials per search. ${rows}\n\n${fanoutTable(fanout, fanoutRedis)}${cpu}`);
   }
   const storm = { single: opts.sections.includes('storm'), redis: opts.sections.includes('storm-redis') };
   if (storm.single || storm.redis) {
@@ -117,6 +120,7 @@ async function main(): Promise<void> {
     ...[...((raw.echo as EchoResult[] | undefined) ?? []), ...((raw.deflate as EchoResult[] | undefined) ?? [])].flatMap((r) => Object.values(r.samples).flat().map((x) => x.otherCpu)),
     ...Object.values((raw.http2 as Http2Result | undefined)?.samples ?? {}).flat().map((x) => x.otherCpu),
     ...[...(fanout?.samples.wskit ?? []), ...(fanout?.samples.ws ?? []), ...(fanoutRedis?.samples ?? []), ...(fanoutRedis?.cluster ?? [])].flatMap((x) => x.trials.map((t) => t.otherCpu)),
+    ...(fanout?.floor ?? []).map((t) => t.otherCpu),
   ];
   const noisy = other.filter((x) => x > NOISY_OTHER_CPU).length;
   if (noisy > other.length / 5) {

@@ -4,6 +4,10 @@
  * subscriber receives every message exactly once and the delivery p99 stays
  * within 50 ms. wskit runs as `wskit serve` (its real chat route); ws runs the
  * broadcast server of bench/servers/chat-ws.ts, speaking the same envelope.
+ * Each round then runs one trial at {@link CPU_RATE} on the broadcast floor
+ * of bench/servers/broadcast-floor.ts (one write per subscriber per message
+ * and nothing else), so the CPU per delivery of wskit and ws at that rate can
+ * be set against the least any such server spends.
  * The Redis row runs the same search on two `wskit serve --redis` nodes
  * sharing one room through a real redis-server (bench/redis-server.ts); the
  * cluster row on the same two nodes through a Redis Cluster of
@@ -23,6 +27,14 @@ import { startBenchServer, startWskitServe, wskitAvailable, type Server } from '
 
 /** P99_LIMIT_MS is the delivery-latency bound a sustainable rate must meet. */
 export const P99_LIMIT_MS = 50;
+/**
+ * CPU_RATE is the publish rate at which the servers' CPU per delivery is
+ * compared (issue 16, target 3). The searches reach it by doubling from the
+ * default start of 50 msg/s; the floor runs only a trial at this rate.
+ */
+export const CPU_RATE = 100;
+/** CPU_TARGET is issue 16's bound on wskit's server CPU per delivery at CPU_RATE, as a fraction of ws's. */
+export const CPU_TARGET = 0.7;
 const DRAIN_MS = 2_000;
 const START_RATE = 50;
 const MAX_RATE = 20_000;
@@ -75,11 +87,13 @@ async function openSubscribers(pool: Pool, opts: BenchOptions, port: (worker: nu
   await pool.all((i) => ({ cmd: 'open', port: port(i), from: starts[i], count: shares[i], transport, room: ROOM }), 120_000);
 }
 
-/** FanoutResult holds each server's searches. */
+/** FanoutResult holds each server's searches, and the floor's trials at CPU_RATE. */
 export interface FanoutResult {
   clients: number;
   wskitLabel: string;
   samples: Record<'wskit' | 'ws', FanoutSample[]>;
+  /** floor holds one trial at CPU_RATE per round on bench/servers/broadcast-floor.ts. */
+  floor: Trial[];
 }
 
 function openPublisher(port: number): Promise<WebSocket> {
@@ -159,6 +173,11 @@ async function runTrial(pool: Pool, server: Measured, publisher: WebSocket, id: 
   };
 }
 
+/** trialLine describes a trial for the log: deliveries, p99, CPU (with µs per delivery) and the verdict. */
+function trialLine(label: string, trial: Trial): string {
+  return `${label} ${trial.rate} msg/s: ${trial.delivered}/${trial.expected} delivered${trial.repeats ? ` (${trial.repeats} repeated)` : ''}, p99 ${trial.p99ms.toFixed(1)} ms, CPU srv ${Math.round(trial.serverCpu)}% (${trial.cpuUsPerDelivery.toFixed(2)} µs/delivery) gen ${Math.round(trial.genCpu)}% other ${Math.round(trial.otherCpu)}% → ${trial.pass ? 'pass' : 'fail'}`;
+}
+
 /**
  * search doubles the rate from START_RATE while trials pass, then bisects
  * between the best pass and the lowest failure until they are within 10 %,
@@ -178,7 +197,7 @@ async function search(pool: Pool, server: Measured, publisher: WebSocket, opts: 
       for (const pid of server.pids) await settle(pid);
       trial = await runTrial(pool, server, publisher, nextTrialId++, rate, opts.fanoutClients, opts.fanoutTrialMs);
       trials.push(trial);
-      log(`    ${label} ${rate} msg/s: ${trial.delivered}/${trial.expected} delivered${trial.repeats ? ` (${trial.repeats} repeated)` : ''}, p99 ${trial.p99ms.toFixed(1)} ms, CPU srv ${Math.round(trial.serverCpu)}% (${trial.cpuUsPerDelivery.toFixed(2)} µs/delivery) gen ${Math.round(trial.genCpu)}% other ${Math.round(trial.otherCpu)}% → ${trial.pass ? 'pass' : 'fail'}`);
+      log(`    ${trialLine(label, trial)}`);
     }
     if (!trial) break;
     if (trial.pass) {
@@ -202,22 +221,32 @@ async function startChat(impl: 'wskit' | 'ws'): Promise<Server> {
   return startBenchServer('wskit(stand-in: ws)', 'chat-ws');
 }
 
-/** runFanout runs the search on wskit then ws, `fanoutRounds` times. */
+/**
+ * runFanout runs, `fanoutRounds` times, the search on wskit then ws, then one
+ * trial at CPU_RATE on the broadcast floor.
+ */
 export async function runFanout(opts: BenchOptions, log: (line: string) => void): Promise<FanoutResult> {
-  const result: FanoutResult = { clients: opts.fanoutClients, wskitLabel: 'wskit', samples: { wskit: [], ws: [] } };
-  log(`fan-out: ${opts.fanoutClients} subscribers, ${opts.fanoutRounds} round(s), ${opts.fanoutTrialMs} ms trials`);
+  const result: FanoutResult = { clients: opts.fanoutClients, wskitLabel: 'wskit', samples: { wskit: [], ws: [] }, floor: [] };
+  log(`fan-out: ${opts.fanoutClients} subscribers, ${opts.fanoutRounds} round(s), ${opts.fanoutTrialMs} ms trials; the floor runs one trial at ${CPU_RATE} msg/s per round`);
   for (let round = 0; round < opts.fanoutRounds; round++) {
-    for (const impl of ['wskit', 'ws'] as const) {
-      const server = await startChat(impl);
+    for (const impl of ['wskit', 'ws', 'floor'] as const) {
+      const server = impl === 'floor' ? await startBenchServer('floor', 'broadcast-floor') : await startChat(impl);
       if (impl === 'wskit') result.wskitLabel = server.label;
       const pool = new Pool('fanout-worker', SUBSCRIBER_WORKERS);
       let publisher: WebSocket | undefined;
       try {
         await openSubscribers(pool, opts, () => server.port);
         publisher = await openPublisher(server.port);
-        const sample = await search(pool, { label: server.label, pids: [server.pid] }, publisher, opts, log, server.label);
-        result.samples[impl].push(sample);
-        log(`  fan-out ${server.label}: best ${sample.best ? `${sample.best.rate} msg/s, ${Math.round(sample.best.deliveriesPerSec)} deliveries/s` : 'none passed'}`);
+        if (impl === 'floor') {
+          await settle(server.pid);
+          const trial = await runTrial(pool, { label: server.label, pids: [server.pid] }, publisher, nextTrialId++, CPU_RATE, opts.fanoutClients, opts.fanoutTrialMs);
+          result.floor.push(trial);
+          log(`    ${trialLine(server.label, trial)}`);
+        } else {
+          const sample = await search(pool, { label: server.label, pids: [server.pid] }, publisher, opts, log, server.label);
+          result.samples[impl].push(sample);
+          log(`  fan-out ${server.label}: best ${sample.best ? `${sample.best.rate} msg/s, ${Math.round(sample.best.deliveriesPerSec)} deliveries/s` : 'none passed'}`);
+        }
       } finally {
         publisher?.terminate();
         await pool.stop();
@@ -226,6 +255,18 @@ export async function runFanout(opts: BenchOptions, log: (line: string) => void)
     }
   }
   return result;
+}
+
+/**
+ * cpuAtRate returns, per search, the server CPU per delivery (µs) of its
+ * trial at `rate`: the first that passed, else the first tried; NaN for a
+ * search that never tried the rate.
+ */
+export function cpuAtRate(samples: FanoutSample[], rate: number): number[] {
+  return samples.map((s) => {
+    const tried = s.trials.filter((t) => t.rate === rate);
+    return (tried.find((t) => t.pass) ?? tried[0])?.cpuUsPerDelivery ?? Number.NaN;
+  });
 }
 
 /** bestRates returns the best passing rate of each search (0 when none passed). */

@@ -3,11 +3,14 @@
  * issue's targets, and its ratio to native wskit; and which rows carry a
  * target. The h2 table: HTTP/2 streams beside HTTP/1.1 connections. The
  * memory table: each server's cost above the floor as a fraction of ws's.
+ * The fan-out CPU table: CPU per delivery at the target's rate beside the
+ * broadcast floor.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseOptions } from '../options.js';
-import { echoTable, http2Table, memoryTable } from '../report.js';
+import { echoTable, fanoutCpuTable, http2Table, memoryTable } from '../report.js';
+import type { FanoutSample, Trial } from '../suites/fanout.js';
 import type { MemorySample } from '../suites/memory.js';
 import { HTTP2_ROW } from '../suites/http2.js';
 import { compatTarget, echoRows, type EchoResult, type EchoRow, type Impl, type Sample } from '../suites/echo.js';
@@ -87,4 +90,37 @@ test('memoryTable shows what wskit and wskit serve add above the floor as a frac
   const settled = rows.find((r) => r['per idle connection']!.startsWith('RSS 3 s after the storm'))!;
   assert.equal(settled['wskit serve /echo KiB'], '5');
   assert.equal(settled['serve above floor ÷ ws above floor'], '2.00×');
+});
+
+function trial(rate: number, cpuUsPerDelivery: number, pass = true): Trial {
+  return { rate, sent: rate, delivered: rate * 10, expected: rate * 10, repeats: 0, p50ms: 1, p99ms: 2, deliveriesPerSec: rate * 10, serverCpu: 10, cpuUsPerDelivery, genCpu: 10, otherCpu: 0, pass };
+}
+
+function search(...trials: Trial[]): FanoutSample {
+  return { best: trials.filter((t) => t.pass).at(-1), trials };
+}
+
+test('fanoutCpuTable reads each search at 100 msg/s and sets wskit and ws against the floor', () => {
+  const [line] = cells(fanoutCpuTable({
+    clients: 1000,
+    wskitLabel: 'wskit',
+    // The first search failed at 100 msg/s once: its passing retry is the one read.
+    samples: { wskit: [search(trial(50, 9), trial(100, 20, false), trial(100, 4), trial(200, 3)), search(trial(100, 4.4))], ws: [search(trial(100, 7)), search(trial(100, 7))] },
+    floor: [trial(100, 2), trial(100, 2)],
+  }));
+  assert.equal(line!.wskit, '4.20');
+  assert.equal(line!.floor, '2.00');
+  assert.equal(line!['wskit ÷ ws (target ≤ 0.7×)'], '0.60× ✓');
+  assert.equal(line!['floor ÷ ws'], '0.29×');
+  assert.equal(line!['(wskit − floor) ÷ (ws − floor)'], '0.44×');
+  assert.equal(line!['each round: wskit; ws; floor'], '4.00 4.40; 7.00 7.00; 2.00 2.00');
+});
+
+test('fanoutCpuTable shows – for a server whose search never tried 100 msg/s, and ✗ over the target', () => {
+  const [line] = cells(fanoutCpuTable({ clients: 1000, wskitLabel: 'wskit', samples: { wskit: [search(trial(200, 3))], ws: [search(trial(100, 6))] }, floor: [trial(100, 5)] }));
+  assert.equal(line!.wskit, '–');
+  assert.equal(line!['wskit ÷ ws (target ≤ 0.7×)'], '–');
+  assert.equal(line!['floor ÷ ws'], '0.83×');
+  const [over] = cells(fanoutCpuTable({ clients: 1000, wskitLabel: 'wskit', samples: { wskit: [search(trial(100, 5))], ws: [search(trial(100, 6))] }, floor: [trial(100, 5)] }));
+  assert.equal(over!['wskit ÷ ws (target ≤ 0.7×)'], '0.83× ✗');
 });
