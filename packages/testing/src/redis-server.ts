@@ -66,7 +66,8 @@ export interface RedisServerOptions {
   /**
    * Start it as a replica of the server on this 127.0.0.1 port
    * (`--replicaof 127.0.0.1 PORT`); `startRedisServer` resolves once the
-   * link to the primary is up (`master_link_status:up`). Unset: a primary.
+   * link to the primary is up (`master_link_status:up`) and the replica has
+   * acknowledged a write made on the primary. Unset: a primary.
    */
   replicaOf?: number;
 }
@@ -116,7 +117,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     try {
       const child = await spawnRedis(port, dir, options);
       const handle = makeHandle(port, dir, options, child);
-      if (options.replicaOf !== undefined) await waitForLink(handle).catch(async (err: unknown) => {
+      if (options.replicaOf !== undefined) await waitForAcks(handle, options.replicaOf).catch(async (err: unknown) => {
         await handle.dispose();
         throw err;
       });
@@ -260,6 +261,35 @@ function isCompleteReply(reply: string): boolean {
   if (reply[0] !== '$') return true;
   const length = Number(reply.slice(1, reply.indexOf('\r\n')));
   return length < 0 || Buffer.byteLength(reply) >= reply.indexOf('\r\n') + 2 + length + 2;
+}
+
+/**
+ * Waits until a new replica's link is up and it has acknowledged a write
+ * (`WAIT 1` on its primary), so a test's own WAIT with a short timeout
+ * measures the steady state, not the end of the first sync.
+ */
+async function waitForAcks(replica: RedisServer, primaryPort: number): Promise<void> {
+  await waitForLink(replica);
+  // WAIT counts replicas that have this connection's own writes, so the write and the WAIT share one connection.
+  const reply = await new Promise<string>((resolve, reject) => {
+    const socket = connect(primaryPort, '127.0.0.1');
+    let text = '';
+    const timer = setTimeout(() => finish(new Error(`no answer to WAIT within ${LINK_TIMEOUT_MS + 5_000} ms`)), LINK_TIMEOUT_MS + 5_000);
+    const finish = (err?: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(text);
+    };
+    socket.on('error', finish);
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (/\r\n[:-][^\r]*\r\n$/.test(text) || text.startsWith('-')) finish();
+    });
+    const command = (args: string[]) => `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`;
+    socket.write(command(['SET', 'wskit-testing:replica-ack', '1']) + command(['WAIT', '1', String(LINK_TIMEOUT_MS)]));
+  });
+  if (!/^\+OK\r\n:[1-9]/.test(reply)) throw new Error(`replica on port ${replica.port} did not acknowledge its primary's write within ${LINK_TIMEOUT_MS} ms: ${JSON.stringify(reply)}`);
 }
 
 /** Waits until a replica reports `master_link_status:up`; fails after LINK_TIMEOUT_MS. */
