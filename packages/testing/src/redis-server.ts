@@ -233,34 +233,50 @@ function spawnRedis(port: number, dir: string, options: RedisServerOptions): Pro
  * simple replies). For test setup only; tests use the redis client.
  */
 export function redisCommand(port: number, args: readonly string[], timeoutMs = 5_000): Promise<string> {
+  return redisCommands(port, [args], timeoutMs);
+}
+
+/**
+ * redisCommands sends `commands` on one connection, in order, and resolves
+ * with their replies as one text once every reply has come: what a command
+ * such as WAIT needs, which counts the writes of its own connection.
+ */
+export function redisCommands(port: number, commands: readonly (readonly string[])[], timeoutMs = 5_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
-    let reply = '';
+    let reply = Buffer.alloc(0);
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`redis-server on port ${port} did not answer ${args[0]} within ${timeoutMs} ms`));
+      reject(new Error(`redis-server on port ${port} did not answer ${commands.map((args) => args[0]).join(', ')} within ${timeoutMs} ms`));
     }, timeoutMs);
     const done = (err?: Error) => {
       clearTimeout(timer);
       socket.destroy();
       if (err) reject(err);
-      else resolve(reply);
+      else resolve(reply.toString());
     };
     socket.on('error', done);
     socket.on('data', (chunk: Buffer) => {
-      reply += chunk.toString();
-      if (isCompleteReply(reply)) done();
+      reply = Buffer.concat([reply, chunk]);
+      let at = 0;
+      for (let whole = 0; whole < commands.length; whole++) {
+        at = replyEnd(reply, at);
+        if (at < 0) return;
+      }
+      done();
     });
-    socket.write(`*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`);
+    socket.write(commands.map((args) => `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`).join(''));
   });
 }
 
-/** Whether `reply` holds one whole simple, error, integer or bulk reply. */
-function isCompleteReply(reply: string): boolean {
-  if (!reply.includes('\r\n')) return false;
-  if (reply[0] !== '$') return true;
-  const length = Number(reply.slice(1, reply.indexOf('\r\n')));
-  return length < 0 || Buffer.byteLength(reply) >= reply.indexOf('\r\n') + 2 + length + 2;
+/** Where the whole simple, error, integer or bulk reply that starts at `from` ends, or -1 while it has not all come. */
+function replyEnd(reply: Buffer, from: number): number {
+  const line = reply.indexOf('\r\n', from);
+  if (line < 0) return -1;
+  if (reply[from] !== 0x24) return line + 2; // Not '$': the reply is its first line.
+  const length = Number(reply.toString('latin1', from + 1, line));
+  const end = length < 0 ? line + 2 : line + 2 + length + 2;
+  return reply.length >= end ? end : -1;
 }
 
 /**
@@ -270,25 +286,7 @@ function isCompleteReply(reply: string): boolean {
  */
 async function waitForAcks(replica: RedisServer, primaryPort: number): Promise<void> {
   await waitForLink(replica);
-  // WAIT counts replicas that have this connection's own writes, so the write and the WAIT share one connection.
-  const reply = await new Promise<string>((resolve, reject) => {
-    const socket = connect(primaryPort, '127.0.0.1');
-    let text = '';
-    const timer = setTimeout(() => finish(new Error(`no answer to WAIT within ${LINK_TIMEOUT_MS + 5_000} ms`)), LINK_TIMEOUT_MS + 5_000);
-    const finish = (err?: Error) => {
-      clearTimeout(timer);
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(text);
-    };
-    socket.on('error', finish);
-    socket.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      if (/\r\n[:-][^\r]*\r\n$/.test(text) || text.startsWith('-')) finish();
-    });
-    const command = (args: string[]) => `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`;
-    socket.write(command(['SET', 'wskit-testing:replica-ack', '1']) + command(['WAIT', '1', String(LINK_TIMEOUT_MS)]));
-  });
+  const reply = await redisCommands(primaryPort, [['SET', 'wskit-testing:replica-ack', '1'], ['WAIT', '1', String(LINK_TIMEOUT_MS)]], LINK_TIMEOUT_MS + 5_000);
   if (!/^\+OK\r\n:[1-9]/.test(reply)) throw new Error(`replica on port ${replica.port} did not acknowledge its primary's write within ${LINK_TIMEOUT_MS} ms: ${JSON.stringify(reply)}`);
 }
 
