@@ -198,7 +198,7 @@ export class ConnState {
   set failScheduled(on: boolean) {
     this.#flag(FAIL_SCHEDULED, on);
   }
-  /** A frame went to the socket in this tick (see conn-write.ts `beforeWrite`); cleared when the tick ends. */
+  /** A frame went to the socket in this tick (see conn-write.ts `batch`); cleared when the tick ends. */
   get wrote(): boolean {
     return (this.flags & WROTE) !== 0;
   }
